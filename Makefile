@@ -1,0 +1,39 @@
+# The two commands: `make demo` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_BIN := node_modules/.bin
+
+.PHONY: help setup build lint typecheck test test-unit test-integration demo bench-pgbench bench-policy bench-rollout bench-revocation clean
+
+help:
+	@echo "make demo   start the whole stack locally and print psql commands"
+	@echo "make test   install what is missing, then lint, typecheck, unit and integration tests"
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@$(NODE_BIN)/tsc -p tsconfig.json
+
+lint: setup
+	@$(NODE_BIN)/biome check .
+
+typecheck: build
+
+test-unit: build
+	@$(NODE_BIN)/vitest run --project unit
+
+test-integration: build
+	@$(NODE_BIN)/vitest run --project integration
+
+test: setup lint build
+	@$(NODE_BIN)/vitest run
+
+demo: build
+	@node dist/cli/portcullis.js demo
+
+bench-%: build
+	@node dist/bench/$*.js
+
+clean:
+	rm -rf dist .portcullis/demo

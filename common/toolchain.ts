@@ -1,0 +1,63 @@
+import { existsSync, readFileSync } from "node:fs";
+import { delimiter, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Where the outside programs Portcullis drives live: recorded by `make setup`, overridable by env. */
+export interface Toolchain {
+  opa: string;
+  natsServer: string;
+  pgBinDir: string;
+  psql: string;
+  pgbench: string;
+}
+
+export class ToolchainError extends Error {}
+
+/** The repository root (the folder holding package.json), from source or from dist/. */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new ToolchainError("cannot find the Portcullis project root");
+    dir = parent;
+  }
+  return dir;
+}
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    const candidate = join(dir, name);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+let cached: Toolchain | undefined;
+
+/**
+ * Reads `.portcullis/toolchain.json` written by `make setup`; each entry can be overridden with
+ * PORTCULLIS_OPA, PORTCULLIS_NATS_SERVER, PORTCULLIS_PG_BINDIR, PORTCULLIS_PSQL, PORTCULLIS_PGBENCH.
+ * Fails with one clear line naming what is missing.
+ */
+export function toolchain(): Toolchain {
+  if (cached) return cached;
+  const file = join(projectRoot(), ".portcullis", "toolchain.json");
+  const recorded: Partial<Toolchain> = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  const pick = (env: string, key: keyof Toolchain, fallback?: string): string => {
+    const value = process.env[env] ?? recorded[key] ?? fallback;
+    if (!value || !existsSync(value)) {
+      throw new ToolchainError(
+        `${key} not found (${value ?? "not recorded"}): run \`make setup\`, or set ${env} to its path`,
+      );
+    }
+    return resolve(value);
+  };
+  cached = {
+    opa: pick("PORTCULLIS_OPA", "opa", onPath("opa")),
+    natsServer: pick("PORTCULLIS_NATS_SERVER", "natsServer", onPath("nats-server")),
+    pgBinDir: pick("PORTCULLIS_PG_BINDIR", "pgBinDir"),
+    psql: pick("PORTCULLIS_PSQL", "psql", onPath("psql")),
+    pgbench: pick("PORTCULLIS_PGBENCH", "pgbench", onPath("pgbench")),
+  };
+  return cached;
+}
