@@ -1,0 +1,159 @@
+/**
+ * The policy contract: what the data plane passes to the Rego entrypoints and what it expects back.
+ * DESIGN.md "Policy contract" is the prose version; this file is the typed one both planes import.
+ */
+
+export const ENTRYPOINTS = {
+  connection: "portcullis/connection/decision",
+  query: "portcullis/query/decision",
+  queryCacheable: "portcullis/query/cacheable",
+  admin: "portcullis/admin/decision",
+} as const;
+export type EntrypointName = (typeof ENTRYPOINTS)[keyof typeof ENTRYPOINTS];
+
+/** Verified token claims. Every claim of the token is passed through. */
+export interface TokenClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat?: number;
+  nbf?: number;
+  jti?: string;
+  sid?: string;
+  email?: string;
+  groups?: string[];
+  roles?: string[];
+  [claim: string]: unknown;
+}
+
+export interface ConnectionInput {
+  token: TokenClaims;
+  startup: { user: string; database: string; application_name: string; options: string };
+  client: { addr: string; port: number; tls: { version: string; cipher: string } | null };
+  proxy: { id: string; region: string; labels: Record<string, string> };
+  now_ns: number;
+}
+
+export interface ConnectionDecision {
+  allow: boolean;
+  reasons: string[];
+  db_role?: string;
+  max_session_seconds?: number;
+}
+
+export type StatementKind =
+  | "select"
+  | "insert"
+  | "update"
+  | "delete"
+  | "merge"
+  | "ddl"
+  | "copy"
+  | "set"
+  | "show"
+  | "transaction"
+  | "prepare"
+  | "execute"
+  | "deallocate"
+  | "explain"
+  | "call"
+  | "do"
+  | "listen"
+  | "notify"
+  | "lock"
+  | "grant"
+  | "role"
+  | "utility"
+  | "unknown";
+
+export interface RelationRef {
+  /** The schema the name resolves to; for an unqualified name that could not be resolved, null. */
+  schema: string | null;
+  name: string;
+  access: "read" | "write";
+  /** False when the schema is a guess (unqualified name, search_path unknown). */
+  resolved: boolean;
+  /** Columns named explicitly against this relation (best effort, for masking guards). */
+  columns?: string[];
+}
+
+export interface StatementInfo {
+  kind: StatementKind;
+  /** The libpg-query node name, e.g. "SelectStmt", "VariableSetStmt". */
+  command: string;
+  relations: RelationRef[];
+  /** Every function called, lower-case, schema-qualified when written so ("pg_catalog.set_config"). */
+  functions: string[];
+  /** For UPDATE/DELETE/MERGE: whether a WHERE (or ON for MERGE) restricts the rows. */
+  has_where?: boolean;
+  /** COPY: direction and whether it runs a program. */
+  copy?: { direction: "from" | "to"; program: boolean; file: boolean };
+  /** SET/RESET/SHOW: the parameter (lower-case) and the value when literal; set_config calls too. */
+  settings?: { name: string; value: string | null; local: boolean }[];
+  /** Column references, for the masking inference guard (SELECT, INSERT … SELECT, UPDATE, DELETE, COPY (query)). */
+  columns?: ColumnUse[];
+  /** The statement inside EXPLAIN (with analyze flag), PREPARE, CREATE TABLE AS, DO body language. */
+  inner?: StatementInfo;
+  explain_analyze?: boolean;
+  /** PREPARE/EXECUTE/DEALLOCATE: the prepared statement name. */
+  prepared_name?: string;
+  /** Transaction control: "begin" | "commit" | "rollback" | "savepoint" | ... */
+  transaction?: string;
+  text: string;
+  /** libpg-query fingerprint: equal for statements that differ only in literals. */
+  fingerprint: string;
+}
+
+export interface QueryInput {
+  session: {
+    id: string;
+    subject: string;
+    claims: TokenClaims;
+    db_role: string;
+    database: string;
+    region: string;
+  };
+  protocol: "simple" | "extended";
+  statement: StatementInfo;
+  statement_index: number;
+  statement_count: number;
+  now_ns: number;
+}
+
+export interface ColumnMask {
+  /** "schema.table"; when absent the mask applies to the column in every relation. */
+  relation?: string;
+  column: string;
+  with: "null" | "redact" | "hash";
+}
+
+export interface QueryDecision {
+  allow: boolean;
+  reasons: string[];
+  mask?: ColumnMask[];
+}
+
+export interface AdminInput {
+  token: TokenClaims;
+  method: string;
+  request: unknown;
+}
+
+export interface AdminDecision {
+  allow: boolean;
+  reasons: string[];
+}
+
+/**
+ * One column reference in a statement, for the masking inference guard: a masked column may appear
+ * only as a plain output column unless the policy explicitly allows otherwise.
+ */
+export interface ColumnUse {
+  /** The relation the reference belongs to ("schema.name" or "name" as written, aliases resolved); null when it cannot be told. */
+  relation: string | null;
+  /** The column name, lower-case; "*" for a whole-row reference such as `row_to_json(e)` or `SELECT e`. */
+  column: string;
+  /** "output": a plain column (or `*`) in the top-level select list; "expression": anywhere else. */
+  context: "output" | "expression";
+}
