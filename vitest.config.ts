@@ -8,14 +8,14 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{cli,common,proto,control-plane,data-plane,test,bench}/**/*.test.ts"],
+          include: ["{cli,common,devstack,proto,control-plane,data-plane,test,bench}/**/*.test.ts"],
           exclude: ["**/*.int.test.ts", "node_modules/**", "dist/**"],
         },
       },
       {
         test: {
           name: "integration",
-          include: ["{cli,common,proto,control-plane,data-plane,test,bench}/**/*.int.test.ts"],
+          include: ["{cli,common,devstack,proto,control-plane,data-plane,test,bench}/**/*.int.test.ts"],
           exclude: ["node_modules/**", "dist/**"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
