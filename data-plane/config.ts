@@ -1,0 +1,173 @@
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/**
+ * The data plane's configuration: one YAML file, validated here, with environment overrides
+ * `PORTCULLIS_<SECTION>__<KEY>` (e.g. PORTCULLIS_UPSTREAM__PORT=5433). Secrets are never inline
+ * values in logs: role passwords come from a file or an environment variable.
+ */
+
+const secretSource = z
+  .object({
+    password_file: z.string().optional(),
+    password_env: z.string().optional(),
+  })
+  .refine((s) => Boolean(s.password_file) !== Boolean(s.password_env), {
+    message: "give exactly one of password_file or password_env",
+  });
+
+export const dataPlaneConfigSchema = z
+  .object({
+    proxy: z
+      .object({
+        id: z.string().min(1).default(`${hostname()}-${process.pid}`),
+        region: z.string().min(1).default("local"),
+        labels: z.record(z.string(), z.string()).default({}),
+      })
+      .prefault({}),
+    listen: z
+      .object({
+        host: z.string().default("127.0.0.1"),
+        port: z.coerce.number().int().min(0).max(65535).default(6432),
+      })
+      .prefault({}),
+    tls: z
+      .object({
+        cert_file: z.string().optional(),
+        key_file: z.string().optional(),
+        /** Accept a token as password over plain TCP from loopback clients (development only). */
+        allow_plaintext_loopback: z.coerce.boolean().default(false),
+        handshake_timeout_ms: z.coerce.number().int().positive().default(10_000),
+      })
+      .prefault({})
+      .refine((t) => Boolean(t.cert_file) === Boolean(t.key_file), {
+        message: "give both cert_file and key_file, or neither (a self-signed certificate is then generated)",
+      }),
+    oidc: z.object({
+      issuers: z
+        .array(
+          z.object({
+            issuer: z.string().url(),
+            audience: z.union([z.string(), z.array(z.string()).min(1)]),
+            algorithms: z.array(z.string()).optional(),
+          }),
+        )
+        .min(1, "configure at least one OIDC issuer"),
+      clock_skew_seconds: z.coerce.number().int().min(0).max(300).default(30),
+      jwks_refetch_min_interval_ms: z.coerce.number().int().min(0).default(30_000),
+      allow_insecure_issuer: z.coerce.boolean().default(false),
+    }),
+    policy: z.object({
+      /** A bundle on local disk (directory written by the control plane or `portcullis bundle build`). */
+      bundle: z.string().optional(),
+      /** The control plane's public key (PEM or JWK) that bundles must be signed with. */
+      public_key_file: z.string(),
+    }),
+    upstream: z.object({
+      host: z.string().default("127.0.0.1"),
+      port: z.coerce.number().int().min(1).max(65535).default(5432),
+      tls: z.enum(["disable", "require", "verify-full"]).default("require"),
+      ca_file: z.string().optional(),
+      connect_timeout_ms: z.coerce.number().int().positive().default(10_000),
+      /** Credentials per database role the policy may map to. */
+      roles: z.record(z.string(), secretSource),
+    }),
+    session: z
+      .object({
+        login_timeout_ms: z.coerce.number().int().positive().default(30_000),
+        max_client_connections: z.coerce.number().int().positive().default(2_000),
+        shutdown_grace_ms: z.coerce.number().int().min(0).default(5_000),
+      })
+      .prefault({}),
+    metrics: z
+      .object({
+        host: z.string().default("127.0.0.1"),
+        port: z.coerce.number().int().min(0).max(65535).optional(),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+export type DataPlaneConfig = z.infer<typeof dataPlaneConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Applies PORTCULLIS_A__B=value overrides onto a parsed object (keys lower-cased). */
+export function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  prefix = "PORTCULLIS_",
+) {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(prefix) || value === undefined || !name.includes("__")) continue;
+    const path = name.slice(prefix.length).toLowerCase().split("__");
+    let node: Record<string, unknown> = raw;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (typeof next !== "object" || next === null) node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+    node[path[path.length - 1]!] = value;
+  }
+  return raw;
+}
+
+export function formatZodError(error: z.ZodError): string {
+  return error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
+}
+
+/** Parses and validates a config object; relative file paths resolve against `baseDir`. */
+export function parseDataPlaneConfig(raw: unknown, baseDir = process.cwd()): DataPlaneConfig {
+  const result = dataPlaneConfigSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(`invalid data-plane config:\n${formatZodError(result.error)}`);
+  const config = result.data;
+  const abs = (p: string | undefined) => (p === undefined ? undefined : resolve(baseDir, p));
+  config.tls.cert_file = abs(config.tls.cert_file);
+  config.tls.key_file = abs(config.tls.key_file);
+  config.policy.bundle = abs(config.policy.bundle);
+  config.policy.public_key_file = abs(config.policy.public_key_file)!;
+  config.upstream.ca_file = abs(config.upstream.ca_file);
+  for (const role of Object.values(config.upstream.roles)) role.password_file = abs(role.password_file);
+  return config;
+}
+
+export function loadDataPlaneConfig(file: string, env: NodeJS.ProcessEnv = process.env): DataPlaneConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, "utf8")) ?? {};
+  } catch (err) {
+    throw new ConfigError(`cannot read data-plane config ${file}: ${(err as Error).message}`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`data-plane config ${file} must be a YAML mapping`);
+  }
+  return parseDataPlaneConfig(applyEnvOverrides(raw as Record<string, unknown>, env), dirname(resolve(file)));
+}
+
+/** Reads a role's upstream password from its file or env var; the error names the source, never the value. */
+export function readRolePassword(
+  config: DataPlaneConfig,
+  role: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const source = config.upstream.roles[role];
+  if (!source) throw new ConfigError(`no upstream credentials configured for role "${role}"`);
+  if (source.password_env) {
+    const value = env[source.password_env];
+    if (!value)
+      throw new ConfigError(
+        `environment variable ${source.password_env} (password of role "${role}") is empty`,
+      );
+    return value;
+  }
+  try {
+    return readFileSync(source.password_file!, "utf8").replace(/\r?\n$/, "");
+  } catch (err) {
+    throw new ConfigError(
+      `cannot read password file of role "${role}": ${(err as NodeJS.ErrnoException).code}`,
+    );
+  }
+}

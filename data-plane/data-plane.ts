@@ -1,0 +1,312 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import type { SecureContext } from "node:tls";
+import type { Logger } from "../common/logger.js";
+import type { ConnectionDecision, ConnectionInput, TokenClaims } from "../proto/policy.js";
+import { type LoginAuthority, LoginRefused, login } from "./client/login.js";
+import { SocketReader } from "./client/socket-reader.js";
+import { negotiateStartup } from "./client/startup.js";
+import { type DataPlaneConfig, readRolePassword } from "./config.js";
+import {
+  authenticationOk,
+  backendKeyData,
+  errorResponse,
+  negotiateProtocolVersion,
+  parameterStatus,
+  readyForQuery,
+  type TransactionStatus,
+} from "./protocol/backend-messages.js";
+import { ProtocolError, SQLSTATE } from "./protocol/errors.js";
+import { type LiveSession, SessionRegistry } from "./session/registry.js";
+import { Relay, type RelayStages } from "./session/relay.js";
+import {
+  cancelUpstream,
+  connectUpstream,
+  type UpstreamError,
+  type UpstreamTarget,
+} from "./upstream/upstream-connection.js";
+
+/**
+ * One data-plane proxy: accepts PostgreSQL clients, runs each connection through the stages
+ * startup → login (token + connection policy) → upstream login → relay, and keeps the live sessions.
+ */
+
+/** Start-up parameters forwarded to the upstream: harmless session settings only. */
+const FORWARDED_PARAMETERS = new Set([
+  "application_name",
+  "client_encoding",
+  "datestyle",
+  "timezone",
+  "intervalstyle",
+  "extra_float_digits",
+  "statement_timeout",
+  "lock_timeout",
+  "idle_in_transaction_session_timeout",
+]);
+
+export interface DataPlaneDependencies {
+  config: DataPlaneConfig;
+  logger: Logger;
+  tls: SecureContext | undefined;
+  verifyToken(token: string): Promise<{ claims: TokenClaims }>;
+  decideConnection(input: ConnectionInput): ConnectionDecision;
+  checkNotRevoked?(claims: TokenClaims): void;
+  /** Builds the relay stages of a session (statement decisions come in here). */
+  sessionStages?(session: SessionContext): RelayStages;
+  /** Upstream credentials; defaults to the config's role password sources. */
+  rolePassword?(role: string): string;
+}
+
+export interface SessionContext {
+  id: string;
+  claims: TokenClaims;
+  dbRole: string;
+  database: string;
+  /** The transaction status of the last ReadyForQuery. */
+  status(): TransactionStatus;
+}
+
+/** Passes every message through unchanged: a relay with no statement policy. */
+export const passThroughStages: RelayStages = {
+  onFrontend(message, toUpstream) {
+    toUpstream.push(message.raw);
+    return message.type !== "X";
+  },
+};
+
+export class DataPlane {
+  readonly registry = new SessionRegistry();
+  private server: Server | undefined;
+  private readonly pending = new Set<Socket>();
+  private readonly relays = new Set<Relay>();
+  private stopping = false;
+  readonly upstreamTarget: UpstreamTarget;
+
+  constructor(private readonly deps: DataPlaneDependencies) {
+    const up = deps.config.upstream;
+    this.upstreamTarget = {
+      host: up.host,
+      port: up.port,
+      tls: up.tls,
+      ca: up.ca_file ? readFileSync(up.ca_file, "utf8") : undefined,
+      connectTimeoutMs: up.connect_timeout_ms,
+    };
+  }
+
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const { host, port } = this.deps.config.listen;
+    this.server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
+    this.server.maxConnections = this.deps.config.session.max_client_connections;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const address = this.server.address();
+    if (address === null || typeof address === "string") throw new Error("listener has no address");
+    this.deps.logger.info({ host, port: address.port }, "data plane listening");
+    return { host, port: address.port };
+  }
+
+  private accept(socket: Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    this.pending.add(socket);
+    socket.on("error", () => {}); // errors are handled by whichever stage owns the socket
+    this.handle(socket)
+      .catch((err) => this.deps.logger.error({ err }, "unexpected error handling a connection"))
+      .finally(() => this.pending.delete(socket));
+  }
+
+  private async handle(raw: Socket): Promise<void> {
+    const config = this.deps.config;
+    const clientAddr = raw.remoteAddress ?? "";
+    const clientPort = raw.remotePort ?? 0;
+    const reader = new SocketReader(raw);
+    let client: Socket = raw;
+    const log = this.deps.logger.child({ client: `${clientAddr}:${clientPort}` });
+    const timer = setTimeout(() => {
+      log.info("login timed out");
+      this.refuse(client, SQLSTATE.cannotConnectNow, "login timed out");
+    }, config.session.login_timeout_ms);
+    try {
+      const startup = await negotiateStartup(raw, reader, {
+        secureContext: this.deps.tls,
+        handshakeTimeoutMs: config.tls.handshake_timeout_ms,
+      });
+      if (startup.kind === "cancel") {
+        clearTimeout(timer);
+        await this.cancel(startup.processId, startup.secretKey);
+        raw.end();
+        return;
+      }
+      client = startup.socket;
+      if (startup.parameters.replication && startup.parameters.replication !== "false") {
+        throw new LoginRefused(
+          "replication connections are not supported through Portcullis",
+          SQLSTATE.featureNotSupported,
+        );
+      }
+      if (startup.negotiate) client.write(negotiateProtocolVersion(0, startup.negotiate.unsupported));
+
+      const authority: LoginAuthority = {
+        verifyToken: this.deps.verifyToken,
+        decideConnection: this.deps.decideConnection,
+        checkNotRevoked: this.deps.checkNotRevoked,
+      };
+      const result = await login(
+        {
+          socket: client,
+          reader,
+          tls: startup.tls,
+          allowPlaintextLoopback: config.tls.allow_plaintext_loopback,
+          startup: startup.parameters,
+          client: { addr: clientAddr, port: clientPort },
+          proxy: { id: config.proxy.id, region: config.proxy.region, labels: config.proxy.labels },
+        },
+        authority,
+      );
+      const dbRole = result.decision.db_role;
+      const database = result.input.startup.database;
+      const forwarded: Record<string, string> = {};
+      const ignored: string[] = [];
+      for (const [key, value] of Object.entries(startup.parameters)) {
+        if (key === "user" || key === "database") continue;
+        if (FORWARDED_PARAMETERS.has(key.toLowerCase())) forwarded[key] = value;
+        else if (value !== "") ignored.push(key);
+      }
+      let password: string;
+      try {
+        password = this.deps.rolePassword ? this.deps.rolePassword(dbRole) : readRolePassword(config, dbRole);
+      } catch (err) {
+        log.error({ role: dbRole, err: (err as Error).message }, "no upstream credentials for mapped role");
+        throw new LoginRefused(
+          `connection denied: database role "${dbRole}" is not configured on this proxy`,
+          SQLSTATE.invalidAuthorization,
+        );
+      }
+      const upstream = await connectUpstream(this.upstreamTarget, {
+        user: dbRole,
+        password,
+        database,
+        parameters: forwarded,
+      }).catch((err: unknown) => {
+        const e = err as UpstreamError;
+        log.warn({ role: dbRole, database, kind: e.kind, err: e.message }, "upstream login failed");
+        if (e.kind === "server" && e.sqlstate === "3D000") {
+          throw new LoginRefused(`database "${database}" does not exist`, "3D000" as never);
+        }
+        throw new LoginRefused("cannot connect to the database right now", SQLSTATE.cannotConnectNow);
+      });
+      clearTimeout(timer);
+      if (this.stopping || client.destroyed) {
+        upstream.socket.destroy();
+        client.destroy();
+        return;
+      }
+
+      const keys = this.registry.issueKeys();
+      const id = randomUUID();
+      const greeting: Buffer[] = [authenticationOk()];
+      for (const [name, value] of upstream.parameters) greeting.push(parameterStatus(name, value));
+      greeting.push(backendKeyData(keys.processId, keys.secretKey));
+      for (const key of ignored) {
+        greeting.push(
+          errorResponse(
+            {
+              severity: "NOTICE",
+              code: "01000",
+              message: `startup parameter "${key}" ignored by Portcullis`,
+            },
+            "N",
+          ),
+        );
+      }
+      greeting.push(readyForQuery(upstream.status as TransactionStatus));
+      client.write(Buffer.concat(greeting));
+
+      let relay: Relay | undefined;
+      const context: SessionContext = {
+        id,
+        claims: result.claims,
+        dbRole,
+        database,
+        status: () => relay?.status ?? "I",
+      };
+      relay = new Relay(client, upstream.socket, this.deps.sessionStages?.(context) ?? passThroughStages);
+      const target = this.upstreamTarget;
+      const session: LiveSession = {
+        id,
+        subject: result.claims.sub,
+        claims: result.claims,
+        dbRole,
+        database,
+        clientAddr,
+        startedAt: new Date(),
+        processId: keys.processId,
+        secretKey: keys.secretKey,
+        cancel: () => cancelUpstream(target, upstream.processId, upstream.secretKey),
+        terminate: (sqlstate, message) => relay!.terminate(sqlstate, message),
+      };
+      this.registry.add(session);
+      this.relays.add(relay);
+      const slog = log.child({ session: id, sub: result.claims.sub, role: dbRole });
+      relay.onClose((reason) => {
+        this.registry.remove(session);
+        this.relays.delete(relay!);
+        slog.info({ reason }, "session ended");
+      });
+      slog.info({ database, tls: startup.tls?.version ?? "none" }, "session started");
+      relay.start(reader.release(), upstream.leftover);
+    } catch (err) {
+      clearTimeout(timer);
+      if (err instanceof LoginRefused) {
+        log.info({ sqlstate: err.sqlstate, reason: err.message, detail: err.detail }, "login refused");
+        this.refuse(client, err.sqlstate, err.message);
+      } else if (err instanceof ProtocolError) {
+        log.info({ reason: err.message }, "protocol error during login");
+        this.refuse(client, err.sqlstate, err.message);
+      } else {
+        log.error({ err }, "login failed");
+        this.refuse(client, SQLSTATE.internalError, "internal error during login");
+      }
+    }
+  }
+
+  private refuse(socket: Socket, sqlstate: string, message: string): void {
+    if (socket.destroyed) return;
+    socket.end(errorResponse({ severity: "FATAL", code: sqlstate, message }));
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  }
+
+  private async cancel(processId: number, secretKey: number): Promise<void> {
+    const session = this.registry.findForCancel(processId, secretKey);
+    if (!session) {
+      this.deps.logger.info({ processId }, "cancel request for no matching session ignored");
+      return;
+    }
+    await session
+      .cancel()
+      .catch((err) => this.deps.logger.warn({ err: (err as Error).message }, "cancel failed"));
+  }
+
+  /** Stops accepting, ends every session with 57P01 and closes the upstreams. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+    for (const relay of this.relays) {
+      relay.terminate(SQLSTATE.adminShutdown, "terminating connection due to administrator command");
+    }
+    for (const socket of this.pending)
+      this.refuse(socket, SQLSTATE.adminShutdown, "the proxy is shutting down");
+    await closed;
+  }
+}

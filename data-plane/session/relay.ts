@@ -1,0 +1,133 @@
+import type { Socket } from "node:net";
+import { BackendFramer, errorResponse, type TransactionStatus } from "../protocol/backend-messages.js";
+import { ProtocolError, SQLSTATE } from "../protocol/errors.js";
+import { FrontendFramer, type FrontendMessage } from "../protocol/frontend-messages.js";
+
+/**
+ * The relay between one client and its upstream session. Client bytes are cut into messages and each
+ * goes through `onFrontend`, which decides what reaches the upstream; upstream bytes are scanned for
+ * message boundaries (ReadyForQuery carries the transaction status) and go through `onBackend` when a
+ * stage needs to see them. Writes are batched: one write per chunk read, whatever it held.
+ */
+
+export interface RelayStages {
+  /**
+   * Decides one client message. Push what the upstream should receive into `toUpstream` and what the
+   * client should receive directly into `toClient`. Return false to stop relaying (Terminate).
+   */
+  onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean;
+  /** When defined, every backend message goes through it (masking); else chunks pass as they are. */
+  onBackend?(type: number, raw: Buffer, toClient: Buffer[]): void;
+}
+
+export class Relay {
+  private readonly frontend = new FrontendFramer();
+  private readonly backend = new BackendFramer();
+  private ended = false;
+  /** The status of the last ReadyForQuery the upstream sent. */
+  status: TransactionStatus = "I";
+  private closeHandlers: ((reason: string) => void)[] = [];
+
+  constructor(
+    readonly client: Socket,
+    readonly upstream: Socket,
+    private readonly stages: RelayStages,
+  ) {}
+
+  /** Starts relaying; `pendingClient`/`pendingUpstream` are bytes read ahead during login. */
+  start(pendingClient: Buffer, pendingUpstream: Buffer): void {
+    this.client.on("data", (chunk: Buffer) => this.fromClient(chunk));
+    this.upstream.on("data", (chunk: Buffer) => this.fromUpstream(chunk));
+    this.client.on("drain", () => this.upstream.resume());
+    this.upstream.on("drain", () => this.client.resume());
+    this.client.on("close", () => this.end("client closed"));
+    this.upstream.on("close", () => this.end("upstream closed"));
+    this.client.on("error", () => this.end("client socket error"));
+    this.upstream.on("error", () => this.end("upstream socket error"));
+    if (pendingUpstream.length > 0) this.fromUpstream(pendingUpstream);
+    if (pendingClient.length > 0) this.fromClient(pendingClient);
+  }
+
+  onClose(handler: (reason: string) => void): void {
+    this.closeHandlers.push(handler);
+  }
+
+  private fromClient(chunk: Buffer): void {
+    if (this.ended) return;
+    const toUpstream: Buffer[] = [];
+    const toClient: Buffer[] = [];
+    this.frontend.push(chunk);
+    let keepGoing = true;
+    try {
+      for (let m = this.frontend.next(); m && keepGoing; m = keepGoing ? this.frontend.next() : undefined) {
+        keepGoing = this.stages.onFrontend(m, toUpstream, toClient);
+      }
+    } catch (err) {
+      const message = err instanceof ProtocolError ? err.message : "internal error in the proxy";
+      const code = err instanceof ProtocolError ? err.sqlstate : SQLSTATE.internalError;
+      this.flush(toUpstream, toClient);
+      this.terminate(code, message);
+      return;
+    }
+    this.flush(toUpstream, toClient);
+    if (!keepGoing) this.end("client terminated");
+  }
+
+  private flush(toUpstream: Buffer[], toClient: Buffer[]): void {
+    if (toUpstream.length > 0 && !this.upstream.destroyed) {
+      const ok = this.upstream.write(toUpstream.length === 1 ? toUpstream[0]! : Buffer.concat(toUpstream));
+      if (!ok) this.client.pause();
+    }
+    if (toClient.length > 0 && !this.client.destroyed) {
+      const ok = this.client.write(toClient.length === 1 ? toClient[0]! : Buffer.concat(toClient));
+      if (!ok) this.upstream.pause();
+    }
+  }
+
+  private fromUpstream(chunk: Buffer): void {
+    if (this.ended) return;
+    const onBackend = this.stages.onBackend;
+    try {
+      if (onBackend) {
+        const toClient: Buffer[] = [];
+        this.backend.push(chunk, (type, raw) => {
+          if (type === 0x5a /* Z */) this.status = String.fromCharCode(raw[5]!) as TransactionStatus;
+          onBackend(type, raw, toClient);
+        });
+        this.flush([], toClient);
+      } else {
+        this.backend.push(chunk, (type, raw) => {
+          if (type === 0x5a /* Z */) this.status = String.fromCharCode(raw[5]!) as TransactionStatus;
+        });
+        if (!this.client.write(chunk)) this.upstream.pause();
+      }
+    } catch (err) {
+      this.terminate(SQLSTATE.connectionFailure, `upstream protocol error: ${(err as Error).message}`);
+    }
+  }
+
+  /** Sends a FATAL error to the client and closes both sides. */
+  terminate(sqlstate: string, message: string): void {
+    if (this.ended) return;
+    if (!this.client.destroyed)
+      this.client.write(errorResponse({ severity: "FATAL", code: sqlstate, message }));
+    this.end(message);
+  }
+
+  end(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.client.end();
+    this.upstream.end();
+    // sockets that do not close promptly are destroyed; closing the upstream rolls back any open transaction
+    setTimeout(() => {
+      this.client.destroy();
+      this.upstream.destroy();
+    }, 1_000).unref();
+    for (const handler of this.closeHandlers) handler(reason);
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+}

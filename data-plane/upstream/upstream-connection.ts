@@ -1,0 +1,250 @@
+import { connect as netConnect, type Socket } from "node:net";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
+import { serialize } from "pg-protocol";
+import type { BackendMessage as PgMessage } from "pg-protocol/dist/messages.js";
+import { Parser } from "pg-protocol/dist/parser.js";
+import { BackendFramer } from "../protocol/backend-messages.js";
+import { md5PasswordResponse, ScramSession } from "./scram.js";
+
+/**
+ * Opens a session on the real PostgreSQL server as the role the policy chose: TCP, optional TLS
+ * (SSLRequest), StartupMessage, then SCRAM-SHA-256 or md5 with that role's credentials from config.
+ * Uses pg-protocol both ways: its serializer for what we send, its parser for what the server answers.
+ */
+
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  /** disable: plain TCP; require: TLS without checking the certificate; verify-full: TLS checked against `ca` and host. */
+  tls: "disable" | "require" | "verify-full";
+  ca?: string;
+  servername?: string;
+  connectTimeoutMs: number;
+}
+
+export interface UpstreamLogin {
+  user: string;
+  password: string;
+  database: string;
+  /** Startup parameters forwarded from the client (already filtered to a safe set). */
+  parameters: Record<string, string>;
+}
+
+export interface UpstreamSession {
+  socket: Socket | TLSSocket;
+  /** ParameterStatus values the server reported during login, in order. */
+  parameters: [string, string][];
+  processId: number;
+  secretKey: number;
+  /** The transaction status of the first ReadyForQuery. */
+  status: string;
+  /** Bytes that arrived after the first ReadyForQuery (normally none). */
+  leftover: Buffer;
+}
+
+/** Why a login to the upstream failed. `message` is safe for logs; clients get a generic one. */
+export class UpstreamError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "unreachable" | "tls" | "auth" | "server" | "timeout" | "protocol",
+    readonly sqlstate?: string,
+  ) {
+    super(message);
+  }
+}
+
+function openSocket(target: UpstreamTarget): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: target.host, port: target.port, noDelay: true });
+    socket.once("connect", () => {
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", (err) =>
+      reject(new UpstreamError(`cannot reach upstream: ${err.message}`, "unreachable")),
+    );
+  });
+}
+
+async function startTls(socket: Socket, target: UpstreamTarget): Promise<TLSSocket> {
+  socket.write(serialize.requestSsl());
+  const answer = await new Promise<Buffer>((resolve, reject) => {
+    socket.once("data", resolve);
+    socket.once("error", reject);
+    socket.once("close", () => reject(new UpstreamError("upstream closed during SSLRequest", "tls")));
+  });
+  socket.removeAllListeners("error");
+  socket.removeAllListeners("close");
+  if (answer.length !== 1 || answer[0] !== 0x53 /* S */) {
+    throw new UpstreamError("upstream refused TLS (ssl is off on the server)", "tls");
+  }
+  return new Promise((resolve, reject) => {
+    const tls = tlsConnect({
+      socket,
+      servername: target.servername ?? (/^[\d.:]+$/.test(target.host) ? undefined : target.host),
+      rejectUnauthorized: target.tls === "verify-full",
+      ca: target.ca,
+    });
+    tls.once("secureConnect", () => {
+      tls.removeAllListeners("error");
+      resolve(tls);
+    });
+    tls.once("error", (err) => reject(new UpstreamError(`upstream TLS failed: ${err.message}`, "tls")));
+  });
+}
+
+export async function connectUpstream(
+  target: UpstreamTarget,
+  login: UpstreamLogin,
+): Promise<UpstreamSession> {
+  let socket: Socket | TLSSocket | undefined;
+  const timeout = setTimeout(() => {
+    socket?.destroy(
+      new UpstreamError(`upstream login timed out after ${target.connectTimeoutMs} ms`, "timeout"),
+    );
+  }, target.connectTimeoutMs);
+  try {
+    socket = await openSocket(target);
+    if (target.tls !== "disable") socket = await startTls(socket, target);
+    return await authenticate(socket, login);
+  } catch (err) {
+    socket?.destroy();
+    if (err instanceof UpstreamError) throw err;
+    throw new UpstreamError(`upstream login failed: ${(err as Error).message}`, "protocol");
+  } finally {
+    clearTimeout(timeout);
+  }
+}
+
+function authenticate(socket: Socket | TLSSocket, login: UpstreamLogin): Promise<UpstreamSession> {
+  return new Promise((resolve, reject) => {
+    const parser = new Parser();
+    const parameters: [string, string][] = [];
+    let processId = 0;
+    let secretKey = 0;
+    let scram: ScramSession | undefined;
+    let done = false;
+
+    const fail = (err: UpstreamError) => {
+      if (done) return;
+      done = true;
+      cleanup();
+      reject(err);
+    };
+    const framer = new BackendFramer();
+    const onData = (chunk: Buffer) => {
+      try {
+        let ready: string | undefined;
+        const after: Buffer[] = [];
+        framer.push(chunk, (type, raw) => {
+          if (ready !== undefined) {
+            after.push(raw); // the relay's business, not login's
+            return;
+          }
+          if (type === 0x5a /* Z */) ready = String.fromCharCode(raw[5]!);
+          parser.parse(raw, handle);
+        });
+        if (done || ready === undefined) return;
+        done = true;
+        cleanup();
+        resolve({
+          socket,
+          parameters,
+          processId,
+          secretKey,
+          status: ready,
+          leftover: Buffer.concat([...after, framer.takePending()]),
+        });
+      } catch (err) {
+        fail(err instanceof UpstreamError ? err : new UpstreamError((err as Error).message, "protocol"));
+      }
+    };
+    const handle = (msg: PgMessage) => {
+      const m = msg as PgMessage & Record<string, unknown>;
+      switch (msg.name) {
+        case "authenticationOk":
+          break;
+        case "authenticationSASL": {
+          const mechanisms = m.mechanisms as string[];
+          if (!mechanisms.includes("SCRAM-SHA-256")) {
+            throw new UpstreamError(
+              `upstream offers no supported SASL mechanism (${mechanisms.join(", ")})`,
+              "auth",
+            );
+          }
+          scram = new ScramSession(login.password);
+          socket.write(serialize.sendSASLInitialResponseMessage("SCRAM-SHA-256", scram.clientFirst()));
+          break;
+        }
+        case "authenticationSASLContinue":
+          if (!scram) throw new UpstreamError("unexpected SASL continue", "protocol");
+          socket.write(serialize.sendSCRAMClientFinalMessage(scram.serverFirst(m.data as string)));
+          break;
+        case "authenticationSASLFinal":
+          if (!scram) throw new UpstreamError("unexpected SASL final", "protocol");
+          scram.serverFinal(m.data as string);
+          break;
+        case "authenticationMD5Password":
+          socket.write(serialize.password(md5PasswordResponse(login.user, login.password, m.salt as Buffer)));
+          break;
+        case "authenticationCleartextPassword":
+          if (!("encrypted" in socket)) {
+            throw new UpstreamError("upstream asks for a cleartext password over plain TCP: refused", "auth");
+          }
+          socket.write(serialize.password(login.password));
+          break;
+        case "parameterStatus":
+          parameters.push([m.parameterName as string, m.parameterValue as string]);
+          break;
+        case "backendKeyData":
+          processId = m.processID as number;
+          secretKey = m.secretKey as number;
+          break;
+        case "error": {
+          const code = m.code as string | undefined;
+          const kind = code?.startsWith("28") ? "auth" : "server";
+          throw new UpstreamError(
+            `upstream refused login as ${login.user}: ${m.message as string}`,
+            kind,
+            code,
+          );
+        }
+        case "notice":
+        case "readyForQuery":
+          break;
+        default:
+          throw new UpstreamError(`unexpected upstream message during login: ${msg.name}`, "protocol");
+      }
+    };
+    const onError = (err: Error) =>
+      fail(
+        err instanceof UpstreamError
+          ? err
+          : new UpstreamError(`upstream socket error: ${err.message}`, "unreachable"),
+      );
+    const onClose = () =>
+      fail(new UpstreamError("upstream closed the connection during login", "unreachable"));
+    const cleanup = () => {
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+    };
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+    socket.write(serialize.startup({ user: login.user, database: login.database, ...login.parameters }));
+  });
+}
+
+/** Sends a CancelRequest for an upstream backend on a fresh connection, as the protocol requires. */
+export async function cancelUpstream(
+  target: UpstreamTarget,
+  processId: number,
+  secretKey: number,
+): Promise<void> {
+  const socket = await openSocket(target);
+  await new Promise<void>((resolve) => {
+    socket.end(serialize.cancel(processId, secretKey), () => resolve());
+  });
+  socket.destroy();
+}
