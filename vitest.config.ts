@@ -8,6 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          sequence: { groupOrder: 0 },
           include: ["{cli,common,devstack,proto,control-plane,data-plane,test,bench}/**/*.test.ts"],
           exclude: ["**/*.int.test.ts", "node_modules/**", "dist/**"],
         },
@@ -15,6 +16,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          sequence: { groupOrder: 1 },
           include: ["{cli,common,devstack,proto,control-plane,data-plane,test,bench}/**/*.int.test.ts"],
           exclude: ["node_modules/**", "dist/**"],
           testTimeout: 60_000,

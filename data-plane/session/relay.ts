@@ -8,6 +8,8 @@ import { FrontendFramer, type FrontendMessage } from "../protocol/frontend-messa
  * goes through `onFrontend`, which decides what reaches the upstream; upstream bytes are scanned for
  * message boundaries (ReadyForQuery carries the transaction status) and go through `onBackend` when a
  * stage needs to see them. Writes are batched: one write per chunk read, whatever it held.
+ * A stage may answer asynchronously (a catalog lookup): the client is paused and later messages wait,
+ * so order is kept.
  */
 
 export interface RelayStages {
@@ -15,7 +17,7 @@ export interface RelayStages {
    * Decides one client message. Push what the upstream should receive into `toUpstream` and what the
    * client should receive directly into `toClient`. Return false to stop relaying (Terminate).
    */
-  onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean;
+  onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean | Promise<boolean>;
   /** When defined, every backend message goes through it (masking); else chunks pass as they are. */
   onBackend?(type: number, raw: Buffer, toClient: Buffer[]): void;
 }
@@ -24,6 +26,10 @@ export class Relay {
   private readonly frontend = new FrontendFramer();
   private readonly backend = new BackendFramer();
   private ended = false;
+  /** True while an asynchronous stage decides a message; later client bytes wait in the framer. */
+  private waiting = false;
+  /** Told about unexpected errors (protocol errors included) before the session is ended. */
+  onError: ((err: unknown) => void) | undefined;
   /** The status of the last ReadyForQuery the upstream sent. */
   status: TransactionStatus = "I";
   private closeHandlers: ((reason: string) => void)[] = [];
@@ -54,23 +60,50 @@ export class Relay {
 
   private fromClient(chunk: Buffer): void {
     if (this.ended) return;
+    this.frontend.push(chunk);
+    if (!this.waiting) this.drainClient();
+  }
+
+  /** Runs buffered client messages through the stages until they are all decided or one goes async. */
+  private drainClient(): void {
     const toUpstream: Buffer[] = [];
     const toClient: Buffer[] = [];
-    this.frontend.push(chunk);
-    let keepGoing = true;
     try {
-      for (let m = this.frontend.next(); m && keepGoing; m = keepGoing ? this.frontend.next() : undefined) {
-        keepGoing = this.stages.onFrontend(m, toUpstream, toClient);
+      for (let m = this.frontend.next(); m; m = this.frontend.next()) {
+        const verdict = this.stages.onFrontend(m, toUpstream, toClient);
+        if (verdict === true) continue;
+        this.flush(toUpstream, toClient);
+        if (verdict === false) {
+          this.end("client terminated");
+          return;
+        }
+        this.waiting = true;
+        this.client.pause();
+        verdict.then(
+          (keepGoing) => {
+            this.waiting = false;
+            if (this.ended) return;
+            if (!keepGoing) return this.end("client terminated");
+            this.client.resume();
+            this.drainClient();
+          },
+          (err: unknown) => this.fail(err),
+        );
+        return;
       }
     } catch (err) {
-      const message = err instanceof ProtocolError ? err.message : "internal error in the proxy";
-      const code = err instanceof ProtocolError ? err.sqlstate : SQLSTATE.internalError;
       this.flush(toUpstream, toClient);
-      this.terminate(code, message);
+      this.fail(err);
       return;
     }
     this.flush(toUpstream, toClient);
-    if (!keepGoing) this.end("client terminated");
+  }
+
+  private fail(err: unknown): void {
+    const message = err instanceof ProtocolError ? err.message : "internal error in the proxy";
+    const code = err instanceof ProtocolError ? err.sqlstate : SQLSTATE.internalError;
+    this.onError?.(err);
+    this.terminate(code, message);
   }
 
   private flush(toUpstream: Buffer[], toClient: Buffer[]): void {
