@@ -90,7 +90,13 @@ export interface StatementInfo {
   /** COPY: direction and whether it runs a program. */
   copy?: { direction: "from" | "to"; program: boolean; file: boolean };
   /** SET/RESET/SHOW: the parameter (lower-case) and the value when literal; set_config calls too. */
-  settings?: { name: string; value: string | null; local: boolean }[];
+  settings?: {
+    name: string;
+    value: string | null;
+    local: boolean;
+    /** True when the parameter goes back to its default (RESET x, RESET ALL, SET x TO DEFAULT); value is null. */
+    reset?: boolean;
+  }[];
   /** Column references, for the masking inference guard (SELECT, INSERT … SELECT, UPDATE, DELETE, COPY (query)). */
   columns?: ColumnUse[];
   /** The statement inside EXPLAIN (with analyze flag), PREPARE, CREATE TABLE AS, DO body language. */
@@ -100,6 +106,10 @@ export interface StatementInfo {
   prepared_name?: string;
   /** Transaction control: "begin" | "commit" | "rollback" | "savepoint" | ... */
   transaction?: string;
+  /** DO: the language of the code block, lower-case ("plpgsql" when not written). */
+  do_language?: string;
+  /** LISTEN/NOTIFY/UNLISTEN: the channel name (absent for UNLISTEN *). */
+  channel?: string;
   text: string;
   /** libpg-query fingerprint: equal for statements that differ only in literals. */
   fingerprint: string;
