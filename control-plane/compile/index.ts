@@ -1,0 +1,138 @@
+/**
+ * The compile pipeline: opa check --strict → opa test → opa build -t wasm. The first stage that
+ * fails stops the pipeline and its errors come back (the active bundle is not touched: that is the
+ * caller's rule). Each stage's duration is reported.
+ */
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import { ENTRYPOINTS } from "../../proto/policy.js";
+import { type BuildOptions, buildWasm } from "./build.js";
+import { checkPolicies } from "./check.js";
+import { formatPolicyError, opaVersion, type PolicyError, policyFolder } from "./opa.js";
+import { formatTestFailure, type TestFailure, testPolicies } from "./test.js";
+
+export type { BuildResult } from "./build.js";
+export { buildWasm, DEFAULT_BUILD_IGNORE } from "./build.js";
+export type { CheckResult } from "./check.js";
+export { checkPolicies } from "./check.js";
+export type { OpaOptions, PolicyError } from "./opa.js";
+export {
+  formatPolicyError,
+  OpaNotFoundError,
+  OpaTimeoutError,
+  opaVersion,
+  PolicyFolderError,
+} from "./opa.js";
+export type { TestFailure, TestResult } from "./test.js";
+export { formatTestFailure, testPolicies } from "./test.js";
+
+export type CompileStage = "check" | "test" | "build";
+
+export interface StageDurations {
+  check?: number;
+  test?: number;
+  build?: number;
+  total: number;
+}
+
+export interface CompiledPolicy {
+  revision: string;
+  opaVersion: string;
+  entrypoints: string[];
+  policyWasm: Uint8Array;
+  dataJson: Uint8Array;
+  tests: { passed: number; skipped: number };
+}
+
+export type CompileResult =
+  | { ok: true; compiled: CompiledPolicy; durations: StageDurations }
+  | {
+      ok: false;
+      stage: CompileStage;
+      errors: PolicyError[];
+      testFailures: TestFailure[];
+      durations: StageDurations;
+    };
+
+export interface CompileOptions extends BuildOptions {
+  /** The git commit of the sources; default: contentRevision(dir). */
+  revision?: string;
+  /** Default: every entrypoint of proto/policy.ts ENTRYPOINTS. */
+  entrypoints?: readonly string[];
+}
+
+/** The entrypoints every Portcullis bundle is built with. */
+export const DEFAULT_ENTRYPOINTS: readonly string[] = Object.values(ENTRYPOINTS);
+
+const POLICY_FILE = /\.(rego|json|ya?ml)$/;
+
+/**
+ * A revision for sources without a commit: "sha256:" + a digest over the relative path and bytes
+ * of every file opa would read (.rego, .json, .yaml, .yml), in path order.
+ */
+export async function contentRevision(dir: string): Promise<string> {
+  const folder = policyFolder(dir);
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  const files = entries
+    .filter((e) => e.isFile() && POLICY_FILE.test(e.name))
+    .map((e) => relative(folder, join(e.parentPath, e.name)).split(sep).join("/"))
+    .sort();
+  const hash = createHash("sha256");
+  for (const file of files) {
+    const bytes = await readFile(join(folder, file));
+    hash.update(`${file}\0${bytes.length}\0`).update(bytes);
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** Runs check, test and build on `dir`. Throws only for infrastructure (no opa, timeout, no folder). */
+export async function compilePolicies(dir: string, options: CompileOptions = {}): Promise<CompileResult> {
+  const started = performance.now();
+  const folder = policyFolder(dir);
+  const durations: StageDurations = { total: 0 };
+  const done = (): StageDurations => ({ ...durations, total: performance.now() - started });
+  const [version, revision] = await Promise.all([
+    opaVersion(options),
+    options.revision ?? contentRevision(folder),
+  ]);
+
+  const check = await checkPolicies(folder, options);
+  durations.check = check.durationMs;
+  if (!check.ok)
+    return { ok: false, stage: "check", errors: check.errors, testFailures: [], durations: done() };
+
+  const test = await testPolicies(folder, options);
+  durations.test = test.durationMs;
+  if (!test.ok) {
+    return { ok: false, stage: "test", errors: test.errors, testFailures: test.failures, durations: done() };
+  }
+
+  const entrypoints = [...(options.entrypoints ?? DEFAULT_ENTRYPOINTS)];
+  const build = await buildWasm(folder, entrypoints, options);
+  durations.build = build.durationMs;
+  if (!build.ok)
+    return { ok: false, stage: "build", errors: build.errors, testFailures: [], durations: done() };
+
+  return {
+    ok: true,
+    compiled: {
+      revision,
+      opaVersion: version,
+      entrypoints,
+      policyWasm: build.policyWasm,
+      dataJson: build.dataJson,
+      tests: { passed: test.passed, skipped: test.skipped },
+    },
+    durations: done(),
+  };
+}
+
+/** A failed compile as readable lines: "stage: file:row:col: message" and failing tests. */
+export function describeCompileFailure(result: Extract<CompileResult, { ok: false }>): string {
+  const lines = [
+    ...result.errors.map((e) => `${result.stage}: ${formatPolicyError(e)}`),
+    ...result.testFailures.map((f) => `test: ${formatTestFailure(f)}`),
+  ];
+  return lines.length > 0 ? lines.join("\n") : `${result.stage} failed`;
+}

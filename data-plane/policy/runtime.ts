@@ -1,0 +1,326 @@
+/**
+ * The policy runtime: one verified bundle loaded into @open-policy-agent/opa-wasm.
+ *
+ * Fail closed, never throw: an undefined result, an evaluation error (a wasm abort, a builtin the
+ * SDK lacks, a conflict) or a result that does not have the contract's shape (proto/policy.ts,
+ * checked with zod) becomes `{allow: false, reasons: ["policy error: …"]}`. The data document is
+ * set once per bundle (opa-wasm re-serializes all data on setData). Each call is timed; the
+ * numbers go to an optional observer (metrics) and to per-entrypoint running stats.
+ *
+ * PolicyHolder is the atomic swap point: callers take `holder.current()` once at the start of a
+ * statement (or connection) and use that runtime to the end, so a swap never changes the policy
+ * under work already in flight.
+ */
+import { type LoadedPolicy, loadPolicy } from "@open-policy-agent/opa-wasm";
+import { z } from "zod";
+import type { Logger } from "../../common/logger.js";
+import type { BundleManifest } from "../../proto/bundle.js";
+import {
+  type AdminDecision,
+  type AdminInput,
+  type ConnectionDecision,
+  type ConnectionInput,
+  ENTRYPOINTS,
+  type EntrypointName,
+  type QueryDecision,
+  type QueryInput,
+} from "../../proto/policy.js";
+import { isVerifiedBundle, type VerifiedBundle } from "./bundle-verify.js";
+
+export class PolicyLoadError extends Error {
+  override name = "PolicyLoadError";
+}
+
+export class NoPolicyError extends Error {
+  override name = "NoPolicyError";
+  constructor() {
+    super("no policy bundle is loaded");
+  }
+}
+
+/** How one evaluation ended. "denied_by_error" covers undefined, errors and invalid shapes. */
+export type EvalOutcome = "ok" | "undefined" | "error" | "invalid";
+
+export interface EvalSample {
+  entrypoint: EntrypointName;
+  revision: string;
+  /** Wall time of the whole call: input serialization, wasm evaluation, result validation. */
+  durationNs: number;
+  outcome: EvalOutcome;
+}
+
+export type EvalObserver = (sample: EvalSample) => void;
+
+export interface EvalStats {
+  count: number;
+  failures: number;
+  totalNs: number;
+  maxNs: number;
+  lastNs: number;
+}
+
+export interface PolicyRuntimeOptions {
+  observer?: EvalObserver;
+  logger?: Logger;
+}
+
+/** The entrypoints a bundle must have; `cacheable` is optional (absent = never cache). */
+export const REQUIRED_ENTRYPOINTS: readonly EntrypointName[] = [
+  ENTRYPOINTS.connection,
+  ENTRYPOINTS.query,
+  ENTRYPOINTS.admin,
+];
+
+const reasons = z.array(z.string());
+
+export const connectionDecisionSchema = z
+  .object({
+    allow: z.boolean(),
+    reasons,
+    db_role: z.string().min(1).optional(),
+    max_session_seconds: z.number().positive().finite().optional(),
+  })
+  .refine((d) => !d.allow || d.db_role !== undefined, {
+    message: "an allowed connection needs a db_role",
+    path: ["db_role"],
+  });
+
+export const queryDecisionSchema = z.object({
+  allow: z.boolean(),
+  reasons,
+  mask: z
+    .array(
+      z.object({
+        relation: z.string().min(1).optional(),
+        column: z.string().min(1),
+        with: z.enum(["null", "redact", "hash"]),
+      }),
+    )
+    .optional(),
+});
+
+export const adminDecisionSchema = z.object({ allow: z.boolean(), reasons });
+
+type Evaluated<T> =
+  | { ok: true; value: T }
+  | { ok: false; outcome: Exclude<EvalOutcome, "ok">; reason: string };
+
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid";
+  return `${issue.path.length ? issue.path.join(".") : "result"}: ${issue.message}`;
+}
+
+/** opa-wasm throws Errors, strings (aborts) and plain `{message}` objects (missing builtins). */
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === "string") return err;
+  if (err && typeof err === "object" && typeof (err as { message?: unknown }).message === "string") {
+    return (err as { message: string }).message;
+  }
+  try {
+    return JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
+}
+
+export class PolicyRuntime {
+  readonly revision: string;
+  readonly manifest: BundleManifest;
+  readonly hasCacheable: boolean;
+  readonly #policy: LoadedPolicy;
+  readonly #observer: EvalObserver | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #stats = new Map<EntrypointName, EvalStats>();
+
+  private constructor(bundle: VerifiedBundle, policy: LoadedPolicy, options: PolicyRuntimeOptions) {
+    this.revision = bundle.revision;
+    this.manifest = bundle.manifest;
+    this.#policy = policy;
+    this.#observer = options.observer;
+    this.#logger = options.logger;
+    this.hasCacheable = Object.hasOwn(policy.entrypoints as object, ENTRYPOINTS.queryCacheable);
+  }
+
+  /** Loads a verified bundle. Throws PolicyLoadError when it cannot serve the contract. */
+  static async load(bundle: VerifiedBundle, options: PolicyRuntimeOptions = {}): Promise<PolicyRuntime> {
+    if (!isVerifiedBundle(bundle)) {
+      throw new PolicyLoadError("refusing to load a bundle that did not come from verifyBundle");
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bundle.dataJson));
+    } catch (err) {
+      throw new PolicyLoadError(
+        `bundle ${bundle.revision}: data.json is not JSON: ${(err as Error).message}`,
+      );
+    }
+    if (data === null || typeof data !== "object" || Array.isArray(data)) {
+      throw new PolicyLoadError(`bundle ${bundle.revision}: data.json must hold an object`);
+    }
+    let policy: LoadedPolicy;
+    try {
+      policy = await loadPolicy(bundle.policyWasm as Uint8Array<ArrayBuffer>);
+    } catch (err) {
+      throw new PolicyLoadError(
+        `bundle ${bundle.revision}: policy.wasm does not load: ${(err as Error).message}`,
+      );
+    }
+    const present = Object.keys(policy.entrypoints as object);
+    const missing = REQUIRED_ENTRYPOINTS.filter((e) => !present.includes(e));
+    if (missing.length > 0) {
+      throw new PolicyLoadError(
+        `bundle ${bundle.revision}: policy.wasm lacks entrypoint${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`,
+      );
+    }
+    try {
+      policy.setData(data);
+    } catch (err) {
+      throw new PolicyLoadError(`bundle ${bundle.revision}: setting data failed: ${(err as Error).message}`);
+    }
+    return new PolicyRuntime(bundle, policy, options);
+  }
+
+  evaluateConnection(input: ConnectionInput): ConnectionDecision {
+    const result = this.#evaluate(ENTRYPOINTS.connection, input, connectionDecisionSchema);
+    return result.ok ? result.value : { allow: false, reasons: [result.reason] };
+  }
+
+  evaluateQuery(input: QueryInput): QueryDecision {
+    const result = this.#evaluate(ENTRYPOINTS.query, input, queryDecisionSchema);
+    return result.ok ? result.value : { allow: false, reasons: [result.reason] };
+  }
+
+  /** Whether the proxy may cache this input's query decision: false unless the policy says exactly true. */
+  isCacheable(input: QueryInput): boolean {
+    if (!this.hasCacheable) return false;
+    const result = this.#evaluate(ENTRYPOINTS.queryCacheable, input, z.boolean());
+    return result.ok && result.value;
+  }
+
+  evaluateAdmin(input: AdminInput): AdminDecision {
+    const result = this.#evaluate(ENTRYPOINTS.admin, input, adminDecisionSchema);
+    return result.ok ? result.value : { allow: false, reasons: [result.reason] };
+  }
+
+  /** Running totals per entrypoint since load. */
+  stats(): Partial<Record<EntrypointName, EvalStats>> {
+    return Object.fromEntries([...this.#stats].map(([k, v]) => [k, { ...v }]));
+  }
+
+  #evaluate<T>(entrypoint: EntrypointName, input: unknown, schema: z.ZodType<T>): Evaluated<T> {
+    const started = process.hrtime.bigint();
+    let result: Evaluated<T>;
+    try {
+      const resultSet: unknown = this.#policy.evaluate(input, entrypoint);
+      if (!Array.isArray(resultSet) || resultSet.length === 0) {
+        result = {
+          ok: false,
+          outcome: "undefined",
+          reason: `policy error: ${entrypoint} is undefined for this input`,
+        };
+      } else if (resultSet.length > 1) {
+        result = {
+          ok: false,
+          outcome: "invalid",
+          reason: `policy error: ${entrypoint} returned several results`,
+        };
+      } else {
+        const parsed = schema.safeParse((resultSet[0] as { result?: unknown }).result);
+        result = parsed.success
+          ? { ok: true, value: parsed.data }
+          : {
+              ok: false,
+              outcome: "invalid",
+              reason: `policy error: ${entrypoint} returned an invalid result (${describeIssue(parsed.error)})`,
+            };
+      }
+    } catch (err) {
+      const message = errorText(err);
+      result = { ok: false, outcome: "error", reason: `policy error: ${entrypoint} failed: ${message}` };
+    }
+    const durationNs = Number(process.hrtime.bigint() - started);
+    this.#record(entrypoint, durationNs, result);
+    return result;
+  }
+
+  #record(entrypoint: EntrypointName, durationNs: number, result: Evaluated<unknown>): void {
+    const stats = this.#stats.get(entrypoint) ?? { count: 0, failures: 0, totalNs: 0, maxNs: 0, lastNs: 0 };
+    stats.count += 1;
+    stats.totalNs += durationNs;
+    stats.lastNs = durationNs;
+    stats.maxNs = Math.max(stats.maxNs, durationNs);
+    if (!result.ok) {
+      stats.failures += 1;
+      this.#logger?.warn(
+        { entrypoint, revision: this.revision, reason: result.reason },
+        "policy evaluation failed closed",
+      );
+    }
+    this.#stats.set(entrypoint, stats);
+    if (this.#observer) {
+      try {
+        this.#observer({
+          entrypoint,
+          revision: this.revision,
+          durationNs,
+          outcome: result.ok ? "ok" : result.outcome,
+        });
+      } catch (err) {
+        this.#logger?.warn({ err }, "policy evaluation observer threw");
+      }
+    }
+  }
+}
+
+export type SwapListener = (next: PolicyRuntime, previous: PolicyRuntime | undefined) => void;
+
+/**
+ * Holds the active PolicyRuntime. `current()` is what a caller captures at the start of a unit of
+ * work; `swap()` replaces it at once for everything that starts afterwards.
+ */
+export class PolicyHolder {
+  #current: PolicyRuntime | undefined;
+  readonly #listeners = new Set<SwapListener>();
+
+  constructor(initial?: PolicyRuntime) {
+    this.#current = initial;
+  }
+
+  /** The active runtime, or undefined before the first bundle (callers deny then). */
+  current(): PolicyRuntime | undefined {
+    return this.#current;
+  }
+
+  /** The active runtime; throws NoPolicyError before the first bundle. */
+  require(): PolicyRuntime {
+    if (!this.#current) throw new NoPolicyError();
+    return this.#current;
+  }
+
+  get revision(): string | undefined {
+    return this.#current?.revision;
+  }
+
+  /** Makes `next` the active runtime and returns the one it replaced. */
+  swap(next: PolicyRuntime): PolicyRuntime | undefined {
+    if (!(next instanceof PolicyRuntime)) throw new TypeError("swap needs a PolicyRuntime");
+    const previous = this.#current;
+    this.#current = next;
+    for (const listener of this.#listeners) {
+      try {
+        listener(next, previous);
+      } catch {
+        // a listener is told, it does not get a say: the swap has happened
+      }
+    }
+    return previous;
+  }
+
+  /** Called after every swap; returns a function that removes the listener. */
+  onSwap(listener: SwapListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}

@@ -1,0 +1,70 @@
+# METADATA
+# title: Connection decision
+# description: |
+#   Decides whether a client with a verified token may open a session, and as which database role.
+#   Input: proto/policy.ts ConnectionInput. Output: ConnectionDecision, always defined.
+#   The token's `groups` and `roles` claims are matched against data.portcullis.role_mapping,
+#   an ordered list: the first entry that matches wins, so the most privileged mapping comes first.
+package portcullis.connection
+
+import data.portcullis.lib
+
+# Configuration is read key by key (data.portcullis also holds these packages, so the whole
+# document cannot be referenced from inside them).
+default allowed_databases := ["app"]
+
+allowed_databases := data.portcullis.allowed_databases
+
+# Eight hours unless data says otherwise; a role may set its own max_session_seconds.
+default default_max_session_seconds := 28800
+
+default_max_session_seconds := data.portcullis.max_session_seconds
+
+token := object.get(input, "token", {})
+
+database := object.get(input, ["startup", "database"], null)
+
+subject := lib.label(object.get(token, "sub", null))
+
+# Indices of the role_mapping entries whose claim value the token carries.
+default role_mapping := []
+
+role_mapping := data.portcullis.role_mapping
+
+mapping_matches := [i |
+	some i, m in role_mapping
+	m.value in lib.claim_set(token, m.claim)
+]
+
+db_role := role_mapping[min(mapping_matches)].db_role
+
+default roles := {}
+
+roles := data.portcullis.roles
+
+max_session_seconds := object.get(roles, [db_role, "max_session_seconds"], default_max_session_seconds)
+
+deny contains msg if {
+	not db_role
+	groups := concat(", ", sort(lib.claim_set(token, "groups") | lib.claim_set(token, "roles")))
+	msg := sprintf("no database role is mapped for %s: none of the token's groups or roles (%s) is in role_mapping", [subject, groups])
+}
+
+deny contains msg if {
+	not database in allowed_databases
+	msg := sprintf("database %s is not allowed (allowed: %s)", [lib.label(database), concat(", ", allowed_databases)])
+}
+
+default decision := {"allow": false, "reasons": ["connection policy reached no decision"]}
+
+decision := {
+	"allow": true,
+	"reasons": [],
+	"db_role": db_role,
+	"max_session_seconds": max_session_seconds,
+} if {
+	count(deny) == 0
+	database in allowed_databases
+}
+
+decision := {"allow": false, "reasons": sort(deny)} if count(deny) > 0

@@ -1,0 +1,517 @@
+# METADATA
+# title: Query decision
+# description: |
+#   Decides every statement a session sends, from the proxy's analysis of it.
+#   Input: proto/policy.ts QueryInput. Output: QueryDecision, always defined.
+#   Denials come in two tiers:
+#     - for everyone, admin included: unknown statements, role changes, dangerous functions,
+#       COPY ... PROGRAM and server-file COPY, UPDATE/DELETE without WHERE, denied commands,
+#       granting privileged predefined roles, and the masking inference guard;
+#     - for roles without `unrestricted` in data.portcullis.roles: statement kinds outside the
+#       role's `kinds` (or commands outside its `commands`, e.g. FetchStmt), DO blocks and function/trigger creation, relations outside the role's
+#       `read`/`write` schemas (plus data.portcullis.group_schemas for the token's groups),
+#       relations the proxy could not resolve, and settings outside harmless_settings.
+#   The statement and every statement nested in it (`inner`: EXPLAIN, PREPARE, EXECUTE,
+#   CREATE TABLE AS) are checked alike.
+package portcullis.query
+
+import data.portcullis.lib
+
+# ---------------------------------------------------------------------------------------------
+# Configuration, read key by key (data.portcullis also holds these packages).
+
+default roles := {}
+
+roles := data.portcullis.roles
+
+default group_schemas := {}
+
+group_schemas := data.portcullis.group_schemas
+
+default masks_config := []
+
+masks_config := data.portcullis.masks
+
+default inference_allow := []
+
+inference_allow := data.portcullis.inference_allow
+
+default dangerous_functions := []
+
+dangerous_functions := data.portcullis.dangerous_functions
+
+default dangerous_function_prefixes := []
+
+dangerous_function_prefixes := data.portcullis.dangerous_function_prefixes
+
+default privileged_role_names := []
+
+privileged_role_names := data.portcullis.privileged_role_names
+
+default forbidden_settings := ["role", "session_authorization"]
+
+forbidden_settings := data.portcullis.forbidden_settings
+
+default harmless_settings := []
+
+harmless_settings := data.portcullis.harmless_settings
+
+default denied_commands := []
+
+denied_commands := data.portcullis.denied_commands
+
+default code_commands := ["DoStmt", "CreateFunctionStmt"]
+
+code_commands := data.portcullis.code_commands
+
+# ---------------------------------------------------------------------------------------------
+# Cacheability.
+#
+# The rule: `cacheable` may be true only when `decision` is a function of input.statement and
+# the session identity (input.session.subject, .claims, .db_role, .database) alone, under one
+# bundle revision. A policy that reads input.now_ns, input.statement_index, input.statement_count,
+# input.protocol, input.session.id or input.session.region (time windows, per-session budgets,
+# region rules) must make `cacheable` false for the inputs it decides that way. The proxy may then
+# reuse a cached decision for a later input equal in those parts. The default policy reads none
+# of them; data.portcullis.query_decisions_cacheable = false turns caching off altogether.
+
+default cacheable := false
+
+cacheable if not data.portcullis.query_decisions_cacheable == false
+
+# ---------------------------------------------------------------------------------------------
+# The session.
+
+db_role := object.get(input, ["session", "db_role"], null)
+
+role_cfg := roles[db_role]
+
+unrestricted if role_cfg.unrestricted == true
+
+restricted if not unrestricted
+
+groups := lib.claim_set(object.get(input, ["session", "claims"], {}), "groups")
+
+readable_schemas contains schema if some schema in object.get(role_cfg, "read", [])
+
+readable_schemas contains schema if {
+	some g in groups
+	some schema in object.get(group_schemas, [g, "read"], [])
+}
+
+writable_schemas contains schema if some schema in object.get(role_cfg, "write", [])
+
+writable_schemas contains schema if {
+	some g in groups
+	some schema in object.get(group_schemas, [g, "write"], [])
+}
+
+requires_resolved if {
+	restricted
+	not role_cfg.require_resolved == false
+}
+
+# ---------------------------------------------------------------------------------------------
+# The statements: the top-level one and the chain of `inner` statements nested in it.
+
+statements contains input.statement
+
+statements contains input.statement.inner
+
+statements contains input.statement.inner.inner
+
+statements contains input.statement.inner.inner.inner
+
+known_kinds := {
+	"select", "insert", "update", "delete", "merge", "ddl", "copy", "set", "show", "transaction",
+	"prepare", "execute", "deallocate", "explain", "call", "do", "listen", "notify", "lock", "grant",
+	"role", "utility",
+}
+
+# Any statement in the chain writes, or sends its rows somewhere other than a RowDescription the
+# proxy can mask (COPY): then even plain output columns escape masking.
+rows_bypass_masking if {
+	some s in statements
+	s.kind in {"insert", "update", "delete", "merge", "ddl", "copy"}
+}
+
+rows_bypass_masking if {
+	some s in statements
+	some r in object.get(s, "relations", [])
+	not r.access == "read"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Denials for everyone.
+
+deny contains "no statement to decide" if not is_object(object.get(input, "statement", null))
+
+deny contains "statement nesting is deeper than the policy inspects" if input.statement.inner.inner.inner.inner
+
+deny contains "a nested statement is not an object" if {
+	some s in statements
+	not is_object(s)
+}
+
+deny contains msg if {
+	some s in statements
+	is_object(s)
+	not object.get(s, "kind", null) in known_kinds
+	msg := sprintf("statement kind %s is not recognized", [lib.label(object.get(s, "kind", null))])
+}
+
+deny contains msg if {
+	some s in statements
+	s.kind == "role"
+	msg := sprintf(
+		"role statements (%s: SET ROLE, SET SESSION AUTHORIZATION, RESET ROLE, role management) are not allowed",
+		[lib.label(object.get(s, "command", null))],
+	)
+}
+
+# The settings a statement changes (SET, RESET, set_config); SHOW only reads one.
+changed_settings(s) := object.get(s, "settings", []) if not s.kind == "show"
+
+changed_settings(s) := [] if s.kind == "show"
+
+deny contains msg if {
+	some s in statements
+	some setting in changed_settings(s)
+	lower(setting.name) in forbidden_settings
+	msg := sprintf("changing the setting %s is not allowed", [setting.name])
+}
+
+deny contains msg if {
+	some s in statements
+	some setting in changed_settings(s)
+	not setting_named(setting)
+	msg := sprintf("a setting whose name is not a literal is not allowed (%s)", [lib.label(setting)])
+}
+
+# The proxy reports set_config's name as "*unknown*" when it is not a literal.
+setting_named(setting) if {
+	is_string(setting.name)
+	not setting.name in {"", "*unknown*"}
+}
+
+deny contains msg if {
+	some s in statements
+	some f in object.get(s, "functions", [])
+	dangerous_function(lib.base_name(f))
+	msg := sprintf("function %s is not allowed", [f])
+}
+
+dangerous_function(name) if name in dangerous_functions
+
+dangerous_function(name) if {
+	some prefix in dangerous_function_prefixes
+	startswith(name, prefix)
+}
+
+# set_config(name, …) must name its setting literally: the proxy reports literal names in
+# `settings`. Fewer settings than calls means at least one name it could not read.
+deny contains msg if {
+	some s in statements
+	calls := [f | some f in object.get(s, "functions", []); lib.base_name(f) == "set_config"]
+	count(calls) > count(object.get(s, "settings", []))
+	msg := sprintf("%s with a setting name that is not a literal is not allowed", [calls[0]])
+}
+
+deny contains "COPY ... PROGRAM runs a program on the database server: not allowed" if {
+	some s in statements
+	s.kind == "copy"
+	not s.copy.program == false
+}
+
+deny contains "COPY to or from a file on the database server is not allowed" if {
+	some s in statements
+	s.kind == "copy"
+	not s.copy.file == false
+}
+
+deny contains msg if {
+	some s in statements
+	s.kind in {"update", "delete"}
+	not s.has_where == true
+	msg := sprintf("%s without WHERE would change every row: not allowed", [upper(s.kind)])
+}
+
+deny contains "MERGE without a join condition is not allowed" if {
+	some s in statements
+	s.kind == "merge"
+	s.has_where == false
+}
+
+deny contains msg if {
+	some s in statements
+	s.command in denied_commands
+	msg := sprintf("%s is not allowed", [s.command])
+}
+
+deny contains msg if {
+	some s in statements
+	s.kind in {"grant", "role", "ddl"}
+	some name in privileged_role_names
+	contains(lower(object.get(s, "text", "")), name)
+	msg := sprintf("statements naming the predefined role %s are not allowed", [name])
+}
+
+# ---------------------------------------------------------------------------------------------
+# Masks and the inference guard (for everyone: admins outside the exempt groups are masked too).
+
+# The masks that apply to this session: every configured mask unless one of the token's groups is
+# exempt. They are returned whatever the statement reads (the proxy matches them by table OID).
+active_masks contains m if {
+	some m in masks_config
+	not mask_exempt(m)
+}
+
+mask_exempt(m) if {
+	some g in object.get(m, "exempt_groups", [])
+	g in groups
+}
+
+mask_relation(m) := object.get(m, "relation", null)
+
+# Sorted, so opa and opa-wasm (whose set order differs) give the same array.
+mask := sort([out | some m in active_masks; out := mask_output(m)])
+
+mask_output(m) := {"relation": m.relation, "column": m.column, "with": m.with} if is_string(m.relation)
+
+mask_output(m) := {"column": m.column, "with": m.with} if not is_string(object.get(m, "relation", null))
+
+# relation_matches(written, masked): a relation name as the statement wrote it ("schema.name" or a
+# bare "name") may be `masked` ("schema.name"; null = every relation).
+relation_matches(_, masked) if masked == null
+
+relation_matches(written, masked) if {
+	is_string(written)
+	written == masked
+}
+
+relation_matches(written, masked) if {
+	is_string(written)
+	is_string(masked)
+	not contains(written, ".")
+	endswith(masked, concat("", [".", written]))
+}
+
+# relation_ref_matches(r, masked): a RelationRef may be `masked`.
+relation_ref_matches(_, masked) if masked == null
+
+relation_ref_matches(r, masked) if {
+	is_string(r.schema)
+	concat(".", [r.schema, r.name]) == masked
+}
+
+relation_ref_matches(r, masked) if {
+	not is_string(object.get(r, "schema", null))
+	relation_matches(r.name, masked)
+}
+
+reads_masked_relation if {
+	some s in statements
+	some r in object.get(s, "relations", [])
+	some m in active_masks
+	relation_ref_matches(r, mask_relation(m))
+}
+
+# touches_mask(c): a column use that may carry a masked column's value.
+touches_mask(c) if {
+	some m in active_masks
+	c.column == m.column
+	c.relation == null
+}
+
+touches_mask(c) if {
+	some m in active_masks
+	c.column == m.column
+	relation_matches(c.relation, mask_relation(m))
+}
+
+touches_mask(c) if {
+	c.column == "*"
+	some m in active_masks
+	relation_matches(c.relation, mask_relation(m))
+}
+
+touches_mask(c) if {
+	c.column == "*"
+	c.relation == null
+	reads_masked_relation
+}
+
+# Explicit allowances in data.portcullis.inference_allow: {relation?, column, db_roles?, groups?}.
+inference_allowed(c) if {
+	some a in inference_allow
+	a.column == c.column
+	relation_matches(c.relation, object.get(a, "relation", null))
+	allowance_applies(a)
+}
+
+allowance_applies(a) if {
+	not a.db_roles
+	not a.groups
+}
+
+allowance_applies(a) if db_role in a.db_roles
+
+allowance_applies(a) if {
+	some g in a.groups
+	g in groups
+}
+
+guarded_use(c) if not c.context == "output"
+
+guarded_use(_) if rows_bypass_masking
+
+deny contains msg if {
+	some s in statements
+	some c in object.get(s, "columns", [])
+	guarded_use(c)
+	touches_mask(c)
+	not inference_allowed(c)
+	msg := sprintf(
+		"masked column %s may only be selected as a plain output column (masking cannot follow it into expressions, whole rows or writes)",
+		[column_label(c)],
+	)
+}
+
+column_label(c) := concat(".", [c.relation, lib.label(c.column)]) if is_string(c.relation)
+
+column_label(c) := concat("", [lib.label(object.get(c, "column", null)), " (relation unknown)"]) if not is_string(object.get(c, "relation", null))
+
+# A writing statement or COPY that reads a masked relation but reports no column uses: nothing
+# tells which columns it carries, so it is treated as carrying all of them.
+deny contains msg if {
+	rows_bypass_masking
+	some s in statements
+	count(object.get(s, "columns", [])) == 0
+	some r in object.get(s, "relations", [])
+	r.access == "read"
+	some m in active_masks
+	relation_ref_matches(r, mask_relation(m))
+	copy_may_include(r, m.column)
+	msg := sprintf("%s would copy masked column %s of %s unmasked: not allowed", [
+		upper(lib.label(s.kind)),
+		m.column, lib.relation_label(r),
+	])
+}
+
+copy_may_include(r, _) if not is_array(object.get(r, "columns", null))
+
+copy_may_include(r, column) if column in r.columns
+
+copy_may_include(r, _) if "*" in r.columns
+
+# ---------------------------------------------------------------------------------------------
+# Denials for restricted roles (every role without `unrestricted`).
+
+deny contains msg if {
+	not role_cfg
+	msg := sprintf("database role %s has no query rules (data.portcullis.roles)", [lib.label(db_role)])
+}
+
+deny contains msg if {
+	restricted
+	some s in statements
+	s.kind in known_kinds
+	not s.kind in object.get(role_cfg, "kinds", [])
+	not object.get(s, "command", null) in object.get(role_cfg, "commands", [])
+	msg := sprintf("%s statements (%s) are not allowed for role %s", [
+		s.kind,
+		lib.label(object.get(s, "command", null)), lib.label(db_role),
+	])
+}
+
+deny contains msg if {
+	restricted
+	some s in statements
+	s.command in code_commands
+	msg := sprintf("%s runs code the proxy cannot inspect: only admin may do that", [s.command])
+}
+
+deny contains msg if {
+	restricted
+	some s in statements
+	s.kind == "do"
+	not object.get(s, "command", null) in code_commands
+	msg := "DO blocks run code the proxy cannot inspect: only admin may do that"
+}
+
+deny contains msg if {
+	restricted
+	some s in statements
+	some setting in changed_settings(s)
+	setting_named(setting)
+	not lower(setting.name) in forbidden_settings
+	not lower(setting.name) in harmless_settings
+	msg := sprintf("the setting %s may only be changed by admin", [setting.name])
+}
+
+deny contains msg if {
+	restricted
+	some s in statements
+	s.kind == "set"
+	count(object.get(s, "settings", [])) == 0
+	msg := sprintf("%s without a setting name is not allowed for role %s", [
+		lib.label(object.get(s, "command", null)),
+		lib.label(db_role),
+	])
+}
+
+deny contains msg if {
+	requires_resolved
+	some s in statements
+	some r in object.get(s, "relations", [])
+	not r.resolved == true
+	msg := sprintf("relation %s could not be resolved to a schema: not allowed for role %s", [
+		lib.relation_label(r),
+		lib.label(db_role),
+	])
+}
+
+deny contains msg if {
+	restricted
+	some s in statements
+	some r in object.get(s, "relations", [])
+	checked_relation(r)
+	r.access == "read"
+	not object.get(r, "schema", null) in readable_schemas
+	msg := sprintf("role %s may not read %s (schema %s)", [
+		lib.label(db_role), lib.relation_label(r),
+		lib.label(object.get(r, "schema", null)),
+	])
+}
+
+deny contains msg if {
+	restricted
+	some s in statements
+	some r in object.get(s, "relations", [])
+	checked_relation(r)
+	not r.access == "read"
+	not object.get(r, "schema", null) in writable_schemas
+	msg := sprintf("role %s may not write %s (schema %s)", [
+		lib.label(db_role), lib.relation_label(r),
+		lib.label(object.get(r, "schema", null)),
+	])
+}
+
+# A relation whose schema is unknown is already denied by the resolution rule when the role
+# requires resolution; otherwise it is checked like any other (and fails, null being no schema).
+checked_relation(r) if is_string(r.schema)
+
+checked_relation(_) if not requires_resolved
+
+# ---------------------------------------------------------------------------------------------
+# The decision.
+
+default decision := {"allow": false, "reasons": ["query policy reached no decision"]}
+
+decision := {"allow": true, "reasons": [], "mask": mask} if {
+	count(deny) == 0
+	is_object(input.statement)
+	role_cfg
+}
+
+decision := {"allow": false, "reasons": sort(deny)} if count(deny) > 0
