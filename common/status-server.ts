@@ -12,7 +12,9 @@ export interface StatusServerOptions {
   ready: () => { ready: boolean; reason?: string };
 }
 
-export async function startStatusServer(options: StatusServerOptions): Promise<{ server: Server; port: number }> {
+export async function startStatusServer(
+  options: StatusServerOptions,
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const url = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET") {

@@ -32,32 +32,47 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-let cached: Toolchain | undefined;
+let recordedCache: Partial<Toolchain> | undefined;
+
+function recorded(): Partial<Toolchain> {
+  if (!recordedCache) {
+    const file = join(projectRoot(), ".portcullis", "toolchain.json");
+    recordedCache = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  }
+  return recordedCache!;
+}
+
+function pick(env: string, key: keyof Toolchain, fallback?: () => string | undefined): string {
+  const value = process.env[env] ?? recorded()[key] ?? fallback?.();
+  if (!value || !existsSync(value)) {
+    throw new ToolchainError(
+      `${key} not found (${value ?? "not recorded"}): run \`make setup\`, or set ${env} to its path`,
+    );
+  }
+  return resolve(value);
+}
 
 /**
  * Reads `.portcullis/toolchain.json` written by `make setup`; each entry can be overridden with
  * PORTCULLIS_OPA, PORTCULLIS_NATS_SERVER, PORTCULLIS_PG_BINDIR, PORTCULLIS_PSQL, PORTCULLIS_PGBENCH.
- * Fails with one clear line naming what is missing.
+ * Each tool is looked up only when asked for, and a missing one fails with one clear line.
  */
 export function toolchain(): Toolchain {
-  if (cached) return cached;
-  const file = join(projectRoot(), ".portcullis", "toolchain.json");
-  const recorded: Partial<Toolchain> = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
-  const pick = (env: string, key: keyof Toolchain, fallback?: string): string => {
-    const value = process.env[env] ?? recorded[key] ?? fallback;
-    if (!value || !existsSync(value)) {
-      throw new ToolchainError(
-        `${key} not found (${value ?? "not recorded"}): run \`make setup\`, or set ${env} to its path`,
-      );
-    }
-    return resolve(value);
+  return {
+    get opa() {
+      return pick("PORTCULLIS_OPA", "opa", () => onPath("opa"));
+    },
+    get natsServer() {
+      return pick("PORTCULLIS_NATS_SERVER", "natsServer", () => onPath("nats-server"));
+    },
+    get pgBinDir() {
+      return pick("PORTCULLIS_PG_BINDIR", "pgBinDir");
+    },
+    get psql() {
+      return pick("PORTCULLIS_PSQL", "psql", () => onPath("psql"));
+    },
+    get pgbench() {
+      return pick("PORTCULLIS_PGBENCH", "pgbench", () => onPath("pgbench"));
+    },
   };
-  cached = {
-    opa: pick("PORTCULLIS_OPA", "opa", onPath("opa")),
-    natsServer: pick("PORTCULLIS_NATS_SERVER", "natsServer", onPath("nats-server")),
-    pgBinDir: pick("PORTCULLIS_PG_BINDIR", "pgBinDir"),
-    psql: pick("PORTCULLIS_PSQL", "psql", onPath("psql")),
-    pgbench: pick("PORTCULLIS_PGBENCH", "pgbench", onPath("pgbench")),
-  };
-  return cached;
 }

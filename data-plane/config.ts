@@ -82,6 +82,18 @@ export const dataPlaneConfigSchema = z
         shutdown_grace_ms: z.coerce.number().int().min(0).default(5_000),
       })
       .prefault({}),
+    masking: z
+      .object({
+        /** Key for `hash` masks; every proxy of a fleet should share it so hashes compare. Random per process when absent. */
+        hash_key_file: z.string().optional(),
+      })
+      .prefault({}),
+    catalog: z
+      .object({
+        /** How long a catalog snapshot (relation names, columns) is trusted before a background refresh. */
+        ttl_ms: z.coerce.number().int().positive().default(30_000),
+      })
+      .prefault({}),
     metrics: z
       .object({
         host: z.string().default("127.0.0.1"),
@@ -130,6 +142,7 @@ export function parseDataPlaneConfig(raw: unknown, baseDir = process.cwd()): Dat
   config.policy.bundle = abs(config.policy.bundle);
   config.policy.public_key_file = abs(config.policy.public_key_file)!;
   config.upstream.ca_file = abs(config.upstream.ca_file);
+  config.masking.hash_key_file = abs(config.masking.hash_key_file);
   for (const role of Object.values(config.upstream.roles)) role.password_file = abs(role.password_file);
   return config;
 }

@@ -8,6 +8,7 @@ import { type LoginAuthority, LoginRefused, login } from "./client/login.js";
 import { SocketReader } from "./client/socket-reader.js";
 import { negotiateStartup } from "./client/startup.js";
 import { type DataPlaneConfig, readRolePassword } from "./config.js";
+import type { DataPlaneMetrics } from "./metrics.js";
 import {
   authenticationOk,
   backendKeyData,
@@ -20,10 +21,12 @@ import {
 import { ProtocolError, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
 import { Relay, type RelayStages } from "./session/relay.js";
+import { unsafeClientEncoding } from "./statements/invariants.js";
 import {
   cancelUpstream,
   connectUpstream,
   type UpstreamError,
+  type UpstreamSession,
   type UpstreamTarget,
 } from "./upstream/upstream-connection.js";
 
@@ -52,14 +55,16 @@ export interface DataPlaneDependencies {
   verifyToken(token: string): Promise<{ claims: TokenClaims }>;
   decideConnection(input: ConnectionInput): ConnectionDecision;
   checkNotRevoked?(claims: TokenClaims): void;
-  /** Builds the relay stages of a session (statement decisions come in here). */
-  sessionStages?(session: SessionContext): RelayStages;
+  /** Builds the relay stages of a session (statement decisions come in here), before the client is told it is in. */
+  sessionStages?(session: SessionContext, upstream: UpstreamSession): Promise<RelayStages>;
+  metrics?: DataPlaneMetrics;
   /** Upstream credentials; defaults to the config's role password sources. */
   rolePassword?(role: string): string;
 }
 
 export interface SessionContext {
   id: string;
+  region: string;
   claims: TokenClaims;
   dbRole: string;
   database: string;
@@ -154,6 +159,13 @@ export class DataPlane {
         );
       }
       if (startup.negotiate) client.write(negotiateProtocolVersion(0, startup.negotiate.unsupported));
+      const encoding = startup.parameters.client_encoding;
+      if (encoding && unsafeClientEncoding(encoding)) {
+        throw new LoginRefused(
+          `client_encoding ${encoding} is not supported through Portcullis`,
+          SQLSTATE.featureNotSupported,
+        );
+      }
 
       const authority: LoginAuthority = {
         verifyToken: this.deps.verifyToken,
@@ -199,11 +211,44 @@ export class DataPlane {
       }).catch((err: unknown) => {
         const e = err as UpstreamError;
         log.warn({ role: dbRole, database, kind: e.kind, err: e.message }, "upstream login failed");
+        this.deps.metrics?.upstreamErrors.inc({ kind: e.kind ?? "unknown" });
         if (e.kind === "server" && e.sqlstate === "3D000") {
           throw new LoginRefused(`database "${database}" does not exist`, "3D000" as never);
         }
         throw new LoginRefused("cannot connect to the database right now", SQLSTATE.cannotConnectNow);
       });
+      const scs = upstream.parameters.find(([name]) => name === "standard_conforming_strings")?.[1];
+      if (scs !== "on") {
+        upstream.socket.destroy();
+        log.error(
+          { database, role: dbRole },
+          "upstream session has standard_conforming_strings off: refused",
+        );
+        throw new LoginRefused(
+          "the database session has standard_conforming_strings off, which Portcullis cannot analyse safely",
+          SQLSTATE.featureNotSupported,
+        );
+      }
+      const id = randomUUID();
+      const context: SessionContext = {
+        id,
+        region: config.proxy.region,
+        claims: result.claims,
+        dbRole,
+        database,
+        status: () => relay?.status ?? "I",
+      };
+      let relay: Relay | undefined;
+      let stages: RelayStages;
+      try {
+        stages = this.deps.sessionStages
+          ? await this.deps.sessionStages(context, upstream)
+          : passThroughStages;
+      } catch (err) {
+        upstream.socket.destroy();
+        log.error({ err: (err as Error).message }, "session set-up failed");
+        throw new LoginRefused("cannot set up the session right now", SQLSTATE.cannotConnectNow);
+      }
       clearTimeout(timer);
       if (this.stopping || client.destroyed) {
         upstream.socket.destroy();
@@ -212,7 +257,6 @@ export class DataPlane {
       }
 
       const keys = this.registry.issueKeys();
-      const id = randomUUID();
       const greeting: Buffer[] = [authenticationOk()];
       for (const [name, value] of upstream.parameters) greeting.push(parameterStatus(name, value));
       greeting.push(backendKeyData(keys.processId, keys.secretKey));
@@ -231,15 +275,7 @@ export class DataPlane {
       greeting.push(readyForQuery(upstream.status as TransactionStatus));
       client.write(Buffer.concat(greeting));
 
-      let relay: Relay | undefined;
-      const context: SessionContext = {
-        id,
-        claims: result.claims,
-        dbRole,
-        database,
-        status: () => relay?.status ?? "I",
-      };
-      relay = new Relay(client, upstream.socket, this.deps.sessionStages?.(context) ?? passThroughStages);
+      relay = new Relay(client, upstream.socket, stages);
       const target = this.upstreamTarget;
       const session: LiveSession = {
         id,
@@ -257,7 +293,10 @@ export class DataPlane {
       this.registry.add(session);
       this.relays.add(relay);
       const slog = log.child({ session: id, sub: result.claims.sub, role: dbRole });
+      this.deps.metrics?.connections.inc({ result: "accepted" });
+      this.deps.metrics?.activeSessions.inc();
       relay.onClose((reason) => {
+        this.deps.metrics?.activeSessions.dec();
         this.registry.remove(session);
         this.relays.delete(relay!);
         slog.info({ reason }, "session ended");
@@ -266,6 +305,7 @@ export class DataPlane {
       relay.start(reader.release(), upstream.leftover);
     } catch (err) {
       clearTimeout(timer);
+      this.deps.metrics?.connections.inc({ result: refusalKind(err) });
       if (err instanceof LoginRefused) {
         log.info({ sqlstate: err.sqlstate, reason: err.message, detail: err.detail }, "login refused");
         this.refuse(client, err.sqlstate, err.message);
@@ -309,4 +349,12 @@ export class DataPlane {
       this.refuse(socket, SQLSTATE.adminShutdown, "the proxy is shutting down");
     await closed;
   }
+}
+
+function refusalKind(err: unknown): string {
+  if (!(err instanceof LoginRefused)) return "error";
+  if (err.sqlstate === SQLSTATE.invalidPassword) return "refused_token";
+  if (err.sqlstate === SQLSTATE.invalidAuthorization) return "refused_policy";
+  if (err.sqlstate === SQLSTATE.cannotConnectNow) return "upstream_error";
+  return "refused_other";
 }

@@ -63,7 +63,7 @@ export async function login(ctx: LoginContext, authority: LoginAuthority): Promi
     message = await ctx.reader.readMessage(MAX_AUTH_MESSAGE + 5);
   } catch (err) {
     if (err instanceof ProtocolError && /too large/.test(err.message)) {
-      throw new LoginRefused("token too large", SQLSTATE.invalidPassword);
+      throw new LoginRefused("token rejected: token too large", SQLSTATE.invalidPassword);
     }
     throw err;
   }
@@ -71,7 +71,10 @@ export async function login(ctx: LoginContext, authority: LoginAuthority): Promi
     throw new ProtocolError(`expected password message, got message type "${message.type}"`);
   const token = decodePassword(message.body);
   if (token.length === 0)
-    throw new LoginRefused("empty password: pass an OIDC token as the password", SQLSTATE.invalidPassword);
+    throw new LoginRefused(
+      "token rejected: no token given (the password must be an OIDC token)",
+      SQLSTATE.invalidPassword,
+    );
 
   let claims: TokenClaims;
   try {

@@ -80,19 +80,25 @@ export interface BackendMessage {
  * Splits the upstream's byte stream into messages without copying payloads. A message split across
  * reads is kept until complete. Upstream is trusted more than clients, but lengths are still checked.
  */
+const EMPTY = Buffer.alloc(0);
+
 export class BackendFramer {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Total length of the partial message at the head of `pending`, once its header is known. */
   private needed = 0;
 
-  /** Calls `onMessage` for each complete message in `chunk` (plus leftovers from before). */
-  push(chunk: Buffer, onMessage: (type: number, raw: Buffer) => void): void {
+  /**
+   * Calls `onMessage` for each complete message in `chunk` (plus leftovers from before) and returns
+   * the bytes of all of them as one contiguous buffer, ready to forward in one write. A trailing
+   * partial message is kept for the next call.
+   */
+  push(chunk: Buffer, onMessage: (type: number, raw: Buffer) => void): Buffer {
     let buf = chunk;
     if (this.pending.length > 0) {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
-      if (this.needed > 0 && this.pendingBytes < this.needed) return; // a large message still arriving
+      if (this.needed > 0 && this.pendingBytes < this.needed) return EMPTY; // a large message still arriving
       buf = Buffer.concat(this.pending, this.pendingBytes);
       this.pending = [];
       this.pendingBytes = 0;
@@ -114,6 +120,7 @@ export class BackendFramer {
       this.pendingBytes = rest.length;
       this.needed = rest.length >= 5 ? 1 + rest.readInt32BE(1) : 0;
     }
+    return offset === buf.length ? buf : buf.subarray(0, offset);
   }
 
   /** Hands back the bytes of a partial message (used when the stream changes owner). */

@@ -18,8 +18,14 @@ export interface RelayStages {
    * client should receive directly into `toClient`. Return false to stop relaying (Terminate).
    */
   onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean | Promise<boolean>;
-  /** When defined, every backend message goes through it (masking); else chunks pass as they are. */
+  /**
+   * When this says true, every upstream message goes through `onBackend`, which pushes what the client
+   * gets (masking, tidying the proxy's own errors); otherwise messages pass as they came.
+   */
+  backendActive?(): boolean;
   onBackend?(type: number, raw: Buffer, toClient: Buffer[]): void;
+  /** Every ReadyForQuery, with its transaction status. */
+  onReadyForQuery?(status: TransactionStatus): void;
 }
 
 export class Relay {
@@ -117,26 +123,32 @@ export class Relay {
     }
   }
 
+  /** Upstream bytes: only whole messages are forwarded, so a stage can start rewriting at any message. */
   private fromUpstream(chunk: Buffer): void {
     if (this.ended) return;
-    const onBackend = this.stages.onBackend;
+    const stages = this.stages;
     try {
-      if (onBackend) {
+      if (stages.onBackend && stages.backendActive?.()) {
         const toClient: Buffer[] = [];
         this.backend.push(chunk, (type, raw) => {
-          if (type === 0x5a /* Z */) this.status = String.fromCharCode(raw[5]!) as TransactionStatus;
-          onBackend(type, raw, toClient);
+          if (type === 0x5a /* Z */) this.readyForQuery(raw);
+          stages.onBackend!(type, raw, toClient);
         });
         this.flush([], toClient);
       } else {
-        this.backend.push(chunk, (type, raw) => {
-          if (type === 0x5a /* Z */) this.status = String.fromCharCode(raw[5]!) as TransactionStatus;
+        const complete = this.backend.push(chunk, (type, raw) => {
+          if (type === 0x5a /* Z */) this.readyForQuery(raw);
         });
-        if (!this.client.write(chunk)) this.upstream.pause();
+        if (complete.length > 0 && !this.client.write(complete)) this.upstream.pause();
       }
     } catch (err) {
       this.terminate(SQLSTATE.connectionFailure, `upstream protocol error: ${(err as Error).message}`);
     }
+  }
+
+  private readyForQuery(raw: Buffer): void {
+    this.status = String.fromCharCode(raw[5]!) as TransactionStatus;
+    this.stages.onReadyForQuery?.(this.status);
   }
 
   /** Sends a FATAL error to the client and closes both sides. */

@@ -248,3 +248,50 @@ export async function cancelUpstream(
   });
   socket.destroy();
 }
+
+/**
+ * Runs one simple query on an upstream session the relay does not own yet (right after login) and
+ * returns the first column of the first row as text. Used to read the role's default search_path.
+ */
+export function queryFirstValue(
+  socket: Socket | TLSSocket,
+  sql: string,
+  timeoutMs = 5_000,
+): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const framer = new BackendFramer();
+    const parser = new Parser();
+    let value: string | null = null;
+    let error: string | undefined;
+    const timer = setTimeout(
+      () => finish(new UpstreamError("upstream query timed out", "timeout")),
+      timeoutMs,
+    );
+    const finish = (err?: Error) => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("close", onClose);
+      if (err) reject(err);
+      else if (error !== undefined) reject(new UpstreamError(`upstream query failed: ${error}`, "server"));
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        framer.push(chunk, (type, raw) => {
+          parser.parse(raw, (msg) => {
+            const m = msg as PgMessage & Record<string, unknown>;
+            if (msg.name === "dataRow" && value === null) value = (m.fields as (string | null)[])[0] ?? null;
+            if (msg.name === "error") error = m.message as string;
+          });
+          if (type === 0x5a /* Z */) finish();
+        });
+      } catch (err) {
+        finish(err as Error);
+      }
+    };
+    const onClose = () => finish(new UpstreamError("upstream closed the connection", "unreachable"));
+    socket.on("data", onData);
+    socket.on("close", onClose);
+    socket.write(serialize.query(sql));
+  });
+}

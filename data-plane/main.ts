@@ -1,0 +1,192 @@
+import type { KeyObject } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Server } from "node:http";
+import { createLogger, type Logger } from "../common/logger.js";
+import { startStatusServer } from "../common/status-server.js";
+import { decodeBundle, readBundle } from "../proto/bundle-file.js";
+import { TokenVerifier } from "./auth/token-verifier.js";
+import { type DataPlaneConfig, readRolePassword } from "./config.js";
+import { DataPlane } from "./data-plane.js";
+import { DataPlaneMetrics } from "./metrics.js";
+import { loadBundlePublicKeys, verifyBundle } from "./policy/bundle-verify.js";
+import { PolicyHolder, PolicyRuntime } from "./policy/runtime.js";
+import { defaultAnalysisCache } from "./sql/analysis-cache.js";
+import { loadParser } from "./sql/parser.js";
+import { splitIdentifierList } from "./sql/settings.js";
+import { Catalog } from "./statements/catalog.js";
+import { DecisionCache } from "./statements/decision-cache.js";
+import { SearchPath } from "./statements/search-path.js";
+import { type DecisionRecord, StatementGate } from "./statements/statement-gate.js";
+import { clientTlsContext } from "./tls-context.js";
+import { queryFirstValue } from "./upstream/upstream-connection.js";
+
+/**
+ * Builds a running data plane from its configuration: TLS, token verifier, policy (from a local
+ * bundle; the bus feeds later ones), catalog, statement gate, listener and the status server.
+ */
+
+export interface RunningDataPlane {
+  dataPlane: DataPlane;
+  host: string;
+  port: number;
+  metricsPort: number | undefined;
+  policy: PolicyHolder;
+  verifier: TokenVerifier;
+  metrics: DataPlaneMetrics;
+  publicKeys: KeyObject[];
+  /** Verifies and loads a bundle's bytes, then swaps it in (statements in flight finish on the old one). */
+  loadBundle(bytes: Uint8Array | string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  onDecision?(record: DecisionRecord): void;
+}
+
+export async function startDataPlane(
+  config: DataPlaneConfig,
+  options: StartOptions = {},
+): Promise<RunningDataPlane> {
+  const logger = options.logger ?? createLogger("portcullis-data-plane").child({ proxy: config.proxy.id });
+  const env = options.env ?? process.env;
+  await loadParser();
+
+  const metrics = new DataPlaneMetrics({ proxy: config.proxy.id, region: config.proxy.region });
+  const tls = await clientTlsContext(config.tls.cert_file, config.tls.key_file);
+  if (tls.selfSigned)
+    logger.warn("no TLS certificate configured: using a self-signed one (development only)");
+
+  const verifier = new TokenVerifier({
+    issuers: config.oidc.issuers,
+    clockSkewSeconds: config.oidc.clock_skew_seconds,
+    jwksRefetchMinIntervalMs: config.oidc.jwks_refetch_min_interval_ms,
+    allowInsecureIssuer: config.oidc.allow_insecure_issuer,
+    logger,
+  });
+  await verifier.start();
+
+  const publicKeys = await loadBundlePublicKeys(config.policy.public_key_file);
+  const policy = new PolicyHolder();
+  const decisions = new DecisionCache();
+  policy.onSwap((next) => {
+    decisions.clear();
+    metrics.setRevision(next.revision);
+    logger.info({ revision: next.revision }, "policy bundle active");
+  });
+  const observer = (sample: { entrypoint: string; durationNs: number }) =>
+    metrics.evaluationSeconds.observe({ entrypoint: sample.entrypoint }, sample.durationNs / 1e9);
+  const loadVerified = async (files: Awaited<ReturnType<typeof readBundle>>): Promise<string> => {
+    const verified = await verifyBundle(files, publicKeys);
+    const runtime = await PolicyRuntime.load(verified, { observer, logger });
+    policy.swap(runtime);
+    return runtime.revision;
+  };
+  if (config.policy.bundle) await loadVerified(await readBundle(config.policy.bundle));
+  else logger.warn("no local bundle configured: every connection is denied until one is loaded");
+
+  const hashKey = config.masking.hash_key_file ? readFileSync(config.masking.hash_key_file) : randomBytes(32);
+  const catalog = new Catalog({
+    host: config.upstream.host,
+    port: config.upstream.port,
+    ssl:
+      config.upstream.tls === "disable"
+        ? false
+        : {
+            rejectUnauthorized: config.upstream.tls === "verify-full",
+            ...(config.upstream.ca_file ? { ca: readFileSync(config.upstream.ca_file, "utf8") } : {}),
+          },
+    ttlMs: config.catalog.ttl_ms,
+    logger,
+  });
+  const analysis = defaultAnalysisCache();
+  const rolePassword = (role: string) => readRolePassword(config, role, env);
+
+  const dataPlane = new DataPlane({
+    config,
+    logger,
+    tls: tls.context,
+    metrics,
+    rolePassword,
+    verifyToken: (token) => verifier.verify(token),
+    decideConnection: (input) => {
+      const runtime = policy.current();
+      if (!runtime) return { allow: false, reasons: ["no policy is loaded on this proxy"] };
+      const decision = runtime.evaluateConnection(input);
+      metrics.decisions.inc({
+        entrypoint: "connection",
+        result: decision.allow ? "allow" : "deny",
+        cached: "no",
+      });
+      return decision;
+    },
+    sessionStages: async (session, upstream) => {
+      const path = await queryFirstValue(upstream.socket, "SELECT pg_catalog.current_setting('search_path')");
+      const password = rolePassword(session.dbRole);
+      await catalog.get(session.database, session.dbRole, password).catch((err: Error) => {
+        logger.warn({ err: err.message, database: session.database }, "catalog snapshot unavailable");
+      });
+      return new StatementGate({
+        session: {
+          id: session.id,
+          subject: session.claims.sub,
+          claims: session.claims,
+          dbRole: session.dbRole,
+          database: session.database,
+          region: session.region,
+        },
+        policy,
+        analyze: (text) => analysis.analyze(text),
+        catalog,
+        catalogLogin: { role: session.dbRole, password },
+        searchPath: new SearchPath(path === null ? null : splitIdentifierList(path), session.dbRole),
+        decisions,
+        hashKey,
+        logger,
+        onDecision: (record) => {
+          metrics.statements.inc({
+            result: record.decision.allow ? "allowed" : "denied",
+            protocol: record.protocol,
+          });
+          metrics.decisions.inc({
+            entrypoint: "query",
+            result: record.decision.allow ? "allow" : "deny",
+            cached: record.cached ? "yes" : "no",
+          });
+          options.onDecision?.(record);
+        },
+      });
+    },
+  });
+  const address = await dataPlane.listen();
+  let status: { server: Server; port: number } | undefined;
+  if (config.metrics.port !== undefined) {
+    status = await startStatusServer({
+      host: config.metrics.host,
+      port: config.metrics.port,
+      registry: metrics.registry,
+      ready: () => (policy.current() ? { ready: true } : { ready: false, reason: "no policy bundle loaded" }),
+    });
+  }
+  return {
+    dataPlane,
+    host: address.host,
+    port: address.port,
+    metricsPort: status?.port,
+    policy,
+    verifier,
+    metrics,
+    publicKeys,
+    loadBundle: async (bytes) => {
+      const raw = typeof bytes === "string" ? readFileSync(bytes) : bytes;
+      return loadVerified(await decodeBundle(raw));
+    },
+    async stop() {
+      await dataPlane.stop();
+      await new Promise<void>((resolve) => (status ? status.server.close(() => resolve()) : resolve()));
+      await catalog.close();
+    },
+  };
+}
