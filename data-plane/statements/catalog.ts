@@ -33,7 +33,10 @@ export class CatalogSnapshot {
   ) {
     for (const r of relations) {
       let names = this.bySchema.get(r.schema);
-      if (!names) this.bySchema.set(r.schema, (names = new Map()));
+      if (!names) {
+        names = new Map();
+        this.bySchema.set(r.schema, names);
+      }
       names.set(r.name, r);
       this.byOid.set(r.oid, r);
     }
