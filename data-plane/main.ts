@@ -44,6 +44,11 @@ export interface StartOptions {
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
   onDecision?(record: DecisionRecord): void;
+  /**
+   * Benchmarks only: relay statements without deciding them, to measure the cost of the statement
+   * policy against the same proxy. Not reachable from the configuration file.
+   */
+  withoutStatementPolicy?: boolean;
 }
 
 export async function startDataPlane(
@@ -122,43 +127,48 @@ export async function startDataPlane(
       });
       return decision;
     },
-    sessionStages: async (session, upstream) => {
-      const path = await queryFirstValue(upstream.socket, "SELECT pg_catalog.current_setting('search_path')");
-      const password = rolePassword(session.dbRole);
-      await catalog.get(session.database, session.dbRole, password).catch((err: Error) => {
-        logger.warn({ err: err.message, database: session.database }, "catalog snapshot unavailable");
-      });
-      return new StatementGate({
-        session: {
-          id: session.id,
-          subject: session.claims.sub,
-          claims: session.claims,
-          dbRole: session.dbRole,
-          database: session.database,
-          region: session.region,
-        },
-        policy,
-        analyze: (text) => analysis.analyze(text),
-        catalog,
-        catalogLogin: { role: session.dbRole, password },
-        searchPath: new SearchPath(path === null ? null : splitIdentifierList(path), session.dbRole),
-        decisions,
-        hashKey,
-        logger,
-        onDecision: (record) => {
-          metrics.statements.inc({
-            result: record.decision.allow ? "allowed" : "denied",
-            protocol: record.protocol,
+    sessionStages: options.withoutStatementPolicy
+      ? undefined
+      : async (session, upstream) => {
+          const path = await queryFirstValue(
+            upstream.socket,
+            "SELECT pg_catalog.current_setting('search_path')",
+          );
+          const password = rolePassword(session.dbRole);
+          await catalog.get(session.database, session.dbRole, password).catch((err: Error) => {
+            logger.warn({ err: err.message, database: session.database }, "catalog snapshot unavailable");
           });
-          metrics.decisions.inc({
-            entrypoint: "query",
-            result: record.decision.allow ? "allow" : "deny",
-            cached: record.cached ? "yes" : "no",
+          return new StatementGate({
+            session: {
+              id: session.id,
+              subject: session.claims.sub,
+              claims: session.claims,
+              dbRole: session.dbRole,
+              database: session.database,
+              region: session.region,
+            },
+            policy,
+            analyze: (text) => analysis.analyze(text),
+            catalog,
+            catalogLogin: { role: session.dbRole, password },
+            searchPath: new SearchPath(path === null ? null : splitIdentifierList(path), session.dbRole),
+            decisions,
+            hashKey,
+            logger,
+            onDecision: (record) => {
+              metrics.statements.inc({
+                result: record.decision.allow ? "allowed" : "denied",
+                protocol: record.protocol,
+              });
+              metrics.decisions.inc({
+                entrypoint: "query",
+                result: record.decision.allow ? "allow" : "deny",
+                cached: record.cached ? "yes" : "no",
+              });
+              options.onDecision?.(record);
+            },
           });
-          options.onDecision?.(record);
         },
-      });
-    },
   });
   const address = await dataPlane.listen();
   let status: { server: Server; port: number } | undefined;

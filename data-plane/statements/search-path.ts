@@ -56,6 +56,16 @@ export class SearchPath {
     }
   }
 
+  /** The state, to put back if a speculative apply (deciding a multi-statement query) is abandoned. */
+  save(): () => void {
+    const { session, atBlockStart, local } = this;
+    return () => {
+      this.session = session;
+      this.atBlockStart = atBlockStart;
+      this.local = local;
+    };
+  }
+
   /** Track transaction blocks from ReadyForQuery status changes and the command tag that ended them. */
   blockStarted(): void {
     this.atBlockStart = this.session;

@@ -123,6 +123,8 @@ export class StatementGate implements RelayStages {
   private readonly maskKeys = new Set<string>();
   /** Extended-protocol denials in flight: their ParseComplete and BindComplete are ours to drop. */
   private extendedDenials = 0;
+  /** Denials in flight, either protocol: their ErrorResponse is ours to tidy. */
+  private denials = 0;
   private held: Buffer[] = [];
   /** Portals whose Describe the proxy added: the next RowDescription/NoData after BindComplete is ours. */
   private describes: string[] = [];
@@ -239,10 +241,16 @@ export class StatementGate implements RelayStages {
     }
     return this.withCatalog(statements, () => {
       const catalog = this.deps.catalog.fresh(this.deps.session.database);
-      const decided = statements.map((s, i) => {
+      // Statements run in order, so each is resolved with the search_path the earlier ones leave:
+      // apply as we go, and put the path back if the query is denied (then none of it runs).
+      const restore = this.deps.searchPath.save();
+      const decided: { info: StatementInfo; decision: QueryDecision }[] = [];
+      for (const [i, s] of statements.entries()) {
         const info = this.expand(resolveStatement(s, this.deps.searchPath.schemas(), catalog));
-        return { info, ...this.decide(info, "simple", i, statements.length, catalog) };
-      });
+        decided.push({ info, ...this.decide(info, "simple", i, statements.length, catalog) });
+        this.deps.searchPath.apply(info);
+      }
+      restore();
       const denied = decided.filter((d) => !d.decision.allow);
       if (denied.length > 0) {
         const reasons = denied.flatMap((d) => d.decision.reasons);
@@ -457,6 +465,7 @@ export class StatementGate implements RelayStages {
     if (record) this.record(protocol, info, text, { allow: false, reasons: unique });
     const message = `permission denied by Portcullis policy: ${unique.join("; ") || "no reason given"}`;
     this.deps.logger.info({ session: this.deps.session.id, protocol, reasons: unique }, "statement denied");
+    this.denials++;
     if (protocol === "simple") {
       this.inflight++;
       toUpstream.push(simpleDenial(message));
@@ -473,6 +482,7 @@ export class StatementGate implements RelayStages {
   backendActive(): boolean {
     return (
       this.masks.length > 0 ||
+      this.denials > 0 ||
       this.extendedDenials > 0 ||
       this.describes.length > 0 ||
       this.awaitingDescribe !== undefined ||
@@ -572,6 +582,7 @@ export class StatementGate implements RelayStages {
     }
     this.inflight = Math.max(0, this.inflight - 1);
     this.extendedDenials = 0; // held replies are flushed when this ReadyForQuery passes onBackend
+    if (this.inflight === 0) this.denials = 0;
     if (this.inflight === 0) {
       this.executing = [];
       this.describes = [];
