@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { registerBundleCommands } from "./bundle.js";
+import { registerDataPlaneCommand } from "./data-plane.js";
+
+const program = new Command()
+  .name("portcullis")
+  .description("Database access gateway: OIDC identity, Rego decisions on every connection and statement")
+  .version("0.1.0");
+
+registerDataPlaneCommand(program);
+registerBundleCommands(program);
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  console.error(`portcullis: ${err.message}`);
+  process.exit(1);
+});
