@@ -69,7 +69,13 @@ export async function login(ctx: LoginContext, authority: LoginAuthority): Promi
   }
   if (message.type !== "p")
     throw new ProtocolError(`expected password message, got message type "${message.type}"`);
-  const token = decodePassword(message.body);
+  let token: string;
+  try {
+    token = decodePassword(message.body);
+  } catch {
+    // a NUL inside the password: no JWT contains one
+    throw new LoginRefused("token rejected: token malformed", SQLSTATE.invalidPassword);
+  }
   if (token.length === 0)
     throw new LoginRefused(
       "token rejected: no token given (the password must be an OIDC token)",
