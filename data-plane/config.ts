@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { applyEnvOverrides, bool, formatZodError, urlList } from "../common/config.js";
 
 /**
  * The data plane's configuration: one YAML file, validated here, with environment overrides
@@ -39,7 +40,7 @@ export const dataPlaneConfigSchema = z
         cert_file: z.string().optional(),
         key_file: z.string().optional(),
         /** Accept a token as password over plain TCP from loopback clients (development only). */
-        allow_plaintext_loopback: z.coerce.boolean().default(false),
+        allow_plaintext_loopback: bool.default(false),
         handshake_timeout_ms: z.coerce.number().int().positive().default(10_000),
       })
       .prefault({})
@@ -58,10 +59,10 @@ export const dataPlaneConfigSchema = z
         .min(1, "configure at least one OIDC issuer"),
       clock_skew_seconds: z.coerce.number().int().min(0).max(300).default(30),
       jwks_refetch_min_interval_ms: z.coerce.number().int().min(0).default(30_000),
-      allow_insecure_issuer: z.coerce.boolean().default(false),
+      allow_insecure_issuer: bool.default(false),
     }),
     policy: z.object({
-      /** A bundle on local disk (directory written by the control plane or `portcullis bundle build`). */
+      /** A bundle on local disk (`portcullis bundle build`); with `bus`, later bundles come from the control plane. */
       bundle: z.string().optional(),
       /** The control plane's public key (PEM or JWK) that bundles must be signed with. */
       public_key_file: z.string(),
@@ -82,6 +83,15 @@ export const dataPlaneConfigSchema = z
         shutdown_grace_ms: z.coerce.number().int().min(0).default(5_000),
       })
       .prefault({}),
+    bus: z
+      .object({
+        /** NATS server URL(s): bundles, revocations, session events and decision logs travel here. */
+        servers: urlList,
+        /** Where the last good bundle is kept, to start from when NATS or the control plane is down. */
+        state_dir: z.string().default("./.portcullis/data-plane"),
+        status_interval_ms: z.coerce.number().int().positive().default(10_000),
+      })
+      .optional(),
     masking: z
       .object({
         /** Key for `hash` masks; every proxy of a fleet should share it so hashes compare. Random per process when absent. */
@@ -107,30 +117,6 @@ export type DataPlaneConfig = z.infer<typeof dataPlaneConfigSchema>;
 
 export class ConfigError extends Error {}
 
-/** Applies PORTCULLIS_A__B=value overrides onto a parsed object (keys lower-cased). */
-export function applyEnvOverrides(
-  raw: Record<string, unknown>,
-  env: NodeJS.ProcessEnv,
-  prefix = "PORTCULLIS_",
-) {
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(prefix) || value === undefined || !name.includes("__")) continue;
-    const path = name.slice(prefix.length).toLowerCase().split("__");
-    let node: Record<string, unknown> = raw;
-    for (const key of path.slice(0, -1)) {
-      const next = node[key];
-      if (typeof next !== "object" || next === null) node[key] = {};
-      node = node[key] as Record<string, unknown>;
-    }
-    node[path[path.length - 1]!] = value;
-  }
-  return raw;
-}
-
-export function formatZodError(error: z.ZodError): string {
-  return error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
-}
-
 /** Parses and validates a config object; relative file paths resolve against `baseDir`. */
 export function parseDataPlaneConfig(raw: unknown, baseDir = process.cwd()): DataPlaneConfig {
   const result = dataPlaneConfigSchema.safeParse(raw);
@@ -143,6 +129,7 @@ export function parseDataPlaneConfig(raw: unknown, baseDir = process.cwd()): Dat
   config.policy.public_key_file = abs(config.policy.public_key_file)!;
   config.upstream.ca_file = abs(config.upstream.ca_file);
   config.masking.hash_key_file = abs(config.masking.hash_key_file);
+  if (config.bus) config.bus.state_dir = abs(config.bus.state_dir)!;
   for (const role of Object.values(config.upstream.roles)) role.password_file = abs(role.password_file);
   return config;
 }
@@ -157,7 +144,11 @@ export function loadDataPlaneConfig(file: string, env: NodeJS.ProcessEnv = proce
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`data-plane config ${file} must be a YAML mapping`);
   }
-  return parseDataPlaneConfig(applyEnvOverrides(raw as Record<string, unknown>, env), dirname(resolve(file)));
+  const sections = new Set(Object.keys(dataPlaneConfigSchema.shape));
+  return parseDataPlaneConfig(
+    applyEnvOverrides(raw as Record<string, unknown>, env, sections),
+    dirname(resolve(file)),
+  );
 }
 
 /** Reads a role's upstream password from its file or env var; the error names the source, never the value. */

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from "../common/logger.js";
 import { startStatusServer } from "../common/status-server.js";
 import { decodeBundle, readBundle } from "../proto/bundle-file.js";
 import { TokenVerifier } from "./auth/token-verifier.js";
+import { BundleWatcher } from "./bus/bundle-watcher.js";
 import { type DataPlaneConfig, readRolePassword } from "./config.js";
 import { DataPlane } from "./data-plane.js";
 import { DataPlaneMetrics } from "./metrics.js";
@@ -35,6 +36,8 @@ export interface RunningDataPlane {
   verifier: TokenVerifier;
   metrics: DataPlaneMetrics;
   publicKeys: KeyObject[];
+  /** The bus subscriber for bundles, when `bus` is configured. */
+  watcher: BundleWatcher | undefined;
   /** Verifies and loads a bundle's bytes, then swaps it in (statements in flight finish on the old one). */
   loadBundle(bytes: Uint8Array | string): Promise<string>;
   stop(): Promise<void>;
@@ -90,7 +93,6 @@ export async function startDataPlane(
     return runtime.revision;
   };
   if (config.policy.bundle) await loadVerified(await readBundle(config.policy.bundle));
-  else logger.warn("no local bundle configured: every connection is denied until one is loaded");
 
   const hashKey = config.masking.hash_key_file ? readFileSync(config.masking.hash_key_file) : randomBytes(32);
   const catalog = new Catalog({
@@ -170,6 +172,27 @@ export async function startDataPlane(
           });
         },
   });
+  // Bundles from the control plane over NATS; the last good one on disk covers a cold start while
+  // NATS or the control plane is down.
+  let watcher: BundleWatcher | undefined;
+  if (config.bus) {
+    watcher = new BundleWatcher({
+      servers: config.bus.servers,
+      id: config.proxy.id,
+      region: config.proxy.region,
+      labels: config.proxy.labels,
+      stateDir: config.bus.state_dir,
+      statusIntervalMs: config.bus.status_interval_ms,
+      sessions: () => dataPlane.registry.size,
+      onBundle: async (bytes) => {
+        await loadVerified(await decodeBundle(bytes));
+      },
+      logger,
+    });
+    if (!policy.current()) await watcher.loadLastGood();
+    watcher.start();
+  }
+  if (!policy.current()) logger.warn("no policy bundle loaded yet: every connection is denied until one is");
   const address = await dataPlane.listen();
   let status: { server: Server; port: number } | undefined;
   if (config.metrics.port !== undefined) {
@@ -193,7 +216,9 @@ export async function startDataPlane(
       const raw = typeof bytes === "string" ? readFileSync(bytes) : bytes;
       return loadVerified(await decodeBundle(raw));
     },
+    watcher,
     async stop() {
+      await watcher?.stop();
       await dataPlane.stop();
       await new Promise<void>((resolve) => (status ? status.server.close(() => resolve()) : resolve()));
       await catalog.close();
