@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerBundleCommands } from "./bundle.js";
 import { registerDataPlaneCommand } from "./data-plane.js";
+import { registerDemoCommands } from "./demo.js";
 
 const program = new Command()
   .name("portcullis")
@@ -10,6 +11,7 @@ const program = new Command()
 
 registerDataPlaneCommand(program);
 registerBundleCommands(program);
+registerDemoCommands(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   console.error(`portcullis: ${err.message}`);
