@@ -1,0 +1,289 @@
+/**
+ * Distribution over NATS JetStream: the active bundle's bytes go into the Object Store bucket, its
+ * pointer (proto/bus.ts BundlePointer) into the KV bucket under `active`; data planes watch that key.
+ *
+ * SQLite is the source of truth: `reconcile()` makes NATS match the store's active bundle (object
+ * present, pointer equal), so the same code publishes an activation, republishes on start, and
+ * repairs NATS after it lost its data or was unreachable. NATS being down never fails the control
+ * plane: the link retries in the background and reconciles as soon as it is back.
+ *
+ * The distributor also listens to `portcullis.status.>` and hands valid reports to the fleet view.
+ */
+import type { KV } from "@nats-io/kv";
+import { Kvm } from "@nats-io/kv";
+import type { ObjectStore } from "@nats-io/obj";
+import { Objm } from "@nats-io/obj";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "../../common/logger.js";
+import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import {
+  BUS,
+  type BundlePointer,
+  BusMessageError,
+  decodeBundlePointer,
+  decodeStatusReport,
+  encodeBusMessage,
+  STATUS_WILDCARD,
+  type StatusReport,
+} from "../../proto/bus.js";
+import type { ActiveBundle } from "../store/index.js";
+
+export interface DistributorOptions {
+  servers: string | string[];
+  /** Client name on the NATS server. */
+  name?: string;
+  logger: Logger;
+  kvBucket?: string;
+  objectBucket?: string;
+  /** JetStream replicas of both buckets (1 for a single server, 3 for a cluster). */
+  replicas?: number;
+  /** Pointer history kept in the KV bucket. */
+  kvHistory?: number;
+  /** Bundle objects kept besides the active one (older ones are deleted; SQLite keeps every bundle). */
+  keepObjects?: number;
+  backoff?: Backoff;
+  connectTimeoutMs?: number;
+  /** The store's active bundle (with bytes), or undefined when none was ever activated. */
+  active: () => ActiveBundle | undefined;
+  /** Told when an activation has reached NATS. */
+  onPublished?: (bundle: ActiveBundle, at: string) => void;
+  /** Valid status reports from data planes. */
+  onStatus?: (report: StatusReport) => void;
+  /** Told about the connection state (metrics). */
+  onConnectionChange?: (connected: boolean) => void;
+}
+
+export interface PublishResult {
+  published: boolean;
+  /** Why not, when not published. */
+  error?: string;
+  durationMs: number;
+  /** The pointer now in KV (when published). */
+  pointer?: BundlePointer;
+}
+
+/** The object name of a revision's bundle in the object store. */
+export function bundleObjectName(revision: string): string {
+  return `bundles/${revision}.tar`;
+}
+
+interface Handles {
+  nc: NatsConnection;
+  kv: KV;
+  os: ObjectStore;
+}
+
+export class Distributor {
+  readonly #options: DistributorOptions;
+  readonly #kvBucket: string;
+  readonly #objectBucket: string;
+  readonly #link: NatsLink;
+  readonly #logger: Logger;
+  #handles: Handles | undefined;
+  #statusSub: { nc: NatsConnection; sub: Subscription } | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: DistributorOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#kvBucket = options.kvBucket ?? BUS.bundleKv;
+    this.#objectBucket = options.objectBucket ?? BUS.bundleObjects;
+    this.#link = new NatsLink({
+      servers: options.servers,
+      name: options.name ?? "portcullis-control-plane",
+      logger: options.logger,
+      backoff: options.backoff,
+      connectTimeoutMs: options.connectTimeoutMs,
+      onReady: (nc) => this.#onReady(nc),
+      onDown: () => options.onConnectionChange?.(false),
+    });
+  }
+
+  /** Connects in the background; returns at once. */
+  start(): void {
+    this.#link.start();
+  }
+
+  get connected(): boolean {
+    return this.#link.connected;
+  }
+
+  /** Resolves once connected with buckets ready; rejects after `timeoutMs`. */
+  async whenReady(timeoutMs?: number): Promise<void> {
+    await this.#link.whenReady(timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    await this.#link.stop();
+    this.#handles = undefined;
+    this.#statusSub = undefined;
+  }
+
+  /**
+   * Makes NATS carry the store's active bundle now. Does not throw: when NATS is unreachable the
+   * result says so, and the bundle is published when the connection comes back.
+   */
+  async publishActive(): Promise<PublishResult> {
+    const started = performance.now();
+    if (!this.#link.connected) {
+      return {
+        published: false,
+        error: "NATS is not reachable: the activation is published when it comes back",
+        durationMs: performance.now() - started,
+      };
+    }
+    try {
+      const pointer = await this.#serial(() => this.#reconcile());
+      return pointer
+        ? { published: true, pointer, durationMs: performance.now() - started }
+        : { published: false, error: "no bundle is active", durationMs: performance.now() - started };
+    } catch (err) {
+      this.#logger.warn(
+        { err: (err as Error).message },
+        "publishing the active bundle failed; will retry on reconnect",
+      );
+      void this.#link.refresh();
+      return { published: false, error: (err as Error).message, durationMs: performance.now() - started };
+    }
+  }
+
+  /** The pointer currently in KV (undefined when absent or NATS is unreachable). */
+  async readPointer(): Promise<BundlePointer | undefined> {
+    const handles = this.#handles;
+    if (!handles || !this.#link.connected) return undefined;
+    const entry = await handles.kv.get(BUS.activeKey);
+    if (entry?.operation !== "PUT") return undefined;
+    return decodeBundlePointer(entry.value);
+  }
+
+  /** Reads an object's bytes back (tests and diagnostics). */
+  async readObject(name: string): Promise<Uint8Array | undefined> {
+    const handles = this.#handles;
+    if (!handles || !this.#link.connected) return undefined;
+    return (await handles.os.getBlob(name)) ?? undefined;
+  }
+
+  /** Runs tasks one at a time, so two reconciliations never interleave their puts. */
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #onReady(nc: NatsConnection): Promise<void> {
+    if (this.#handles?.nc !== nc) {
+      const kv = await new Kvm(nc).create(this.#kvBucket, {
+        history: this.#options.kvHistory ?? 10,
+        replicas: this.#options.replicas ?? 1,
+        description: "Portcullis: the active policy bundle pointer (key `active`)",
+      });
+      const os = await new Objm(nc).create(this.#objectBucket, {
+        replicas: this.#options.replicas ?? 1,
+        description: "Portcullis: signed policy bundles (single-file form)",
+      });
+      this.#handles = { nc, kv, os };
+    } else {
+      // After a server restart the buckets may be gone (a server without persistent storage).
+      await new Kvm(nc).create(this.#kvBucket, {
+        history: this.#options.kvHistory ?? 10,
+        replicas: this.#options.replicas ?? 1,
+      });
+      await new Objm(nc).create(this.#objectBucket, { replicas: this.#options.replicas ?? 1 });
+    }
+    if (this.#statusSub?.nc !== nc) {
+      const sub = nc.subscribe(STATUS_WILDCARD, {
+        callback: (err, msg) => this.#onStatusMessage(err, msg.data),
+      });
+      this.#statusSub = { nc, sub };
+    }
+    await this.#serial(() => this.#reconcile());
+    this.#options.onConnectionChange?.(true);
+  }
+
+  #onStatusMessage(err: Error | null, data: Uint8Array): void {
+    if (err) {
+      this.#logger.warn({ err: err.message }, "status subscription error");
+      return;
+    }
+    let report: StatusReport;
+    try {
+      report = decodeStatusReport(data);
+    } catch (e) {
+      if (e instanceof BusMessageError)
+        this.#logger.warn({ err: e.message }, "dropped an invalid status report");
+      return;
+    }
+    try {
+      this.#options.onStatus?.(report);
+    } catch (e) {
+      this.#logger.error({ err: e }, "recording a status report failed");
+    }
+  }
+
+  /** Puts the active bundle's object (when missing) and pointer (when different). */
+  async #reconcile(): Promise<BundlePointer | undefined> {
+    const handles = this.#handles;
+    if (!handles) throw new Error("NATS buckets are not ready");
+    const active = this.#options.active();
+    if (!active) return undefined;
+    const object = bundleObjectName(active.revision);
+    const pointer: BundlePointer = {
+      revision: active.revision,
+      sha256: active.sha256,
+      object,
+      signature: active.signature,
+      activated_at: active.activatedAt,
+      size: active.sizeBytes,
+      bucket: this.#objectBucket,
+    };
+    const info = await handles.os.info(object);
+    if (!info || info.deleted || info.size !== active.sizeBytes || info.metadata?.sha256 !== active.sha256) {
+      await handles.os.putBlob(
+        { name: object, description: `bundle ${active.revision}`, metadata: { sha256: active.sha256 } },
+        active.bytes,
+      );
+      this.#logger.debug(
+        { revision: active.revision, object, bytes: active.sizeBytes },
+        "bundle object stored",
+      );
+    }
+    const current = await handles.kv.get(BUS.activeKey);
+    let same = false;
+    if (current && current.operation === "PUT") {
+      try {
+        const existing = decodeBundlePointer(current.value);
+        same =
+          existing.revision === pointer.revision &&
+          existing.sha256 === pointer.sha256 &&
+          existing.activated_at === pointer.activated_at &&
+          existing.object === pointer.object &&
+          existing.bucket === pointer.bucket;
+      } catch {
+        same = false;
+      }
+    }
+    if (!same) {
+      await handles.kv.put(BUS.activeKey, encodeBusMessage(pointer));
+      this.#logger.info(
+        { revision: pointer.revision, activatedAt: pointer.activated_at },
+        "active bundle pointer published",
+      );
+    }
+    this.#options.onPublished?.(active, new Date().toISOString());
+    await this.#prune(handles, object).catch((err: Error) =>
+      this.#logger.warn({ err: err.message }, "pruning old bundle objects failed"),
+    );
+    return pointer;
+  }
+
+  async #prune(handles: Handles, activeObject: string): Promise<void> {
+    const keep = this.#options.keepObjects ?? 10;
+    const objects = (await handles.os.list())
+      .filter((o) => !o.deleted && o.name !== activeObject)
+      .sort((a, b) => Date.parse(b.mtime) - Date.parse(a.mtime));
+    for (const old of objects.slice(keep)) {
+      await handles.os.delete(old.name);
+      this.#logger.debug({ object: old.name }, "old bundle object deleted");
+    }
+  }
+}

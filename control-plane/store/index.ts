@@ -1,0 +1,55 @@
+/**
+ * The control plane's store: one SQLite file (WAL) holding every bundle and its bytes, the
+ * activation history, policy source cursors and the fleet view; the tables for revocations,
+ * sessions and decisions exist for the features that fill them. Synchronous (better-sqlite3): each
+ * call is short, and a single writer process owns the file.
+ */
+import { BundleRepository } from "./bundles.js";
+import { DEFAULT_STORE_PATH, openDatabase, type SqliteDatabase, schemaVersion } from "./database.js";
+import { FleetRepository } from "./fleet.js";
+import { SourceRepository } from "./sources.js";
+
+export * from "./bundles.js";
+export {
+  DEFAULT_STORE_PATH,
+  migrate,
+  openDatabase,
+  type SqliteDatabase,
+  StoreError,
+  schemaVersion,
+} from "./database.js";
+export * from "./fleet.js";
+export { MIGRATIONS, type Migration } from "./migrations.js";
+export * from "./sources.js";
+
+export class ControlPlaneStore {
+  readonly bundles: BundleRepository;
+  readonly fleet: FleetRepository;
+  readonly sources: SourceRepository;
+  #closed = false;
+
+  constructor(readonly db: SqliteDatabase) {
+    this.bundles = new BundleRepository(db);
+    this.fleet = new FleetRepository(db);
+    this.sources = new SourceRepository(db);
+  }
+
+  /** Opens (creating and migrating) the store at `path`; default ./.portcullis/control-plane.db. */
+  static open(path: string = DEFAULT_STORE_PATH): ControlPlaneStore {
+    return new ControlPlaneStore(openDatabase(path));
+  }
+
+  get schemaVersion(): number {
+    return schemaVersion(this.db);
+  }
+
+  get open(): boolean {
+    return !this.#closed && this.db.open;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.db.close();
+  }
+}

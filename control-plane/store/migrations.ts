@@ -1,0 +1,170 @@
+/**
+ * The control plane's SQLite schema, as numbered migrations applied in order and recorded in
+ * `schema_migrations`. A migration is never edited once released: changes are new migrations.
+ *
+ * Times are RFC 3339 UTC text (they sort as text); JSON columns hold JSON text.
+ */
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "bundles, activations, policy sources",
+    sql: `
+      CREATE TABLE bundles (
+        revision        TEXT PRIMARY KEY,
+        status          TEXT NOT NULL CHECK (status IN ('building', 'failed', 'ready', 'active')),
+        source          TEXT NOT NULL CHECK (source IN ('git', 'publish')),
+        source_commit   TEXT,
+        source_ref      TEXT,
+        commit_message  TEXT,
+        commit_author   TEXT,
+        committed_at    TEXT,
+        requested_by    TEXT,
+        created_at      TEXT NOT NULL,
+        finished_at     TEXT,
+        failed_stage    TEXT,
+        durations_json  TEXT NOT NULL DEFAULT '{}',
+        tests_passed    INTEGER,
+        tests_skipped   INTEGER,
+        test_output     TEXT,
+        errors_json     TEXT NOT NULL DEFAULT '[]',
+        manifest_json   TEXT,
+        signature       TEXT,
+        sha256          TEXT,
+        size_bytes      INTEGER,
+        opa_version     TEXT,
+        entrypoints_json TEXT,
+        bundle          BLOB,
+        CHECK (status NOT IN ('ready', 'active')
+               OR (manifest_json IS NOT NULL AND signature IS NOT NULL AND sha256 IS NOT NULL
+                   AND bundle IS NOT NULL))
+      );
+      -- At most one active bundle.
+      CREATE UNIQUE INDEX bundles_one_active ON bundles (status) WHERE status = 'active';
+      CREATE INDEX bundles_created_at ON bundles (created_at);
+      CREATE INDEX bundles_source_commit ON bundles (source_commit);
+
+      CREATE TABLE activations (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        revision          TEXT NOT NULL REFERENCES bundles (revision),
+        previous_revision TEXT REFERENCES bundles (revision),
+        activated_at      TEXT NOT NULL,
+        activated_by      TEXT NOT NULL,
+        reason            TEXT,
+        published_at      TEXT
+      );
+      CREATE INDEX activations_revision ON activations (revision, activated_at);
+      CREATE INDEX activations_activated_at ON activations (activated_at);
+
+      -- Where each policy source (a git URL + branch + folder) has been read up to.
+      CREATE TABLE policy_sources (
+        id              TEXT PRIMARY KEY,
+        url             TEXT NOT NULL,
+        branch          TEXT NOT NULL,
+        folder          TEXT NOT NULL,
+        last_commit     TEXT,
+        last_head       TEXT,
+        last_fetched_at TEXT,
+        last_error      TEXT,
+        updated_at      TEXT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: "data planes, sessions, revocations, decisions",
+    sql: `
+      CREATE TABLE data_planes (
+        id               TEXT PRIMARY KEY,
+        region           TEXT NOT NULL DEFAULT '',
+        version          TEXT NOT NULL DEFAULT '',
+        revision         TEXT NOT NULL DEFAULT '',
+        wanted_revision  TEXT,
+        load_error       TEXT,
+        sessions         INTEGER NOT NULL DEFAULT 0,
+        labels_json      TEXT NOT NULL DEFAULT '{}',
+        started_at       TEXT,
+        first_seen_at    TEXT NOT NULL,
+        last_seen_at     TEXT NOT NULL,
+        last_report_json TEXT NOT NULL
+      );
+      CREATE INDEX data_planes_last_seen ON data_planes (last_seen_at);
+      CREATE INDEX data_planes_region ON data_planes (region);
+
+      CREATE TABLE sessions (
+        id                TEXT PRIMARY KEY,
+        data_plane_id     TEXT NOT NULL,
+        region            TEXT NOT NULL DEFAULT '',
+        subject           TEXT NOT NULL,
+        issuer            TEXT NOT NULL DEFAULT '',
+        jti               TEXT,
+        sid               TEXT,
+        db_role           TEXT NOT NULL DEFAULT '',
+        database          TEXT NOT NULL DEFAULT '',
+        client_addr       TEXT NOT NULL DEFAULT '',
+        application_name  TEXT NOT NULL DEFAULT '',
+        revision          TEXT,
+        started_at        TEXT NOT NULL,
+        last_heartbeat_at TEXT,
+        ended_at          TEXT,
+        end_reason        TEXT,
+        statements        INTEGER NOT NULL DEFAULT 0,
+        denied            INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX sessions_live ON sessions (data_plane_id) WHERE ended_at IS NULL;
+      CREATE INDEX sessions_subject ON sessions (subject, started_at);
+      CREATE INDEX sessions_jti ON sessions (jti) WHERE jti IS NOT NULL;
+      CREATE INDEX sessions_started_at ON sessions (started_at);
+
+      CREATE TABLE revocations (
+        id           TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL CHECK (kind IN ('session', 'subject', 'token')),
+        value        TEXT NOT NULL,
+        reason       TEXT NOT NULL DEFAULT '',
+        created_at   TEXT NOT NULL,
+        created_by   TEXT NOT NULL DEFAULT '',
+        expires_at   TEXT NOT NULL,
+        signature    TEXT,
+        stream_seq   INTEGER,
+        published_at TEXT
+      );
+      CREATE INDEX revocations_kind_value ON revocations (kind, value);
+      CREATE INDEX revocations_expires_at ON revocations (expires_at);
+
+      CREATE TABLE revocation_acks (
+        revocation_id TEXT NOT NULL REFERENCES revocations (id) ON DELETE CASCADE,
+        data_plane_id TEXT NOT NULL,
+        sessions_cut  INTEGER NOT NULL DEFAULT 0,
+        acked_at      TEXT NOT NULL,
+        PRIMARY KEY (revocation_id, data_plane_id)
+      );
+
+      CREATE TABLE decisions (
+        id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+        at                    TEXT NOT NULL,
+        data_plane_id         TEXT NOT NULL,
+        region                TEXT NOT NULL DEFAULT '',
+        session_id            TEXT,
+        subject               TEXT,
+        kind                  TEXT NOT NULL CHECK (kind IN ('connection', 'query', 'admin')),
+        allow                 INTEGER NOT NULL CHECK (allow IN (0, 1)),
+        reasons_json          TEXT NOT NULL DEFAULT '[]',
+        revision              TEXT,
+        statement_fingerprint TEXT,
+        statement_text        TEXT,
+        stream_seq            INTEGER
+      );
+      CREATE INDEX decisions_at ON decisions (at);
+      CREATE INDEX decisions_subject_at ON decisions (subject, at);
+      CREATE INDEX decisions_session ON decisions (session_id, at);
+      CREATE INDEX decisions_denied_at ON decisions (at) WHERE allow = 0;
+      CREATE UNIQUE INDEX decisions_stream_seq ON decisions (stream_seq) WHERE stream_seq IS NOT NULL;
+    `,
+  },
+];

@@ -1,0 +1,464 @@
+/**
+ * The data plane's side of bundle distribution (proto/bus.ts): watch the KV key `active` of
+ * `portcullis_bundles`, fetch the object it points to from `portcullis_bundle_objects`, check its
+ * size and SHA-256 against the pointer, and hand the bytes to `onBundle` — the proxy verifies the
+ * signature there and swaps its PolicyHolder; a throw from it is reported as `load_error`.
+ *
+ * Also: a StatusReport on `portcullis.status.<id>` every `statusIntervalMs` and after each load;
+ * the last bundle `onBundle` accepted is kept on local disk (`<stateDir>/last-good-bundle.tar` and
+ * `.json`) so `loadLastGood()` can start the proxy when NATS or the control plane is down.
+ *
+ * NATS loss never throws into the proxy: the link reconnects forever with backoff, and every
+ * (re)connection re-reads the pointer (a watch with the last value), so a change made while this
+ * data plane was cut off is picked up when it is back. A periodic re-read is the safety net.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
+import { type ObjectStore, Objm } from "@nats-io/obj";
+import type { ConnectionOptions, NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import { type Logger, silentLogger } from "../../common/logger.js";
+import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import { BUNDLE_LIMITS } from "../../proto/bundle.js";
+import { decodeBundle } from "../../proto/bundle-file.js";
+import {
+  BUS,
+  type BundlePointer,
+  bundlePointerSchema,
+  decodeBundlePointer,
+  encodeBusMessage,
+  type StatusReport,
+  statusSubject,
+} from "../../proto/bus.js";
+
+export interface BundleWatcherOptions {
+  /** NATS server URL(s). */
+  servers: string | string[];
+  /** This data plane's id (unique in the fleet), region and labels, as reported. */
+  id: string;
+  region: string;
+  labels?: Record<string, string>;
+  /** Software version reported; default: the package version. */
+  version?: string;
+  /** Where the last good bundle is kept (created if missing). */
+  stateDir: string;
+  /**
+   * Verify and load a bundle. Resolve once it is in use; throw to refuse it (the error message
+   * is reported as load_error and the previous bundle stays).
+   */
+  onBundle: (bytes: Uint8Array, pointer: BundlePointer) => Promise<void>;
+  /** Live client sessions, for reports. */
+  sessions?: () => number;
+  /** Status report period (default 10 s). */
+  statusIntervalMs?: number;
+  /** Re-read of the pointer besides the watch (default 30 s). */
+  checkIntervalMs?: number;
+  kvBucket?: string;
+  objectBucket?: string;
+  /** Largest object accepted (default: the sum of the bundle file limits). */
+  maxBundleBytes?: number;
+  backoff?: Backoff;
+  connectTimeoutMs?: number;
+  /** Authentication, TLS… for the NATS client. */
+  connectionOptions?: Partial<ConnectionOptions>;
+  logger?: Logger;
+}
+
+export interface BundleWatcherState {
+  connected: boolean;
+  /** The revision onBundle last accepted (from NATS or from disk). */
+  revision?: string;
+  /** Where it came from. */
+  loadedFrom?: "nats" | "disk";
+  loadedAt?: string;
+  /** The revision the KV pointer names (last seen). */
+  wantedRevision?: string;
+  /** Why the last pointer seen is not in use. */
+  loadError?: string;
+}
+
+export const LAST_GOOD_BUNDLE = "last-good-bundle.tar";
+export const LAST_GOOD_POINTER = "last-good-bundle.json";
+
+const DEFAULT_MAX_BUNDLE_BYTES =
+  BUNDLE_LIMITS.policyWasm +
+  BUNDLE_LIMITS.dataJson +
+  BUNDLE_LIMITS.manifestJson +
+  BUNDLE_LIMITS.signature +
+  64 * 1024;
+
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === "portcullis" && pkg.version) return pkg.version;
+    } catch {
+      // not here
+    }
+    dir = dirname(dir);
+  }
+  return "unknown";
+}
+
+const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+const pointerKey = (p: BundlePointer) => `${p.revision}\0${p.sha256}`;
+
+async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
+  try {
+    await writeFile(tmp, data, { mode: 0o600, flag: "wx" });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** A bundle fetch that may work later (object missing or being replaced, NATS trouble). */
+class FetchError extends Error {}
+
+export class BundleWatcher {
+  readonly #options: BundleWatcherOptions;
+  readonly #logger: Logger;
+  readonly #link: NatsLink;
+  readonly #version: string;
+  readonly #startedAt = new Date().toISOString();
+  readonly #kvBucket: string;
+  readonly #objectBucket: string;
+  #kv: KV | undefined;
+  #os: ObjectStore | undefined;
+  #watch: QueuedIterator<KvWatchEntry> | undefined;
+  #loaded: BundlePointer | undefined;
+  #loadedFrom: "nats" | "disk" | undefined;
+  #loadedAt: string | undefined;
+  #wanted: BundlePointer | undefined;
+  #pending: BundlePointer | undefined;
+  #processing: Promise<void> | undefined;
+  #failedKey: string | undefined;
+  #loadError: string | undefined;
+  #statusTimer: NodeJS.Timeout | undefined;
+  #checkTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #listeners = new Set<(state: BundleWatcherState) => void>();
+
+  constructor(options: BundleWatcherOptions) {
+    this.#options = options;
+    this.#logger = (options.logger ?? silentLogger).child({ component: "bundle-watcher" });
+    this.#version = options.version ?? packageVersion();
+    this.#kvBucket = options.kvBucket ?? BUS.bundleKv;
+    this.#objectBucket = options.objectBucket ?? BUS.bundleObjects;
+    this.#link = new NatsLink({
+      servers: options.servers,
+      name: `portcullis-data-plane-${options.id}`,
+      logger: this.#logger,
+      backoff: options.backoff,
+      connectTimeoutMs: options.connectTimeoutMs,
+      connectionOptions: options.connectionOptions,
+      onReady: (nc) => this.#onReady(nc),
+      onDown: () => this.#notify(),
+    });
+  }
+
+  /** Connects in the background and starts watching and reporting; returns at once. */
+  start(): void {
+    if (this.#stopped) throw new Error("the bundle watcher was stopped");
+    this.#link.start();
+    const status = this.#options.statusIntervalMs ?? 10_000;
+    this.#statusTimer = setInterval(() => void this.reportNow(), status);
+    this.#statusTimer.unref();
+    const check = this.#options.checkIntervalMs ?? 30_000;
+    this.#checkTimer = setInterval(() => void this.checkNow(), check);
+    this.#checkTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#statusTimer);
+    clearInterval(this.#checkTimer);
+    this.#watch?.stop();
+    this.#watch = undefined;
+    await this.#processing?.catch(() => undefined);
+    await this.#link.stop();
+  }
+
+  get state(): BundleWatcherState {
+    const state: BundleWatcherState = { connected: this.#link.connected };
+    if (this.#loaded) state.revision = this.#loaded.revision;
+    if (this.#loadedFrom) state.loadedFrom = this.#loadedFrom;
+    if (this.#loadedAt) state.loadedAt = this.#loadedAt;
+    if (this.#wanted) state.wantedRevision = this.#wanted.revision;
+    if (this.#loadError) state.loadError = this.#loadError;
+    return state;
+  }
+
+  /** Called after every change of state (a load, a refusal, a connection change). */
+  onChange(listener: (state: BundleWatcherState) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Resolves once connected to NATS with the buckets found; rejects after `timeoutMs`. */
+  async whenConnected(timeoutMs?: number): Promise<void> {
+    await this.#link.whenReady(timeoutMs);
+  }
+
+  /** Reads the files of the last good bundle without loading them; undefined when there are none. */
+  static async readLastGood(
+    stateDir: string,
+  ): Promise<{ bytes: Uint8Array; pointer: BundlePointer; path: string } | undefined> {
+    const path = join(stateDir, LAST_GOOD_BUNDLE);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    const digest = sha256Hex(bytes);
+    try {
+      const pointer = bundlePointerSchema.parse(
+        JSON.parse(await readFile(join(stateDir, LAST_GOOD_POINTER), "utf8")),
+      );
+      if (pointer.sha256 === digest) return { bytes, pointer, path };
+    } catch {
+      // missing or from another write: the tar itself says what it is
+    }
+    const files = await decodeBundle(bytes, path);
+    const manifest = JSON.parse(Buffer.from(files.manifestJson).toString("utf8")) as { revision?: string };
+    const pointer: BundlePointer = {
+      revision: String(manifest.revision ?? "unknown"),
+      sha256: digest,
+      object: "",
+      signature: files.signature,
+      activated_at: (await stat(path)).mtime.toISOString(),
+      size: bytes.byteLength,
+      bucket: "",
+    };
+    return { bytes, pointer, path };
+  }
+
+  /**
+   * Loads the last good bundle from local disk through `onBundle` (for start-up while NATS or the
+   * control plane is down). Returns its pointer, or undefined when there is none or it is refused.
+   * A newer bundle from NATS replaces it as usual.
+   */
+  async loadLastGood(): Promise<BundlePointer | undefined> {
+    let found: Awaited<ReturnType<typeof BundleWatcher.readLastGood>>;
+    try {
+      found = await BundleWatcher.readLastGood(this.#options.stateDir);
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, "the last good bundle on disk is unreadable");
+      return undefined;
+    }
+    if (!found) return undefined;
+    try {
+      await this.#options.onBundle(found.bytes, found.pointer);
+    } catch (err) {
+      this.#loadError = `last good bundle ${found.pointer.revision}: ${(err as Error).message}`;
+      this.#logger.warn(
+        { revision: found.pointer.revision, err: (err as Error).message },
+        "last good bundle refused",
+      );
+      this.#notify();
+      return undefined;
+    }
+    if (!this.#loaded) {
+      this.#loaded = found.pointer;
+      this.#loadedFrom = "disk";
+      this.#loadedAt = new Date().toISOString();
+    }
+    this.#logger.info(
+      { revision: found.pointer.revision, path: found.path },
+      "loaded the last good bundle from disk",
+    );
+    this.#notify();
+    return found.pointer;
+  }
+
+  /** Re-reads the KV pointer now (when connected) and loads it if it is new. */
+  async checkNow(): Promise<void> {
+    const kv = this.#kv;
+    if (!kv || !this.#link.connected) return;
+    try {
+      const entry = await kv.get(BUS.activeKey);
+      if (entry && entry.operation === "PUT") this.#consider(entry.value);
+    } catch (err) {
+      this.#logger.debug({ err: (err as Error).message }, "reading the bundle pointer failed");
+    }
+    await this.#processing;
+  }
+
+  /** Publishes a status report now (when connected). */
+  async reportNow(): Promise<void> {
+    const nc = this.#link.connection;
+    if (!nc) return;
+    const report: StatusReport = {
+      id: this.#options.id,
+      region: this.#options.region,
+      version: this.#version,
+      revision: this.#loaded?.revision ?? "",
+      sessions: Math.max(0, Math.floor(this.#options.sessions?.() ?? 0)),
+      at: new Date().toISOString(),
+      started_at: this.#startedAt,
+    };
+    if (this.#loadError) report.load_error = this.#loadError.slice(0, 4000);
+    if (this.#wanted) report.wanted_revision = this.#wanted.revision;
+    if (this.#options.labels) report.labels = this.#options.labels;
+    try {
+      nc.publish(statusSubject(this.#options.id), encodeBusMessage(report));
+    } catch (err) {
+      this.#logger.debug({ err: (err as Error).message }, "status report not sent");
+    }
+  }
+
+  async #onReady(nc: NatsConnection): Promise<void> {
+    // Object store first: open() fails while the control plane has not created the bucket, and
+    // the link retries this with backoff.
+    this.#os = await new Objm(nc).open(this.#objectBucket);
+    const kv = await new Kvm(nc).open(this.#kvBucket);
+    this.#kv = kv;
+    this.#watch?.stop();
+    const watch = await kv.watch({ key: BUS.activeKey });
+    this.#watch = watch;
+    void (async () => {
+      try {
+        for await (const entry of watch) {
+          if (entry.operation === "PUT") this.#consider(entry.value);
+        }
+      } catch (err) {
+        this.#logger.debug({ err: (err as Error).message }, "bundle pointer watch ended");
+      }
+    })();
+    this.#notify();
+    void this.reportNow();
+  }
+
+  #consider(value: Uint8Array): void {
+    let pointer: BundlePointer;
+    try {
+      pointer = decodeBundlePointer(value);
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, "ignored an invalid bundle pointer");
+      return;
+    }
+    this.#wanted = pointer;
+    if (this.#loaded && pointerKey(this.#loaded) === pointerKey(pointer)) {
+      if (this.#loadError && this.#failedKey !== pointerKey(pointer)) this.#loadError = undefined;
+      return;
+    }
+    if (this.#failedKey === pointerKey(pointer)) return;
+    this.#pending = pointer;
+    this.#processing ??= this.#drain().finally(() => {
+      this.#processing = undefined;
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending && !this.#stopped) {
+      const pointer = this.#pending;
+      this.#pending = undefined;
+      if (this.#loaded && pointerKey(this.#loaded) === pointerKey(pointer)) continue;
+      await this.#load(pointer);
+    }
+  }
+
+  async #load(pointer: BundlePointer): Promise<void> {
+    const log = this.#logger.child({ revision: pointer.revision });
+    const started = performance.now();
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#fetch(pointer);
+    } catch (err) {
+      this.#loadError = `fetching bundle ${pointer.revision}: ${(err as Error).message}`;
+      if (!(err instanceof FetchError)) this.#failedKey = pointerKey(pointer);
+      log.warn({ err: (err as Error).message }, "bundle fetch failed");
+      this.#notify();
+      void this.reportNow();
+      return;
+    }
+    const fetchedMs = performance.now() - started;
+    try {
+      await this.#options.onBundle(bytes, pointer);
+    } catch (err) {
+      this.#failedKey = pointerKey(pointer);
+      this.#loadError = `bundle ${pointer.revision} refused: ${(err as Error).message}`;
+      log.error({ err: (err as Error).message }, "bundle refused; the previous one stays in use");
+      this.#notify();
+      void this.reportNow();
+      return;
+    }
+    this.#loaded = pointer;
+    this.#loadedFrom = "nats";
+    this.#loadedAt = new Date().toISOString();
+    this.#loadError = undefined;
+    this.#failedKey = undefined;
+    log.info(
+      { fetchMs: Math.round(fetchedMs), totalMs: Math.round(performance.now() - started) },
+      "bundle loaded",
+    );
+    await this.#saveLastGood(bytes, pointer).catch((err: Error) =>
+      log.warn(
+        { err: err.message, stateDir: this.#options.stateDir },
+        "cannot keep the last good bundle on disk",
+      ),
+    );
+    this.#notify();
+    void this.reportNow();
+  }
+
+  async #fetch(pointer: BundlePointer): Promise<Uint8Array> {
+    const max = this.#options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
+    if (pointer.bucket !== this.#objectBucket) {
+      throw new Error(
+        `the pointer names bucket ${pointer.bucket}; this data plane reads ${this.#objectBucket}`,
+      );
+    }
+    if (pointer.size > max)
+      throw new Error(`the bundle is ${pointer.size} bytes, over the ${max}-byte limit`);
+    const os = this.#os;
+    if (!os || !this.#link.connected) throw new FetchError("NATS is not connected");
+    const info = await os.info(pointer.object).catch((err: Error) => {
+      throw new FetchError(err.message);
+    });
+    if (!info || info.deleted)
+      throw new FetchError(`object ${pointer.object} is not in ${this.#objectBucket}`);
+    if (info.size > max)
+      throw new Error(`object ${pointer.object} is ${info.size} bytes, over the ${max}-byte limit`);
+    const bytes = await os.getBlob(pointer.object).catch((err: Error) => {
+      throw new FetchError(err.message);
+    });
+    if (!bytes) throw new FetchError(`object ${pointer.object} vanished`);
+    const digest = sha256Hex(bytes);
+    if (digest !== pointer.sha256) {
+      throw new FetchError(
+        `object ${pointer.object} has SHA-256 ${digest}, the pointer says ${pointer.sha256}`,
+      );
+    }
+    return bytes;
+  }
+
+  async #saveLastGood(bytes: Uint8Array, pointer: BundlePointer): Promise<void> {
+    const dir = this.#options.stateDir;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeAtomic(join(dir, LAST_GOOD_BUNDLE), bytes);
+    await writeAtomic(join(dir, LAST_GOOD_POINTER), `${JSON.stringify(pointer, null, 2)}\n`);
+  }
+
+  #notify(): void {
+    const state = this.state;
+    for (const listener of this.#listeners) {
+      try {
+        listener(state);
+      } catch {
+        // listeners are told, they do not get a say
+      }
+    }
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The NATS bus contract in TypeScript: names (buckets, keys, subjects) and the messages of
+ * proto/bus.proto, which travel as UTF-8 JSON of those messages (field names as in the .proto).
+ * Both planes import this file; what is received is validated with the zod schemas here, and a
+ * message that does not match is dropped by the receiver with a log line, never trusted.
+ */
+import { z } from "zod";
+
+export const BUS = {
+  /** JetStream KV bucket holding the active bundle pointer. */
+  bundleKv: "portcullis_bundles",
+  /** The key of the active pointer in `bundleKv`. */
+  activeKey: "active",
+  /** JetStream Object Store bucket holding the bundle bytes (single-file form). */
+  bundleObjects: "portcullis_bundle_objects",
+  /** Data planes publish StatusReport on `portcullis.status.<id>`. */
+  statusPrefix: "portcullis.status",
+  /** Session events: `portcullis.sessions.{started,ended,heartbeat}.<id>`. */
+  sessionsPrefix: "portcullis.sessions",
+  /** Stream and subjects of revocations. */
+  revocationsStream: "PORTCULLIS_REVOCATIONS",
+  revocationsPrefix: "portcullis.revocations",
+  /** Stream of decision records (audit). */
+  decisionsStream: "PORTCULLIS_DECISIONS",
+  decisionsPrefix: "portcullis.decisions",
+} as const;
+
+/**
+ * A NATS subject token for an id: characters other than letters, digits, `-` and `_` become `_`
+ * (`.`, `*`, `>` and spaces would change the subject's meaning). Receivers use the id inside the
+ * message, never the subject.
+ */
+export function subjectToken(id: string): string {
+  const token = id.replace(/[^A-Za-z0-9_-]/g, "_");
+  return token === "" ? "_" : token;
+}
+
+export function statusSubject(dataPlaneId: string): string {
+  return `${BUS.statusPrefix}.${subjectToken(dataPlaneId)}`;
+}
+
+/** What the control plane subscribes to for every data plane's reports. */
+export const STATUS_WILDCARD = `${BUS.statusPrefix}.>`;
+
+export function sessionSubject(event: "started" | "ended" | "heartbeat", dataPlaneId: string): string {
+  return `${BUS.sessionsPrefix}.${event}.${subjectToken(dataPlaneId)}`;
+}
+
+export function revocationSubject(kind: RevocationKind): string {
+  return `${BUS.revocationsPrefix}.${kind}`;
+}
+
+export function revocationAckSubject(dataPlaneId: string): string {
+  return `${BUS.revocationsPrefix}.ack.${subjectToken(dataPlaneId)}`;
+}
+
+const timestamp = z.iso.datetime({ offset: true });
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lower-case hex SHA-256");
+const count = z.number().int().min(0);
+
+export const bundlePointerSchema = z.object({
+  revision: z.string().min(1).max(200),
+  sha256: sha256Hex,
+  object: z.string().min(1).max(300),
+  signature: z.string().min(1),
+  activated_at: timestamp,
+  size: count,
+  bucket: z.string().min(1),
+});
+export type BundlePointer = z.infer<typeof bundlePointerSchema>;
+
+export const statusReportSchema = z.object({
+  id: z.string().min(1).max(200),
+  region: z.string().max(100),
+  version: z.string().max(100),
+  revision: z.string().max(200),
+  load_error: z.string().max(4000).optional(),
+  sessions: count,
+  at: timestamp,
+  wanted_revision: z.string().max(200).optional(),
+  started_at: timestamp.optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+export type StatusReport = z.infer<typeof statusReportSchema>;
+
+export const sessionStartedSchema = z.object({
+  session_id: z.string().min(1),
+  data_plane_id: z.string().min(1),
+  region: z.string(),
+  subject: z.string(),
+  issuer: z.string(),
+  jti: z.string().optional(),
+  sid: z.string().optional(),
+  db_role: z.string(),
+  database: z.string(),
+  client_addr: z.string(),
+  application_name: z.string(),
+  revision: z.string(),
+  at: timestamp,
+});
+export type SessionStarted = z.infer<typeof sessionStartedSchema>;
+
+export const sessionEndedSchema = z.object({
+  session_id: z.string().min(1),
+  data_plane_id: z.string().min(1),
+  reason: z.string(),
+  statements: count,
+  denied: count,
+  at: timestamp,
+});
+export type SessionEnded = z.infer<typeof sessionEndedSchema>;
+
+export const sessionHeartbeatSchema = z.object({
+  data_plane_id: z.string().min(1),
+  session_ids: z.array(z.string()),
+  at: timestamp,
+});
+export type SessionHeartbeat = z.infer<typeof sessionHeartbeatSchema>;
+
+export const REVOCATION_KINDS = ["session", "subject", "token"] as const;
+export type RevocationKind = (typeof REVOCATION_KINDS)[number];
+
+export const revocationSchema = z.object({
+  id: z.string().min(1),
+  kind: z.enum(REVOCATION_KINDS),
+  value: z.string().min(1),
+  reason: z.string(),
+  created_at: timestamp,
+  expires_at: timestamp,
+  signature: z.string().min(1),
+});
+export type Revocation = z.infer<typeof revocationSchema>;
+
+export const revocationAckSchema = z.object({
+  revocation_id: z.string().min(1),
+  data_plane_id: z.string().min(1),
+  sessions_cut: count,
+  at: timestamp,
+});
+export type RevocationAck = z.infer<typeof revocationAckSchema>;
+
+/** Largest bus message accepted by the decoders (a NATS payload is at most 1 MiB by default). */
+export const MAX_BUS_MESSAGE_BYTES = 1024 * 1024;
+
+export class BusMessageError extends Error {
+  override name = "BusMessageError";
+}
+
+/** The wire form of a message: its UTF-8 JSON. */
+export function encodeBusMessage<T>(message: T): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(message));
+}
+
+/** Decodes and validates a message; throws BusMessageError saying what is wrong. */
+export function decodeBusMessage<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): T {
+  if (bytes.byteLength > MAX_BUS_MESSAGE_BYTES) {
+    throw new BusMessageError(`${what} is ${bytes.byteLength} bytes, over ${MAX_BUS_MESSAGE_BYTES}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new BusMessageError(`${what} is not UTF-8 JSON: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join(".") : "message";
+    throw new BusMessageError(`${what} is invalid: ${where}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
+
+export const decodeBundlePointer = (bytes: Uint8Array): BundlePointer =>
+  decodeBusMessage(bundlePointerSchema, bytes, "bundle pointer");
+
+export const decodeStatusReport = (bytes: Uint8Array): StatusReport =>
+  decodeBusMessage(statusReportSchema, bytes, "status report");
