@@ -32,7 +32,9 @@ test: setup lint build
 demo: build
 	@node dist/cli/portcullis.js demo
 
-bench-%: build
+# A static pattern rule: make skips implicit (bench-%) rules for .PHONY targets.
+BENCHES := bench-pgbench bench-policy bench-rollout bench-revocation
+$(BENCHES): bench-%: build
 	@node dist/bench/$*.js
 
 clean:
