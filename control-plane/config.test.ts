@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { projectRoot } from "../common/toolchain.js";
 import {
   applyEnvOverrides,
   ControlPlaneConfigError,
@@ -123,6 +124,13 @@ describe("control-plane config", () => {
     expect(isLoopbackHost("127.0.0.2")).toBe(true);
     expect(isLoopbackHost("::1")).toBe(true);
     expect(isLoopbackHost("10.0.0.1")).toBe(false);
+  });
+
+  it("accepts the example in deploy/", () => {
+    const config = loadControlPlaneConfig(join(projectRoot(), "deploy", "control-plane.example.yaml"), {});
+    expect(config.source.git.url).toBe("https://git.example.com/security/db-policies.git");
+    expect(config.distribution.replicas).toBe(3);
+    expect(config.nats.servers).toHaveLength(3);
   });
 
   it("says when the file is missing or not a mapping", async () => {

@@ -91,6 +91,7 @@ describe("commit → bundle → NATS", () => {
       expect(record.durations[stage], stage).toBeGreaterThanOrEqual(0);
     }
     printStages("commit → published (default policies)", record.durations);
+    console.log(`git fetch of the sync: ${Math.round(result.fetchMs)} ms`);
     await expectPublished(first);
     expect(cp.store.bundles.activations({ limit: 1 })[0]?.publishedAt).toBeDefined();
   });

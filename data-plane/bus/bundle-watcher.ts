@@ -394,20 +394,22 @@ export class BundleWatcher {
       void this.reportNow();
       return;
     }
-    this.#loaded = pointer;
-    this.#loadedFrom = "nats";
-    this.#loadedAt = new Date().toISOString();
-    this.#loadError = undefined;
-    this.#failedKey = undefined;
-    log.info(
-      { fetchMs: Math.round(fetchedMs), totalMs: Math.round(performance.now() - started) },
-      "bundle loaded",
-    );
+    const loadedAt = new Date().toISOString();
+    // Kept on disk before the state says it is loaded: a reported revision is one a restart can use.
     await this.#saveLastGood(bytes, pointer).catch((err: Error) =>
       log.warn(
         { err: err.message, stateDir: this.#options.stateDir },
         "cannot keep the last good bundle on disk",
       ),
+    );
+    this.#loaded = pointer;
+    this.#loadedFrom = "nats";
+    this.#loadedAt = loadedAt;
+    this.#loadError = undefined;
+    this.#failedKey = undefined;
+    log.info(
+      { fetchMs: Math.round(fetchedMs), totalMs: Math.round(performance.now() - started) },
+      "bundle loaded",
     );
     this.#notify();
     void this.reportNow();
