@@ -8,8 +8,10 @@
  *   portcullis admin publish DIR [--no-activate]        build a bundle from a local policy folder
  *   portcullis admin fleet [--all]                      data planes and whether they run the active revision
  *
- * Every subcommand takes --server HOST:PORT (default $PORTCULLIS_ADMIN_SERVER or 127.0.0.1:7070)
- * and --json (print the response as JSON instead of a table).
+ * Every subcommand takes --server HOST:PORT (default $PORTCULLIS_ADMIN_SERVER or 127.0.0.1:7070),
+ * --json (print the response as JSON instead of a table), --timeout MS, and --token-file FILE
+ * (default $PORTCULLIS_ADMIN_TOKEN_FILE: a bearer token sent as `authorization`), before or after
+ * the subcommand's name.
  */
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
@@ -40,6 +42,7 @@ interface CommonOptions {
   server: string;
   json?: boolean;
   timeout?: string;
+  tokenFile?: string;
 }
 
 /** Fixed-width columns; the last column is not padded. */
@@ -142,7 +145,22 @@ export async function readPolicyFolder(dir: string): Promise<SourceFileMessage[]
 
 async function withClient<T>(options: CommonOptions, fn: (client: AdminClient) => Promise<T>): Promise<T> {
   const timeout = options.timeout ? Number(options.timeout) : undefined;
-  const client = createAdminClient(options.server, timeout ? { deadlineMs: timeout } : {});
+  if (timeout !== undefined && !(timeout > 0))
+    throw new AdminCommandError(`--timeout ${options.timeout} is not a positive number`);
+  let bearerToken: string | undefined;
+  if (options.tokenFile) {
+    bearerToken = (
+      await readFile(resolve(options.tokenFile), "utf8").catch((err: NodeJS.ErrnoException) => {
+        throw new AdminCommandError(
+          `cannot read the token file ${options.tokenFile}: ${err.code ?? err.message}`,
+        );
+      })
+    ).trim();
+  }
+  const client = createAdminClient(options.server, {
+    ...(timeout ? { deadlineMs: timeout } : {}),
+    ...(bearerToken ? { bearerToken } : {}),
+  });
   try {
     return await fn(client);
   } catch (err) {
@@ -166,7 +184,12 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
         .default(DEFAULT_ADMIN_SERVER),
     )
     .option("--json", "print the response as JSON")
-    .option("--timeout <ms>", "deadline of each call in milliseconds");
+    .option("--timeout <ms>", "deadline of each call in milliseconds")
+    .addOption(
+      new Option("--token-file <file>", "a file holding the OIDC bearer token sent with each call").env(
+        "PORTCULLIS_ADMIN_TOKEN_FILE",
+      ),
+    );
 
   const sub = (name: string, description: string) =>
     admin

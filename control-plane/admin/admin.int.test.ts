@@ -377,5 +377,24 @@ describe("the authorize hook", () => {
       "SyncPolicies",
       "ActivateBundle",
     ]);
+
+    // the CLI sends the token from a file
+    const tokenFile = join(scratch, "token");
+    await writeFile(tokenFile, "operator-token\n", { mode: 0o600 });
+    const lines: string[] = [];
+    const program = new Command().exitOverride();
+    registerAdminCommands(program, { out: (text) => lines.push(text) });
+    await program.parseAsync(
+      ["admin", "--server", server.address, "--token-file", tokenFile, "fleet", "--json"],
+      {
+        from: "user",
+      },
+    );
+    expect(JSON.parse(lines.join("\n"))).toMatchObject({ active_revision: previous });
+    const denied = new Command().exitOverride();
+    registerAdminCommands(denied, { out: () => {} });
+    await expect(
+      denied.parseAsync(["admin", "bundles", "--server", server.address], { from: "user" }),
+    ).rejects.toThrow("a bearer token is required (UNAUTHENTICATED)");
   });
 });
