@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { registerAdminCommands } from "./admin.js";
 import { registerBundleCommands } from "./bundle.js";
+import { registerControlPlaneCommand } from "./control-plane.js";
 import { registerDataPlaneCommand } from "./data-plane.js";
 import { registerDemoCommands } from "./demo.js";
 
@@ -10,6 +12,8 @@ const program = new Command()
   .version("0.1.0");
 
 registerDataPlaneCommand(program);
+registerControlPlaneCommand(program);
+registerAdminCommands(program);
 registerBundleCommands(program);
 registerDemoCommands(program);
 
