@@ -26,6 +26,12 @@ export interface RelayStages {
   onBackend?(type: number, raw: Buffer, toClient: Buffer[]): void;
   /** Every ReadyForQuery, with its transaction status. */
   onReadyForQuery?(status: TransactionStatus): void;
+  /**
+   * While messages pass unobserved, the ends of results are still reported (CommandComplete,
+   * PortalSuspended, EmptyQueryResponse, ErrorResponse: one call per statement, not per row), so a
+   * stage can tell which result comes next when it starts rewriting.
+   */
+  onResultEnd?(type: number): void;
 }
 
 export class Relay {
@@ -136,8 +142,12 @@ export class Relay {
         });
         this.flush([], toClient);
       } else {
+        const observeEnds = stages.onResultEnd !== undefined;
         const complete = this.backend.push(chunk, (type, raw) => {
           if (type === 0x5a /* Z */) this.readyForQuery(raw);
+          else if (observeEnds && (type === 0x43 || type === 0x73 || type === 0x49 || type === 0x45)) {
+            stages.onResultEnd!(type);
+          }
         });
         if (complete.length > 0 && !this.client.write(complete)) this.upstream.pause();
       }

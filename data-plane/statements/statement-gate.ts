@@ -76,6 +76,8 @@ interface Prepared {
 }
 
 interface Portal extends Prepared {
+  /** Whether its result can hold a masked column (it reads a masked relation, or a cursor/prepared one). */
+  maskable: boolean;
   /** The RowDescription of this portal's result, learned from a Describe the proxy added after Bind. */
   plan?: ColumnPlan;
 }
@@ -129,8 +131,10 @@ export class StatementGate implements RelayStages {
   /** Portals whose Describe the proxy added: the next RowDescription/NoData after BindComplete is ours. */
   private describes: string[] = [];
   private awaitingDescribe: string | undefined;
-  /** Portals being executed, in order: DataRows belong to the head. */
+  /** Portals being executed, in order: DataRows belong to the head. Kept whenever the session has masks. */
   private executing: (Portal | undefined)[] = [];
+  /** A simple-protocol query that may return masked columns is in flight. */
+  private simpleMasking = false;
   /** The column plan for the result being received (simple protocol: from its RowDescription). */
   private plan: ColumnPlan | undefined;
   private status: TransactionStatus = "I";
@@ -263,6 +267,7 @@ export class StatementGate implements RelayStages {
         this.addMasks(d.decision.mask);
         this.executed(d.info);
       }
+      if (decided.some((d) => this.mayReturnMasked(d.info))) this.simpleMasking = true;
     });
   }
 
@@ -312,9 +317,13 @@ export class StatementGate implements RelayStages {
       this.portals.delete(portal);
       return;
     }
-    const entry: Portal = { info: prepared.info, masks: prepared.masks };
+    const entry: Portal = {
+      info: prepared.info,
+      masks: prepared.masks,
+      maskable: this.mayReturnMasked(prepared.info),
+    };
     this.portals.set(portal, entry);
-    if (this.masks.length > 0) {
+    if (entry.maskable) {
       // learn the result's columns now, whether or not the client asks: masking needs them
       toUpstream.push(serialize.describe({ type: "P", name: portal }));
       this.describes.push(portal);
@@ -325,9 +334,27 @@ export class StatementGate implements RelayStages {
     const { portal } = decodeExecute(message.body);
     const entry = this.portals.get(portal);
     toUpstream.push(message.raw);
-    // DataRows are matched to portals only while masking is in play
+    // DataRows are matched to portals only once the session has masks
     if (this.masks.length > 0) this.executing.push(entry);
     if (entry) this.executed(entry.info);
+  }
+
+  /**
+   * Whether a statement's result can carry a masked column: RowDescription names a table only when the
+   * query reads it directly, so that is a masked relation among its relations, or a cursor FETCH or an
+   * EXECUTE whose rows come from elsewhere. Only then are upstream messages inspected.
+   */
+  private mayReturnMasked(info: StatementInfo): boolean {
+    if (this.masks.length === 0) return false;
+    if (info.kind === "execute" || info.command === "FetchStmt") return true;
+    return info.relations.some((r) =>
+      this.masks.some(
+        (m) =>
+          m.relation === undefined ||
+          m.relation === `${r.schema}.${r.name}` ||
+          (r.schema === null && m.relation.slice(m.relation.lastIndexOf(".") + 1) === r.name),
+      ),
+    );
   }
 
   private addMasks(masks: readonly ColumnMask[] | undefined): void {
@@ -481,7 +508,8 @@ export class StatementGate implements RelayStages {
 
   backendActive(): boolean {
     return (
-      this.masks.length > 0 ||
+      this.simpleMasking ||
+      this.executing.some((e) => e?.maskable) ||
       this.denials > 0 ||
       this.extendedDenials > 0 ||
       this.describes.length > 0 ||
@@ -572,6 +600,11 @@ export class StatementGate implements RelayStages {
     this.held = [];
   }
 
+  onResultEnd(type: number): void {
+    if (type === 0x45 /* E */) this.executing = [];
+    else this.executing.shift();
+  }
+
   onReadyForQuery(status: TransactionStatus): void {
     const previous = this.status;
     this.status = status;
@@ -584,6 +617,7 @@ export class StatementGate implements RelayStages {
     this.extendedDenials = 0; // held replies are flushed when this ReadyForQuery passes onBackend
     if (this.inflight === 0) this.denials = 0;
     if (this.inflight === 0) {
+      this.simpleMasking = false;
       this.executing = [];
       this.describes = [];
       this.awaitingDescribe = undefined;
