@@ -73,6 +73,18 @@ export const dataPlaneConfigSchema = z
       tls: z.enum(["disable", "require", "verify-full"]).default("require"),
       ca_file: z.string().optional(),
       connect_timeout_ms: z.coerce.number().int().positive().default(10_000),
+      /**
+       * Session pooling: an upstream session whose client left cleanly (idle, nothing in flight) is
+       * reset with DISCARD ALL and reused by the next client mapped to the same role and database.
+       */
+      pool: z
+        .object({
+          enabled: bool.default(true),
+          max_idle_per_key: z.coerce.number().int().min(0).default(20),
+          idle_timeout_ms: z.coerce.number().int().positive().default(60_000),
+          max_lifetime_ms: z.coerce.number().int().positive().default(3_600_000),
+        })
+        .prefault({}),
       /** Credentials per database role the policy may map to. */
       roles: z.record(z.string(), secretSource),
     }),
@@ -92,6 +104,17 @@ export const dataPlaneConfigSchema = z
         status_interval_ms: z.coerce.number().int().positive().default(10_000),
       })
       .optional(),
+    decision_log: z
+      .object({
+        /** Publish every connection and statement decision on stream PORTCULLIS_DECISIONS (needs `bus`). */
+        enabled: bool.default(true),
+        /** Records kept in memory while NATS is unreachable; records beyond this are dropped and counted. */
+        max_queue: z.coerce.number().int().min(1).default(10_000),
+        /** How long a publish waits for JetStream's acknowledgement before it is retried. */
+        publish_timeout_ms: z.coerce.number().int().positive().default(5_000),
+      })
+      .strict()
+      .prefault({}),
     masking: z
       .object({
         /** Key for `hash` masks; every proxy of a fleet should share it so hashes compare. Random per process when absent. */

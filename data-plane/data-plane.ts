@@ -29,6 +29,7 @@ import {
   type UpstreamSession,
   type UpstreamTarget,
 } from "./upstream/upstream-connection.js";
+import { UpstreamPool } from "./upstream/upstream-pool.js";
 
 /**
  * One data-plane proxy: accepts PostgreSQL clients, runs each connection through the stages
@@ -53,7 +54,8 @@ export interface DataPlaneDependencies {
   logger: Logger;
   tls: SecureContext | undefined;
   verifyToken(token: string): Promise<{ claims: TokenClaims }>;
-  decideConnection(input: ConnectionInput): ConnectionDecision;
+  /** `context.sessionId` is the id the session gets if the connection goes through (for the decision log). */
+  decideConnection(input: ConnectionInput, context?: { sessionId: string }): ConnectionDecision;
   checkNotRevoked?(claims: TokenClaims): void;
   /** Builds the relay stages of a session (statement decisions come in here), before the client is told it is in. */
   sessionStages?(session: SessionContext, upstream: UpstreamSession): Promise<RelayStages>;
@@ -75,8 +77,9 @@ export interface SessionContext {
 /** Passes every message through unchanged: a relay with no statement policy. */
 export const passThroughStages: RelayStages = {
   onFrontend(message, toUpstream) {
+    if (message.type === "X") return false; // the relay ends the upstream session (or pools it)
     toUpstream.push(message.raw);
-    return message.type !== "X";
+    return true;
   },
 };
 
@@ -87,9 +90,19 @@ export class DataPlane {
   private readonly relays = new Set<Relay>();
   private stopping = false;
   readonly upstreamTarget: UpstreamTarget;
+  /** Upstream sessions kept for reuse (session pooling), when enabled. */
+  readonly pool: UpstreamPool | undefined;
 
   constructor(private readonly deps: DataPlaneDependencies) {
     const up = deps.config.upstream;
+    this.pool = up.pool.enabled
+      ? new UpstreamPool({
+          maxIdlePerKey: up.pool.max_idle_per_key,
+          idleTimeoutMs: up.pool.idle_timeout_ms,
+          maxLifetimeMs: up.pool.max_lifetime_ms,
+          logger: deps.logger,
+        })
+      : undefined;
     this.upstreamTarget = {
       host: up.host,
       port: up.port,
@@ -167,9 +180,10 @@ export class DataPlane {
         );
       }
 
+      const id = randomUUID();
       const authority: LoginAuthority = {
         verifyToken: this.deps.verifyToken,
-        decideConnection: this.deps.decideConnection,
+        decideConnection: (input) => this.deps.decideConnection(input, { sessionId: id }),
         checkNotRevoked: this.deps.checkNotRevoked,
       };
       const result = await login(
@@ -203,20 +217,26 @@ export class DataPlane {
           SQLSTATE.invalidAuthorization,
         );
       }
-      const upstream = await connectUpstream(this.upstreamTarget, {
-        user: dbRole,
-        password,
-        database,
-        parameters: forwarded,
-      }).catch((err: unknown) => {
-        const e = err as UpstreamError;
-        log.warn({ role: dbRole, database, kind: e.kind, err: e.message }, "upstream login failed");
-        this.deps.metrics?.upstreamErrors.inc({ kind: e.kind ?? "unknown" });
-        if (e.kind === "server" && e.sqlstate === "3D000") {
-          throw new LoginRefused(`database "${database}" does not exist`, "3D000" as never);
-        }
-        throw new LoginRefused("cannot connect to the database right now", SQLSTATE.cannotConnectNow);
-      });
+      const poolKey = UpstreamPool.key(dbRole, database, forwarded);
+      const pooled = this.pool?.take(poolKey);
+      const upstream =
+        pooled ??
+        (await connectUpstream(this.upstreamTarget, {
+          user: dbRole,
+          password,
+          database,
+          parameters: forwarded,
+        })
+          .then((fresh) => this.pool?.adopt(fresh) ?? fresh)
+          .catch((err: unknown) => {
+            const e = err as UpstreamError;
+            log.warn({ role: dbRole, database, kind: e.kind, err: e.message }, "upstream login failed");
+            this.deps.metrics?.upstreamErrors.inc({ kind: e.kind ?? "unknown" });
+            if (e.kind === "server" && e.sqlstate === "3D000") {
+              throw new LoginRefused(`database "${database}" does not exist`, "3D000" as never);
+            }
+            throw new LoginRefused("cannot connect to the database right now", SQLSTATE.cannotConnectNow);
+          }));
       const scs = upstream.parameters.find(([name]) => name === "standard_conforming_strings")?.[1];
       if (scs !== "on") {
         upstream.socket.destroy();
@@ -229,7 +249,6 @@ export class DataPlane {
           SQLSTATE.featureNotSupported,
         );
       }
-      const id = randomUUID();
       const context: SessionContext = {
         id,
         region: config.proxy.region,
@@ -275,7 +294,13 @@ export class DataPlane {
       greeting.push(readyForQuery(upstream.status as TransactionStatus));
       client.write(Buffer.concat(greeting));
 
-      relay = new Relay(client, upstream.socket, stages);
+      const pool = this.pool;
+      relay = new Relay(
+        client,
+        upstream.socket,
+        stages,
+        pool ? () => void pool.give(poolKey, upstream) : undefined,
+      );
       const target = this.upstreamTarget;
       const session: LiveSession = {
         id,
@@ -339,6 +364,7 @@ export class DataPlane {
   /** Stops accepting, ends every session with 57P01 and closes the upstreams. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.pool?.close();
     const closed = new Promise<void>((resolve) =>
       this.server ? this.server.close(() => resolve()) : resolve(),
     );

@@ -34,6 +34,9 @@ export interface RelayStages {
   onResultEnd?(type: number): void;
 }
 
+/** The Terminate message: the polite way to end an upstream session. */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
 export class Relay {
   private readonly frontend = new FrontendFramer();
   private readonly backend = new BackendFramer();
@@ -46,10 +49,16 @@ export class Relay {
   status: TransactionStatus = "I";
   private closeHandlers: ((reason: string) => void)[] = [];
 
+  /** Client messages that each end in a ReadyForQuery (Query, Sync, FunctionCall) not answered yet. */
+  private pendingSyncs = 0;
+  private terminated = false;
+
   constructor(
     readonly client: Socket,
     readonly upstream: Socket,
     private readonly stages: RelayStages,
+    /** Takes the upstream socket back when the session ends cleanly (pooling); else it is closed. */
+    private readonly releaseUpstream?: (upstream: Socket) => void,
   ) {}
 
   /** Starts relaying; `pendingClient`/`pendingUpstream` are bytes read ahead during login. */
@@ -82,6 +91,7 @@ export class Relay {
     const toClient: Buffer[] = [];
     try {
       for (let m = this.frontend.next(); m; m = this.frontend.next()) {
+        if (m.type === "Q" || m.type === "S" || m.type === "F") this.pendingSyncs++;
         const verdict = this.stages.onFrontend(m, toUpstream, toClient);
         if (verdict === true) continue;
         this.flush(toUpstream, toClient);
@@ -157,6 +167,7 @@ export class Relay {
   }
 
   private readyForQuery(raw: Buffer): void {
+    this.pendingSyncs = Math.max(0, this.pendingSyncs - 1);
     this.status = String.fromCharCode(raw[5]!) as TransactionStatus;
     this.stages.onReadyForQuery?.(this.status);
   }
@@ -164,6 +175,7 @@ export class Relay {
   /** Sends a FATAL error to the client and closes both sides. */
   terminate(sqlstate: string, message: string): void {
     if (this.ended) return;
+    this.terminated = true;
     if (!this.client.destroyed)
       this.client.write(errorResponse({ severity: "FATAL", code: sqlstate, message }));
     this.end(message);
@@ -173,11 +185,26 @@ export class Relay {
     if (this.ended) return;
     this.ended = true;
     this.client.end();
-    this.upstream.end();
-    // sockets that do not close promptly are destroyed; closing the upstream rolls back any open transaction
+    // A client that left cleanly, with nothing in flight and no transaction open, leaves an upstream
+    // session that can serve the next client of the same role once reset; anything else is closed
+    // (Terminate, then the socket), which rolls back whatever was open.
+    const reusable =
+      this.releaseUpstream !== undefined &&
+      !this.terminated &&
+      (reason === "client terminated" || reason === "client closed") &&
+      this.pendingSyncs === 0 &&
+      this.status === "I" &&
+      !this.upstream.destroyed;
+    if (reusable) {
+      for (const event of ["data", "drain", "close", "error"]) this.upstream.removeAllListeners(event);
+      this.upstream.resume();
+      this.releaseUpstream!(this.upstream);
+    } else if (!this.upstream.destroyed) {
+      this.upstream.end(TERMINATE);
+    }
     setTimeout(() => {
       this.client.destroy();
-      this.upstream.destroy();
+      if (!reusable) this.upstream.destroy();
     }, 1_000).unref();
     for (const handler of this.closeHandlers) handler(reason);
   }

@@ -187,8 +187,7 @@ export class StatementGate implements RelayStages {
         toUpstream.push(message.raw); // COPY data of a COPY the policy allowed
         return true;
       case "X":
-        toUpstream.push(message.raw);
-        return false;
+        return false; // the relay ends the upstream session (or pools it)
       case "F":
         // FunctionCall runs a function by OID, bypassing SQL: never allowed through the proxy.
         this.record("simple", null, "<fastpath function call>", {
