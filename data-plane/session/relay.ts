@@ -105,6 +105,8 @@ export class Relay {
           (keepGoing) => {
             this.waiting = false;
             if (this.ended) return;
+            // what the stage decided while the client waited
+            this.flush(toUpstream, toClient);
             if (!keepGoing) return this.end("client terminated");
             this.client.resume();
             this.drainClient();
@@ -128,6 +130,7 @@ export class Relay {
     this.terminate(code, message);
   }
 
+  /** Writes and empties the batches (an asynchronous stage may still add to them after a flush). */
   private flush(toUpstream: Buffer[], toClient: Buffer[]): void {
     if (toUpstream.length > 0 && !this.upstream.destroyed) {
       const ok = this.upstream.write(toUpstream.length === 1 ? toUpstream[0]! : Buffer.concat(toUpstream));
@@ -137,6 +140,8 @@ export class Relay {
       const ok = this.client.write(toClient.length === 1 ? toClient[0]! : Buffer.concat(toClient));
       if (!ok) this.upstream.pause();
     }
+    toUpstream.length = 0;
+    toClient.length = 0;
   }
 
   /** Upstream bytes: only whole messages are forwarded, so a stage can start rewriting at any message. */
