@@ -27,7 +27,8 @@ test-integration: build
 	@$(NODE_BIN)/vitest run --project integration
 
 test: setup lint build
-	@$(NODE_BIN)/vitest run
+	@status=0; $(NODE_BIN)/vitest run --reporter=default --reporter=json --outputFile=.portcullis/test-results.json || status=$$?; \
+	node scripts/test-summary.mjs .portcullis/test-results.json || status=1; exit $$status
 
 demo: build
 	@node dist/cli/portcullis.js demo
