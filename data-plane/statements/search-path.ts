@@ -34,6 +34,8 @@ export class SearchPath {
 
   /** Applies the settings of a statement that was forwarded to the server. */
   apply(statement: StatementInfo): void {
+    // SHOW reports the setting it reads in `settings` too: it changes nothing
+    if (statement.kind === "show") return;
     for (const setting of statement.settings ?? []) {
       if (setting.name === "all" && setting.reset) {
         // RESET ALL
