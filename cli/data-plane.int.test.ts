@@ -25,7 +25,7 @@ describe("portcullis data-plane --config FILE (the real process)", () => {
     if (!existsSync(cli)) throw new Error("dist/ is missing: `make test` builds it before the suite");
     dir = await mkdtemp(join(tmpdir(), "portcullis-cli-dp-"));
     [pgServer, oidc] = await Promise.all([startPostgres(), startOidcProvider()]);
-    const bundle = await buildBundle(join(projectRoot(), "policies"), dir);
+    await buildBundle(join(projectRoot(), "policies"), dir); // bundle.tar + bundle-public.pem
     await writeFile(join(dir, "analyst.password"), pgServer.passwords.analyst, { mode: 0o600 });
     port = await freePort();
     await writeFile(
