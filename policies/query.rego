@@ -79,6 +79,19 @@ default cacheable := false
 
 cacheable if not data.portcullis.query_decisions_cacheable == false
 
+# `cacheable_by_shape` promises more: the decision is also the same for every statement that differs
+# from this one only in literal values, so the proxy may decide such statements by their normalized
+# text (literals replaced by placeholders) without parsing each. The default policy reads
+# input.statement.text only for grant, role and DDL statements and literal values only through
+# `settings`, so plain reads and writes without settings qualify.
+default cacheable_by_shape := false
+
+cacheable_by_shape if {
+	cacheable
+	input.statement.kind in {"select", "insert", "update", "delete"}
+	count(object.get(input.statement, "settings", [])) == 0
+}
+
 # ---------------------------------------------------------------------------------------------
 # The session.
 

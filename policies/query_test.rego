@@ -655,6 +655,28 @@ test_cacheable_can_be_turned_off if {
 		with data.portcullis.query_decisions_cacheable as false
 }
 
+test_plain_reads_and_writes_are_cacheable_by_shape if {
+	query.cacheable_by_shape with input as query_input("analyst", ["analysts"], select_from([orders]))
+	query.cacheable_by_shape with input as query_input("app_rw", ["engineers"], stmt("update", "UpdateStmt", [rel("sales", "orders", "write")]))
+}
+
+test_statements_whose_literals_matter_are_not_cacheable_by_shape if {
+	# settings carry literal values (SET, set_config): their decision depends on them
+	not query.cacheable_by_shape with input as query_input("analyst", ["analysts"], set_stmt("search_path"))
+	not query.cacheable_by_shape with input as query_input(
+		"analyst", ["analysts"],
+		with_fields(select_from([]), {"settings": [{"name": "search_path", "value": "hr", "local": false}]}),
+	)
+	# grant/role/ddl decisions read the text
+	not query.cacheable_by_shape with input as query_input("admin", ["admins"], stmt("grant", "GrantRoleStmt", []))
+	not query.cacheable_by_shape with input as query_input("admin", ["admins"], stmt("ddl", "CreateStmt", []))
+}
+
+test_nothing_is_cacheable_by_shape_when_caching_is_off if {
+	not query.cacheable_by_shape with input as query_input("analyst", ["analysts"], select_from([orders]))
+		with data.portcullis.query_decisions_cacheable as false
+}
+
 test_decision_ignores_time_and_position if {
 	base := query_input("admin", ["admins"], select_from([orders]))
 	later := object.union(base, {"now_ns": 1, "statement_index": 3, "statement_count": 9, "protocol": "extended"})

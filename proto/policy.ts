@@ -7,6 +7,12 @@ export const ENTRYPOINTS = {
   connection: "portcullis/connection/decision",
   query: "portcullis/query/decision",
   queryCacheable: "portcullis/query/cacheable",
+  /**
+   * True when, besides being cacheable, the decision does not depend on the statement's literal
+   * values or text: the proxy may then reuse it for every statement of the same shape (same text once
+   * literals are replaced by placeholders), without parsing each one again.
+   */
+  queryCacheableByShape: "portcullis/query/cacheable_by_shape",
   admin: "portcullis/admin/decision",
 } as const;
 export type EntrypointName = (typeof ENTRYPOINTS)[keyof typeof ENTRYPOINTS];
@@ -106,6 +112,8 @@ export interface StatementInfo {
   prepared_name?: string;
   /** Transaction control: "begin" | "commit" | "rollback" | "savepoint" | ... */
   transaction?: string;
+  /** SAVEPOINT / RELEASE / ROLLBACK TO: the savepoint's name. */
+  savepoint?: string;
   /** DO: the language of the code block, lower-case ("plpgsql" when not written). */
   do_language?: string;
   /** LISTEN/NOTIFY/UNLISTEN: the channel name (absent for UNLISTEN *). */

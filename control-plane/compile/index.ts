@@ -65,6 +65,19 @@ export interface CompileOptions extends BuildOptions {
 /** The entrypoints every Portcullis bundle is built with. */
 export const DEFAULT_ENTRYPOINTS: readonly string[] = Object.values(ENTRYPOINTS);
 
+/** Entrypoints a policy may leave out (the proxy then never caches, or never caches by shape). */
+export const OPTIONAL_ENTRYPOINTS: readonly string[] = [
+  ENTRYPOINTS.queryCacheable,
+  ENTRYPOINTS.queryCacheableByShape,
+];
+
+/** The optional entrypoints opa says the policy does not define. */
+function undefinedOptionalEntrypoints(errors: readonly { message: string }[]): string[] {
+  return OPTIONAL_ENTRYPOINTS.filter((e) =>
+    errors.some((err) => err.message.includes(`entrypoint "${e}" does not refer to a rule`)),
+  );
+}
+
 const POLICY_FILE = /\.(rego|json|ya?ml)$/;
 
 /**
@@ -108,8 +121,21 @@ export async function compilePolicies(dir: string, options: CompileOptions = {})
     return { ok: false, stage: "test", errors: test.errors, testFailures: test.failures, durations: done() };
   }
 
-  const entrypoints = [...(options.entrypoints ?? DEFAULT_ENTRYPOINTS)];
-  const build = await buildWasm(folder, entrypoints, options);
+  let entrypoints = [...(options.entrypoints ?? DEFAULT_ENTRYPOINTS)];
+  let build = await buildWasm(folder, entrypoints, options);
+  // opa names one undefined entrypoint at a time: drop optional ones until none is left undefined
+  for (
+    let tries = 0;
+    !build.ok && options.entrypoints === undefined && tries < OPTIONAL_ENTRYPOINTS.length;
+    tries++
+  ) {
+    const missing = undefinedOptionalEntrypoints(build.errors);
+    if (missing.length === 0) break;
+    entrypoints = entrypoints.filter((e) => !missing.includes(e));
+    const spent = build.durationMs;
+    build = await buildWasm(folder, entrypoints, options);
+    build.durationMs += spent;
+  }
   durations.build = build.durationMs;
   if (!build.ok)
     return { ok: false, stage: "build", errors: build.errors, testFailures: [], durations: done() };

@@ -129,6 +129,7 @@ export class PolicyRuntime {
   readonly revision: string;
   readonly manifest: BundleManifest;
   readonly hasCacheable: boolean;
+  readonly hasCacheableByShape: boolean;
   readonly #policy: LoadedPolicy;
   readonly #observer: EvalObserver | undefined;
   readonly #logger: Logger | undefined;
@@ -141,6 +142,7 @@ export class PolicyRuntime {
     this.#observer = options.observer;
     this.#logger = options.logger;
     this.hasCacheable = Object.hasOwn(policy.entrypoints as object, ENTRYPOINTS.queryCacheable);
+    this.hasCacheableByShape = Object.hasOwn(policy.entrypoints as object, ENTRYPOINTS.queryCacheableByShape);
   }
 
   /** Loads a verified bundle. Throws PolicyLoadError when it cannot serve the contract. */
@@ -196,6 +198,13 @@ export class PolicyRuntime {
   isCacheable(input: QueryInput): boolean {
     if (!this.hasCacheable) return false;
     const result = this.#evaluate(ENTRYPOINTS.queryCacheable, input, z.boolean());
+    return result.ok && result.value;
+  }
+
+  /** Whether this input's decision holds for every statement of the same shape: false unless exactly true. */
+  isCacheableByShape(input: QueryInput): boolean {
+    if (!this.hasCacheableByShape) return false;
+    const result = this.#evaluate(ENTRYPOINTS.queryCacheableByShape, input, z.boolean());
     return result.ok && result.value;
   }
 

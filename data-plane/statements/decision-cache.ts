@@ -1,5 +1,5 @@
 import { LRUCache } from "lru-cache";
-import type { QueryDecision } from "../../proto/policy.js";
+import type { QueryDecision, StatementInfo } from "../../proto/policy.js";
 
 /**
  * Query decisions keyed by everything they can depend on when the policy declares itself cacheable
@@ -32,5 +32,21 @@ export class DecisionCache {
 
   get size(): number {
     return this.cache.size;
+  }
+}
+
+/**
+ * Statement analyses by normalized text (literals replaced by placeholders), for statements whose
+ * analysis does not depend on literal values; `null` marks a shape that does not qualify.
+ */
+export class ShapeCache {
+  private readonly cache = new LRUCache<string, StatementInfo>({ max: 10_000 });
+
+  get(normalized: string): StatementInfo | undefined {
+    return this.cache.get(normalized);
+  }
+
+  set(normalized: string, info: StatementInfo): void {
+    this.cache.set(normalized, info);
   }
 }

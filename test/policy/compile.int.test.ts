@@ -187,6 +187,34 @@ describe("broken policy folders", () => {
     });
   });
 
+  it("a policy without the optional cacheable entrypoints builds without them; a required one missing fails", async () => {
+    const minimal = {
+      "connection.rego":
+        'package portcullis.connection\n\ndecision := {"allow": false, "reasons": ["closed"]}\n',
+      "query.rego": 'package portcullis.query\n\ndecision := {"allow": false, "reasons": ["closed"]}\n',
+      "admin.rego": 'package portcullis.admin\n\ndecision := {"allow": false, "reasons": ["closed"]}\n',
+    };
+    await withPolicyFolder(minimal, async (dir) => {
+      const result = await compilePolicies(dir);
+      expect(result.ok).toBe(true);
+      if (!result.ok) return;
+      expect(result.compiled.entrypoints).toEqual([
+        "portcullis/connection/decision",
+        "portcullis/query/decision",
+        "portcullis/admin/decision",
+      ]);
+    });
+    const noAdmin = { "connection.rego": minimal["connection.rego"], "query.rego": minimal["query.rego"] };
+    await withPolicyFolder(noAdmin, async (dir) => {
+      const result = await compilePolicies(dir);
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      expect(result.errors[0]?.message).toMatch(
+        /entrypoint "portcullis\/admin\/decision" does not refer to a rule/,
+      );
+    });
+  });
+
   it("the build keeps tests and testdata out of the bundle", async () => {
     await withPolicyFolder(
       { ...okPolicy, "data.json": { demo_cfg: { x: 1 } }, "testdata/cases.json": { huge: "fixture" } },
