@@ -26,16 +26,7 @@ export function registerBundleCommands(program: Command): void {
           process.exit(1);
         }
         const key = await loadOrCreateSigningKey(resolve(opts.key));
-        const signed = await signBundle(
-          {
-            policyWasm: result.compiled.policyWasm,
-            dataJson: result.compiled.dataJson,
-            revision: result.compiled.revision,
-            entrypoints: result.compiled.entrypoints,
-            opaVersion: result.compiled.opaVersion,
-          },
-          key,
-        );
+        const signed = await signBundle(result.compiled, key);
         await writeBundle(resolve(opts.out), signed);
         if (opts.publicKey) await exportPublicKey(key, resolve(opts.publicKey));
         const ms = (v: number | undefined) => `${Math.round(v ?? 0)} ms`;

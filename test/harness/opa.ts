@@ -49,16 +49,7 @@ export async function loadRuntime(
 ): Promise<PolicyRuntime> {
   const compiled = await compileFolder(dir, options);
   const key = await throwawaySigningKey();
-  const signed = await signBundle(
-    {
-      policyWasm: compiled.policyWasm,
-      dataJson: compiled.dataJson,
-      revision: compiled.revision,
-      entrypoints: compiled.entrypoints,
-      opaVersion: compiled.opaVersion,
-    },
-    key,
-  );
+  const signed = await signBundle(compiled, key);
   const verified = await verifyBundle(signed, key.publicKey);
   return PolicyRuntime.load(verified, options);
 }

@@ -37,16 +37,7 @@ export interface BuiltBundle {
 export async function buildBundle(policyDir: string, dir: string, revision?: string): Promise<BuiltBundle> {
   const compiled = await compileFolder(policyDir, revision ? { revision } : {});
   const key = await throwawaySigningKey();
-  const signed = await signBundle(
-    {
-      policyWasm: compiled.policyWasm,
-      dataJson: compiled.dataJson,
-      revision: compiled.revision,
-      entrypoints: compiled.entrypoints,
-      opaVersion: compiled.opaVersion,
-    },
-    key,
-  );
+  const signed = await signBundle(compiled, key);
   const path = join(dir, "bundle.tar");
   const publicKeyFile = join(dir, "bundle-public.pem");
   await writeBundle(path, signed);
