@@ -29,7 +29,8 @@ export interface RelayStages {
   /**
    * While messages pass unobserved, the ends of results are still reported (CommandComplete,
    * PortalSuspended, EmptyQueryResponse, ErrorResponse: one call per statement, not per row), so a
-   * stage can tell which result comes next when it starts rewriting.
+   * stage can tell which result comes next when it starts rewriting; and ParseComplete, so it can tell
+   * which prepared statements the server has.
    */
   onResultEnd?(type: number): void;
 }
@@ -160,7 +161,10 @@ export class Relay {
         const observeEnds = stages.onResultEnd !== undefined;
         const complete = this.backend.push(chunk, (type, raw) => {
           if (type === 0x5a /* Z */) this.readyForQuery(raw);
-          else if (observeEnds && (type === 0x43 || type === 0x73 || type === 0x49 || type === 0x45)) {
+          else if (
+            observeEnds &&
+            (type === 0x43 || type === 0x73 || type === 0x49 || type === 0x45 || type === 0x31)
+          ) {
             stages.onResultEnd!(type);
           }
         });

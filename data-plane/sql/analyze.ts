@@ -22,7 +22,8 @@
  *   CREATE TABLE AS / VIEW / COPY and of SELECT … INTO is not (all its columns are "expression").
  * - `transaction`: begin (BEGIN and START TRANSACTION), commit, rollback, savepoint, release, rollback_to,
  *   prepare (PREPARE TRANSACTION), commit_prepared, rollback_prepared. BEGIN's isolation/read-only options
- *   are also reported as transaction-local settings.
+ *   are also reported as transaction-local settings. `savepoint`: the name SAVEPOINT, RELEASE and
+ *   ROLLBACK TO act on.
  * - `prepared_name`: absent for DEALLOCATE ALL.
  * - SET ROLE / SET SESSION AUTHORIZATION / RESET ROLE / RESET SESSION AUTHORIZATION: kind "role" with the
  *   setting (`{ name: "role", value: "admin" }`). RESET ALL does not touch them (PostgreSQL excludes them) and
@@ -50,7 +51,14 @@ export function analyzeStatement(stmt: RawStatement): StatementInfo {
 type Extras = Partial<
   Pick<
     StatementInfo,
-    "copy" | "inner" | "explain_analyze" | "prepared_name" | "transaction" | "do_language" | "channel"
+    | "copy"
+    | "inner"
+    | "explain_analyze"
+    | "prepared_name"
+    | "transaction"
+    | "savepoint"
+    | "do_language"
+    | "channel"
   >
 >;
 
@@ -278,6 +286,8 @@ export function analyzeNode(
         break;
       }
       extras.transaction = name;
+      const savepoint = str(node.savepoint_name);
+      if (savepoint !== undefined) extras.savepoint = savepoint;
       for (const s of transactionStartSettings(list(node.options))) out.addSetting(s);
       break;
     }

@@ -1,25 +1,61 @@
 import type { StatementInfo } from "../../proto/policy.js";
+import type { TransactionStatus } from "../protocol/backend-messages.js";
 import { splitIdentifierList } from "../sql/settings.js";
 
 /**
  * The session's effective search_path, as the server computes it: the role's default at login, then
- * every allowed SET / RESET / SET LOCAL / set_config('search_path', …). A change made inside a
- * transaction block is undone if the block rolls back; SET LOCAL lasts until the block ends. When the
- * value cannot be known (a non-literal set_config), the path is unknown and names resolve to nothing.
+ * every SET / RESET / SET LOCAL / set_config('search_path', …) / RESET ALL / DISCARD ALL that the server
+ * ran to completion. Like every setting it is transactional, and this model follows the server's rules:
+ *
+ * - every statement runs in a transaction: an explicit block (BEGIN … COMMIT/ROLLBACK), or an implicit
+ *   one (a single statement; all the statements of a multi-statement Query; the extended-protocol
+ *   messages up to Sync). A COMMIT or ROLLBACK ends either kind, even in the middle of a Query;
+ * - an error aborts an implicit transaction at once (its changes are undone) and marks an explicit one
+ *   failed: its changes are undone by ROLLBACK, by COMMIT (which then rolls back), or back to a savepoint
+ *   by ROLLBACK TO;
+ * - SET LOCAL lasts until the transaction ends; ROLLBACK TO restores what was in force at the savepoint.
+ *
+ * The gate feeds it statements as the server reports them complete, errors as they arrive and the status
+ * of every ReadyForQuery (which also corrects it if it ever disagrees). When the value cannot be known (a
+ * set_config whose name or value is not a literal, PREPARE TRANSACTION, a disagreement), the path is
+ * unknown and names resolve to nothing.
  */
+
+type Path = string[] | null;
+
+interface Snapshot {
+  session: Path;
+  /** A SET LOCAL value, in force until the transaction ends (undefined: none). */
+  local: Path | undefined;
+}
+
+interface Transaction {
+  /** The session value when the transaction began: what a rollback restores. */
+  start: Path;
+  explicit: boolean;
+  /** An explicit block in which a statement failed: COMMIT rolls it back. */
+  aborted: boolean;
+  savepoints: { name: string; at: Snapshot }[];
+}
+
 export class SearchPath {
-  /** The value for the session (null: unknown). */
-  private session: string[] | null;
-  /** The session value when the current transaction block began, to restore on rollback. */
-  private atBlockStart: string[] | null | undefined;
-  /** A SET LOCAL value, in force until the block ends. */
-  private local: string[] | null | undefined;
+  private session: Path;
+  private local: Path | undefined = undefined;
+  private tx: Transaction | undefined = undefined;
 
   constructor(
-    private readonly roleDefault: string[] | null,
+    private readonly roleDefault: Path,
     private readonly user: string,
   ) {
     this.session = roleDefault;
+  }
+
+  clone(): SearchPath {
+    const copy = new SearchPath(this.roleDefault, this.user);
+    copy.session = this.session;
+    copy.local = this.local;
+    if (this.tx) copy.tx = { ...this.tx, savepoints: [...this.tx.savepoints] };
+    return copy;
   }
 
   /** The schemas to search, in order, with `$user` expanded and pg_catalog first unless listed. */
@@ -32,57 +68,153 @@ export class SearchPath {
     return out;
   }
 
-  /** Applies the settings of a statement that was forwarded to the server. */
-  apply(statement: StatementInfo): void {
-    // SHOW reports the setting it reads in `settings` too: it changes nothing
-    if (statement.kind === "show") return;
-    for (const setting of statement.settings ?? []) {
+  /** A key that changes whenever the effective path does (decision caching, prepared statements). */
+  key(): string {
+    return JSON.stringify(this.schemas());
+  }
+
+  /** Inside an explicit transaction block (BEGIN … COMMIT/ROLLBACK). */
+  inTransactionBlock(): boolean {
+    return this.tx?.explicit === true;
+  }
+
+  /** A statement the server ran to completion (or, when deciding later ones, is assumed to). */
+  completed(statement: StatementInfo): void {
+    this.tx ??= { start: this.session, explicit: false, aborted: false, savepoints: [] };
+    if (statement.kind === "transaction") this.transaction(statement);
+    if (statement.command === "DiscardStmt") this.discard(statement.text);
+    // SET/RESET change what they name when they complete. A set_config() call runs only if and when
+    // the expression holding it is evaluated (maybe never: WHERE false, a CASE branch, an empty FROM, a
+    // plain EXPLAIN, PREPARE until EXECUTE, a cursor until FETCH), so only the plain
+    // `SELECT set_config('search_path', '…', …)` is taken at its word; any other leaves the path unknown.
+    const exact = statement.kind === "set" || plainSetConfig(statement);
+    const settings =
+      statement.kind === "show" || statement.kind === "prepare"
+        ? [] // SHOW reports the setting it reads; PREPARE runs nothing
+        : statement.kind === "execute"
+          ? (statement.inner?.settings ?? [])
+          : (statement.settings ?? []);
+    for (const setting of settings) {
       if (setting.name === "all" && setting.reset) {
         // RESET ALL
         this.session = this.roleDefault;
         this.local = undefined;
-        continue;
-      }
-      if (setting.name === "*unknown*") {
-        this.session = null; // a set_config whose name we cannot read may have changed it
-        continue;
-      }
-      if (setting.name !== "search_path") continue;
-      const value = setting.reset
-        ? this.roleDefault
-        : setting.value === null
+      } else if (setting.name === "*unknown*") {
+        // a set_config whose name we cannot read may have changed it
+        if (setting.local) this.local = null;
+        else this.session = null;
+      } else if (setting.name === "search_path") {
+        const value = !exact
           ? null
-          : splitIdentifierList(setting.value);
-      if (setting.local) this.local = value;
-      else this.session = value;
+          : setting.reset
+            ? this.roleDefault
+            : setting.value === null
+              ? null
+              : splitIdentifierList(setting.value);
+        if (setting.local) this.local = value;
+        else this.session = value;
+      }
     }
   }
 
-  /** The state, to put back if a speculative apply (deciding a multi-statement query) is abandoned. */
-  save(): () => void {
-    const { session, atBlockStart, local } = this;
-    return () => {
-      this.session = session;
-      this.atBlockStart = atBlockStart;
-      this.local = local;
-    };
+  private transaction(statement: StatementInfo): void {
+    const tx = this.tx!;
+    const name = statement.savepoint;
+    switch (statement.transaction) {
+      case "begin":
+        tx.explicit = true;
+        return;
+      case "commit":
+        this.end(!tx.aborted); // COMMIT of a failed block rolls back
+        return;
+      case "rollback":
+        this.end(false);
+        return;
+      case "prepare":
+        // PREPARE TRANSACTION: not followed here
+        this.end(false);
+        this.session = null;
+        return;
+      case "savepoint":
+        if (name === undefined) this.session = null;
+        else tx.savepoints.push({ name, at: { session: this.session, local: this.local } });
+        return;
+      case "release":
+      case "rollback_to": {
+        const at = name === undefined ? -1 : tx.savepoints.map((s) => s.name).lastIndexOf(name);
+        if (at < 0) {
+          this.session = null;
+          this.local = null;
+          return;
+        }
+        if (statement.transaction === "release") {
+          tx.savepoints.length = at;
+          return;
+        }
+        const saved = tx.savepoints[at]!.at;
+        tx.savepoints.length = at + 1; // ROLLBACK TO keeps the savepoint itself
+        this.session = saved.session;
+        this.local = saved.local;
+        tx.aborted = false;
+        return;
+      }
+      default:
+        // COMMIT PREPARED / ROLLBACK PREPARED act on another transaction
+        return;
+    }
   }
 
-  /** Track transaction blocks from ReadyForQuery status changes and the command tag that ended them. */
-  blockStarted(): void {
-    this.atBlockStart = this.session;
+  /** DISCARD ALL resets every setting; the other forms leave them alone; anything unclear: unknown. */
+  private discard(text: string): void {
+    const target = /^\s*discard\s+(\w+)\s*;?\s*$/i.exec(text)?.[1]?.toLowerCase();
+    if (target === "all") {
+      this.session = this.roleDefault;
+      this.local = undefined;
+    } else if (!["plans", "sequences", "temp", "temporary"].includes(target ?? "")) {
+      this.session = null;
+    }
   }
 
-  blockEnded(committed: boolean): void {
-    if (!committed && this.atBlockStart !== undefined) this.session = this.atBlockStart;
-    this.atBlockStart = undefined;
+  private end(commit: boolean): void {
+    if (!commit && this.tx) this.session = this.tx.start;
+    this.tx = undefined;
     this.local = undefined;
   }
 
-  /** A key that changes whenever the effective path does (for decision caching). */
-  key(): string {
-    return JSON.stringify(this.schemas());
+  /** The server reported an error: the statement it was running did nothing, and its transaction failed. */
+  failed(): void {
+    if (!this.tx) return;
+    if (this.tx.explicit) this.tx.aborted = true;
+    else this.end(false);
   }
+
+  /** A ReadyForQuery: an implicit transaction has committed; the status corrects any disagreement. */
+  cycleEnded(status: TransactionStatus): void {
+    if (status === "I") {
+      if (this.tx?.explicit) this.session = null; // we thought a block was open: we lost track
+      if (this.tx) this.end(true);
+      return;
+    }
+    if (!this.tx) {
+      // the server is in a block we did not see begin: what a rollback restores is unknown
+      this.tx = { start: null, explicit: true, aborted: false, savepoints: [] };
+    }
+    this.tx.explicit = true;
+    if (status === "E") this.tx.aborted = true;
+  }
+}
+
+const PLAIN_SET_CONFIG =
+  /^\s*select\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'search_path'\s*,\s*'(?:[^'\\]|'')*'\s*,\s*(?:true|false)\s*\)\s*(?:as\s+[a-z_][a-z0-9_]*\s*)?;?\s*$/i;
+
+/** `SELECT set_config('search_path', '…', true|false)` and nothing else: it runs exactly once. */
+function plainSetConfig(statement: StatementInfo): boolean {
+  return (
+    statement.kind === "select" &&
+    statement.relations.length === 0 &&
+    statement.functions.length === 1 &&
+    PLAIN_SET_CONFIG.test(statement.text)
+  );
 }
 
 /** Parses `SHOW search_path` output (the role's default at login). */

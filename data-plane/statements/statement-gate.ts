@@ -70,17 +70,73 @@ export interface GateDependencies {
   onDecision?(record: DecisionRecord): void;
 }
 
+/** A prepared statement: Parse and SQL PREPARE share one namespace on the server (Bind runs either). */
 interface Prepared {
+  /** The statement as analysed, names unresolved: the server resolves them again when search_path changes. */
+  raw: StatementInfo;
+  /** As resolved and decided. */
   info: StatementInfo;
   masks: ColumnMask[];
+  /** The search_path it was resolved with. */
+  pathKey: string;
 }
 
-interface Portal extends Prepared {
+interface Portal {
+  info: StatementInfo;
+  masks: ColumnMask[];
   /** Whether its result can hold a masked column (it reads a masked relation, or a cursor/prepared one). */
   maskable: boolean;
+  /** What running it does to the tracked session state. */
+  effect: Effect;
   /** The RowDescription of this portal's result, learned from a Describe the proxy added after Bind. */
   plan?: ColumnPlan;
 }
+
+/**
+ * What decisions depend on in the upstream session: the effective search_path and the prepared
+ * statements. The gate keeps two copies: `confirmed` changes only as the upstream reports statements
+ * done; `spec` also assumes that everything forwarded and not yet answered succeeds. Deciding on `spec`
+ * is exact within one Query or one Sync-ended sequence, because after a failure there the server runs
+ * nothing more of it; a new one waits for the earlier ones' answers when they could change the state.
+ */
+class SessionState {
+  constructor(
+    readonly path: SearchPath,
+    readonly prepared: Map<string, Prepared> = new Map(),
+  ) {}
+
+  clone(): SessionState {
+    return new SessionState(this.path.clone(), new Map(this.prepared));
+  }
+}
+
+type Effect = (state: SessionState) => void;
+
+const NO_EFFECT: Effect = () => {};
+
+/**
+ * The client messages answered by one ReadyForQuery: a simple Query (or FunctionCall), or the
+ * extended-protocol messages up to their Sync. Effects reach `confirmed` as the upstream answers, in
+ * order: a Parse's at its ParseComplete, a statement's at its CommandComplete (EmptyQueryResponse,
+ * PortalSuspended). An ErrorResponse voids the rest: the server runs nothing more of the cycle.
+ */
+interface Cycle {
+  parses: Effect[];
+  completions: Effect[];
+  /** It may change the search_path, the transaction or the prepared statements. */
+  tracked: boolean;
+}
+
+/** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
+function changesState(info: StatementInfo): boolean {
+  return (
+    ["transaction", "set", "prepare", "deallocate", "execute"].includes(info.kind) ||
+    info.command === "DiscardStmt" ||
+    (info.settings ?? []).some((s) => ["search_path", "all", "*unknown*"].includes(s.name))
+  );
+}
+
+const DISCARD_KEEPING_STATEMENTS = /^\s*discard\s+(plans|sequences|temp|temporary)\s*;?\s*$/i;
 
 const VOLATILE_CLAIMS = new Set([
   "exp",
@@ -107,16 +163,20 @@ function sessionKey(session: GateSession): string {
 
 export class StatementGate implements RelayStages {
   private readonly key: string;
-  /** Protocol-level prepared statements (Parse) and SQL-level ones (PREPARE), by name. */
-  private readonly statements = new Map<string, Prepared>();
-  private readonly sqlPrepared = new Map<string, StatementInfo>();
+  /** What the upstream has reported done. */
+  private confirmed: SessionState;
+  /** `confirmed` plus what the messages forwarded and not answered yet will do if they succeed. */
+  private spec: SessionState;
+  /** Forwarded, ReadyForQuery not back yet; the last may still be open (extended protocol before Sync). */
+  private readonly cycles: Cycle[] = [];
+  private open: Cycle | undefined;
+  /** A new cycle waiting for the earlier ones to be answered. */
+  private waiters: (() => void)[] = [];
   private readonly portals = new Map<string, Portal>();
   /** After a denied or failed extended-protocol message: drop client messages until Sync. */
   private discardUntilSync = false;
 
   // --- what the upstream still owes us, to interpret its replies ----------------------------
-  /** Queries and Syncs forwarded whose ReadyForQuery has not come back. */
-  private inflight = 0;
   /**
    * Every mask any decision of this session has returned, kept for the rest of the session: results
    * reached indirectly (FETCH from a cursor, EXECUTE, a portal) are masked too. Masking more, never less.
@@ -137,50 +197,52 @@ export class StatementGate implements RelayStages {
   private simpleMasking = false;
   /** The column plan for the result being received (simple protocol: from its RowDescription). */
   private plan: ColumnPlan | undefined;
-  private status: TransactionStatus = "I";
-  private blockChangedPath = false;
-  private lastTag = "";
 
   constructor(private readonly deps: GateDependencies) {
     this.key = sessionKey(deps.session);
+    this.confirmed = new SessionState(deps.searchPath);
+    this.spec = this.confirmed.clone();
   }
 
   // ---------------------------------------------------------------------------------------------
   // client → upstream
 
   onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean | Promise<boolean> {
+    // after a denial in the extended protocol the server skips everything but Sync; so does the proxy
+    if (this.discardUntilSync && "QPBEDHCF".includes(message.type)) return true;
     switch (message.type) {
       case "Q":
-        if (this.discardUntilSync) return true;
-        return this.onQuery(message, toUpstream);
+        return this.enter("query", (cycle) => this.onQuery(message, toUpstream, cycle));
       case "P":
-        if (this.discardUntilSync) return true;
-        return this.onParse(message, toUpstream);
+        return this.enter("extended", (cycle) => this.onParse(message, toUpstream, cycle));
       case "B":
-        if (this.discardUntilSync) return true;
-        this.onBind(message, toUpstream);
-        return true;
+        return this.enter("extended", (cycle) => this.onBind(message, toUpstream, cycle));
       case "E":
-        if (this.discardUntilSync) return true;
-        this.onExecute(message, toUpstream);
-        return true;
+        return this.enter("extended", (cycle) => this.onExecute(message, toUpstream, cycle));
       case "D":
       case "H":
-        if (!this.discardUntilSync) toUpstream.push(message.raw);
-        return true;
-      case "C": {
-        if (this.discardUntilSync) return true;
-        const { target, name } = decodeTarget(message.body, "Close");
-        if (target === "S") this.statements.delete(name);
-        else this.portals.delete(name);
-        toUpstream.push(message.raw);
-        return true;
-      }
+        return this.enter("extended", () => {
+          toUpstream.push(message.raw);
+          return true;
+        });
+      case "C":
+        return this.enter("extended", () => {
+          const { target, name } = decodeTarget(message.body, "Close");
+          if (target === "S") {
+            // forgetting early is safe: an unknown statement is never run through the proxy
+            this.spec.prepared.delete(name);
+            this.confirmed.prepared.delete(name);
+          } else this.portals.delete(name);
+          toUpstream.push(message.raw);
+          return true;
+        });
       case "S":
         this.discardUntilSync = false;
-        this.inflight++;
-        toUpstream.push(message.raw);
-        return true;
+        return this.enter("extended", () => {
+          toUpstream.push(message.raw);
+          this.open = undefined;
+          return true;
+        });
       case "d":
       case "c":
       case "f":
@@ -190,22 +252,52 @@ export class StatementGate implements RelayStages {
         return false; // the relay ends the upstream session (or pools it)
       case "F":
         // FunctionCall runs a function by OID, bypassing SQL: never allowed through the proxy.
-        this.record("simple", null, "<fastpath function call>", {
-          allow: false,
-          reasons: ["the fastpath FunctionCall message is not allowed"],
+        return this.enter("query", () => {
+          this.record("simple", null, "<fastpath function call>", {
+            allow: false,
+            reasons: ["the fastpath FunctionCall message is not allowed"],
+          });
+          toUpstream.push(
+            simpleDenial("permission denied: the fastpath FunctionCall message is not allowed"),
+          );
+          return true;
         });
-        this.inflight++;
-        toUpstream.push(simpleDenial("permission denied: the fastpath FunctionCall message is not allowed"));
-        return true;
       default:
         void toClient;
         throw new ProtocolError(`unexpected message type "${message.type}" after login`);
     }
   }
 
+  /**
+   * The cycle a client message belongs to: the open extended-protocol one, or a new one. A new cycle
+   * is decided on `spec`, which is exact only if nothing answered since could contradict it: when an
+   * earlier cycle still in flight may change the tracked state (or may abort the open transaction
+   * block), the new one waits for its ReadyForQuery (the relay holds the client meanwhile).
+   */
+  private enter(kind: "query" | "extended", next: (cycle: Cycle) => true | Promise<boolean>) {
+    if (kind === "extended" && this.open) return next(this.open);
+    if (this.open) {
+      throw new ProtocolError(
+        "a simple Query or FunctionCall inside an extended-protocol sequence (before its Sync) is not supported through Portcullis",
+      );
+    }
+    const begin = (): true | Promise<boolean> => {
+      const cycle: Cycle = { parses: [], completions: [], tracked: false };
+      this.cycles.push(cycle);
+      if (kind === "extended") this.open = cycle;
+      return next(cycle);
+    };
+    const mustWait =
+      this.cycles.length > 0 && (this.cycles.some((c) => c.tracked) || this.spec.path.inTransactionBlock());
+    if (!mustWait) return begin();
+    return new Promise<void>((resolve) => this.waiters.push(resolve)).then(begin);
+  }
+
   private needsCatalog(statements: readonly StatementInfo[]): boolean {
     const unqualified = (s: StatementInfo): boolean =>
-      s.relations.some((r) => r.schema === null) || (s.inner !== undefined && unqualified(s.inner));
+      s.kind === "execute" ||
+      s.relations.some((r) => r.schema === null) ||
+      (s.inner !== undefined && unqualified(s.inner));
     return statements.some(unqualified) && !this.deps.catalog.fresh(this.deps.session.database);
   }
 
@@ -229,40 +321,48 @@ export class StatementGate implements RelayStages {
     );
   }
 
-  private onQuery(message: FrontendMessage, toUpstream: Buffer[]): true | Promise<boolean> {
+  private onQuery(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
     const text = decodeQuery(message.body);
     const analysis = this.deps.analyze(text);
     if (!analysis.ok) {
-      this.deny("simple", toUpstream, text, null, [`the statement could not be parsed: ${analysis.error}`]);
+      this.deny("simple", cycle, toUpstream, text, null, [
+        `the statement could not be parsed: ${analysis.error}`,
+      ]);
       return true;
     }
     const statements = analysis.statements;
     if (statements.length === 0) {
-      this.inflight++;
       toUpstream.push(message.raw); // empty query: the server answers EmptyQueryResponse
       return true;
     }
     return this.withCatalog(statements, () => {
       const catalog = this.deps.catalog.fresh(this.deps.session.database);
-      // Statements run in order, so each is resolved with the search_path the earlier ones leave:
-      // apply as we go, and put the path back if the query is denied (then none of it runs).
-      const restore = this.deps.searchPath.save();
-      const decided: { info: StatementInfo; decision: QueryDecision }[] = [];
-      for (const [i, s] of statements.entries()) {
-        const info = this.expand(resolveStatement(s, this.deps.searchPath.schemas(), catalog));
-        decided.push({ info, ...this.decide(info, "simple", i, statements.length, catalog) });
-        this.deps.searchPath.apply(info);
+      // Statements run in order, each with the state the earlier ones leave (a search_path, a
+      // transaction ended, a statement prepared): decide on a copy, kept only if all of it is allowed.
+      const trial = this.spec.clone();
+      const decided: { info: StatementInfo; decision: QueryDecision; effect: Effect }[] = [];
+      for (const [i, raw] of statements.entries()) {
+        const pathKey = trial.path.key();
+        const { info, reasons } = this.resolve(raw, trial, catalog);
+        const decision =
+          reasons.length > 0
+            ? this.refuse("simple", info, reasons)
+            : this.decide(info, "simple", i, statements.length, catalog, pathKey).decision;
+        const effect = this.effectOf(raw, info, decision.mask ?? [], pathKey);
+        decided.push({ info, decision, effect });
+        effect(trial);
       }
-      restore();
       const denied = decided.filter((d) => !d.decision.allow);
       if (denied.length > 0) {
         const reasons = denied.flatMap((d) => d.decision.reasons);
-        this.deny("simple", toUpstream, text, denied[0]!.info, reasons, false);
+        this.deny("simple", cycle, toUpstream, text, denied[0]!.info, reasons, false);
         return;
       }
-      this.inflight++;
+      this.spec = trial;
       toUpstream.push(message.raw);
       for (const d of decided) {
+        cycle.completions.push(d.effect);
+        if (changesState(d.info)) cycle.tracked = true;
         this.addMasks(d.decision.mask);
         this.executed(d.info);
       }
@@ -270,56 +370,100 @@ export class StatementGate implements RelayStages {
     });
   }
 
-  private onParse(message: FrontendMessage, toUpstream: Buffer[]): true | Promise<boolean> {
+  private onParse(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
     const parse = decodeParse(message.body);
     const analysis = this.deps.analyze(parse.text);
     if (!analysis.ok) {
-      this.deny("extended", toUpstream, parse.text, null, [
+      this.deny("extended", cycle, toUpstream, parse.text, null, [
         `the statement could not be parsed: ${analysis.error}`,
       ]);
       return true;
     }
     if (analysis.statements.length > 1) {
-      this.deny("extended", toUpstream, parse.text, null, [
+      this.deny("extended", cycle, toUpstream, parse.text, null, [
         "a prepared statement must hold exactly one statement",
       ]);
       return true;
     }
-    if (analysis.statements.length === 0) {
-      this.statements.set(parse.name, { info: emptyStatement(), masks: [] });
+    // The server drops the unnamed statement before it parses a new one (even one that fails).
+    if (parse.name === "") this.forget("");
+    const prepare = (raw: StatementInfo, info: StatementInfo, masks: ColumnMask[], pathKey: string) => {
+      const prepared: Prepared = { raw, info, masks, pathKey };
+      this.spec.prepared.set(parse.name, prepared);
+      cycle.parses.push((state) => state.prepared.set(parse.name, prepared));
+      // a named Parse fails if the name is taken: later cycles must know whether it did
+      if (parse.name !== "") cycle.tracked = true;
       toUpstream.push(message.raw);
+    };
+    if (analysis.statements.length === 0) {
+      prepare(emptyStatement(), emptyStatement(), [], this.spec.path.key());
       return true;
     }
     return this.withCatalog(analysis.statements, () => {
       const catalog = this.deps.catalog.fresh(this.deps.session.database);
-      const info = this.expand(
-        resolveStatement(analysis.statements[0]!, this.deps.searchPath.schemas(), catalog),
-      );
-      const { decision } = this.decide(info, "extended", 0, 1, catalog);
+      const raw = analysis.statements[0]!;
+      const pathKey = this.spec.path.key();
+      const { info, reasons } = this.resolve(raw, this.spec, catalog);
+      const decision =
+        reasons.length > 0
+          ? this.refuse("extended", info, reasons)
+          : this.decide(info, "extended", 0, 1, catalog, pathKey).decision;
       if (!decision.allow) {
-        this.statements.delete(parse.name);
-        this.deny("extended", toUpstream, parse.text, info, decision.reasons, false);
+        this.deny("extended", cycle, toUpstream, parse.text, info, decision.reasons, false);
         return;
       }
-      this.statements.set(parse.name, { info, masks: decision.mask ?? [] });
       this.addMasks(decision.mask);
-      toUpstream.push(message.raw);
+      prepare(raw, info, decision.mask ?? [], pathKey);
     });
   }
 
-  private onBind(message: FrontendMessage, toUpstream: Buffer[]): void {
+  private onBind(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
     const { portal, statement } = decodeBind(message.body);
-    const prepared = this.statements.get(statement);
-    toUpstream.push(message.raw);
+    const prepared = this.spec.prepared.get(statement);
     if (!prepared) {
-      // the upstream has no such statement either (the proxy never forwarded its Parse): it will fail
-      this.portals.delete(portal);
-      return;
+      this.deny("extended", cycle, toUpstream, `<Bind of prepared statement "${statement}">`, null, [
+        `prepared statement "${statement}" does not exist (Portcullis saw no Parse or PREPARE of it in this session)`,
+      ]);
+      return true;
     }
+    const pathKey = this.spec.path.key();
+    if (prepared.pathKey === pathKey) {
+      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, pathKey);
+      return true;
+    }
+    // The search_path changed since the Parse: the server resolves the statement's names again now, so
+    // the proxy decides again on what they resolve to.
+    return this.withCatalog([prepared.raw], () => {
+      const catalog = this.deps.catalog.fresh(this.deps.session.database);
+      const { info, reasons } = this.resolve(prepared.raw, this.spec, catalog);
+      const decision =
+        reasons.length > 0
+          ? this.refuse("extended", info, reasons)
+          : this.decide(info, "extended", 0, 1, catalog, pathKey).decision;
+      if (!decision.allow) {
+        this.deny("extended", cycle, toUpstream, info.text, info, decision.reasons, false);
+        return;
+      }
+      this.addMasks(decision.mask);
+      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], pathKey);
+    });
+  }
+
+  private bind(
+    message: FrontendMessage,
+    toUpstream: Buffer[],
+    portal: string,
+    raw: StatementInfo,
+    info: StatementInfo,
+    masks: ColumnMask[],
+    pathKey: string,
+  ): void {
+    toUpstream.push(message.raw);
     const entry: Portal = {
-      info: prepared.info,
-      masks: prepared.masks,
-      maskable: this.mayReturnMasked(prepared.info),
+      info,
+      masks,
+      maskable: this.mayReturnMasked(info),
+      effect: this.effectOf(raw, info, masks, pathKey),
     };
     this.portals.set(portal, entry);
     if (entry.maskable) {
@@ -329,13 +473,24 @@ export class StatementGate implements RelayStages {
     }
   }
 
-  private onExecute(message: FrontendMessage, toUpstream: Buffer[]): void {
+  private onExecute(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true {
     const { portal } = decodeExecute(message.body);
     const entry = this.portals.get(portal);
+    if (!entry) {
+      // a portal the proxy did not bind: a cursor (DECLARE), whose rows FETCH returns with a RowDescription
+      this.deny("extended", cycle, toUpstream, `<Execute of portal "${portal}">`, null, [
+        `portal "${portal}" was not bound through Portcullis (use FETCH to read a cursor)`,
+      ]);
+      return true;
+    }
     toUpstream.push(message.raw);
     // DataRows are matched to portals only once the session has masks
     if (this.masks.length > 0) this.executing.push(entry);
-    if (entry) this.executed(entry.info);
+    entry.effect(this.spec);
+    cycle.completions.push(entry.effect);
+    if (changesState(entry.info)) cycle.tracked = true;
+    this.executed(entry.info);
+    return true;
   }
 
   /**
@@ -365,44 +520,81 @@ export class StatementGate implements RelayStages {
     }
   }
 
-  /** EXECUTE of a SQL-level prepared statement is decided on what was prepared. */
-  private expand(info: StatementInfo): StatementInfo {
-    if (info.kind !== "execute" || !info.prepared_name) return info;
-    const prepared = this.sqlPrepared.get(info.prepared_name);
-    if (!prepared) return info;
+  /**
+   * Resolves a statement's names with `state`'s search_path. EXECUTE is decided on what `state` says
+   * was prepared under that name, resolved again if the search_path changed since, as the server does.
+   */
+  private resolve(
+    raw: StatementInfo,
+    state: SessionState,
+    catalog: CatalogSnapshot | undefined,
+  ): { info: StatementInfo; reasons: string[] } {
+    const info = resolveStatement(raw, state.path.schemas(), catalog);
+    if (info.kind !== "execute" || info.prepared_name === undefined) return { info, reasons: [] };
+    const prepared = state.prepared.get(info.prepared_name);
+    if (!prepared) {
+      return {
+        info,
+        reasons: [
+          `prepared statement "${info.prepared_name}" does not exist (Portcullis saw no Parse or PREPARE of it in this session)`,
+        ],
+      };
+    }
+    let inner = prepared.info;
+    if (prepared.pathKey !== state.path.key()) {
+      const again = this.resolve(prepared.raw, state, catalog);
+      if (again.reasons.length > 0) return { info, reasons: again.reasons };
+      inner = again.info;
+    }
     return {
-      ...info,
-      inner: prepared,
-      relations: prepared.relations,
-      functions: [...new Set([...info.functions, ...prepared.functions])],
-      ...(prepared.columns ? { columns: prepared.columns } : {}),
+      info: {
+        ...info,
+        inner,
+        relations: [...info.relations, ...inner.relations],
+        functions: [...new Set([...info.functions, ...inner.functions])],
+        columns: [...(info.columns ?? []), ...(inner.columns ?? [])],
+      },
+      reasons: [],
     };
   }
 
-  /** Side effects of a statement the server is about to run: session state the proxy tracks. */
+  /** A denial the proxy makes without asking the policy, recorded like the policy's. */
+  private refuse(protocol: "simple" | "extended", info: StatementInfo, reasons: string[]): QueryDecision {
+    const decision = { allow: false, reasons };
+    this.record(protocol, info, info.text, decision);
+    return decision;
+  }
+
+  /** What a statement does to the tracked state when it completes (`raw`: its unresolved analysis). */
+  private effectOf(raw: StatementInfo, info: StatementInfo, masks: ColumnMask[], pathKey: string): Effect {
+    if (!changesState(info)) return NO_EFFECT;
+    let prepared: Prepared | undefined;
+    if (info.kind === "prepare" && info.prepared_name !== undefined && info.inner && raw.inner) {
+      prepared = { raw: raw.inner, info: info.inner, masks, pathKey };
+    }
+    return (state) => {
+      state.path.completed(info);
+      if (info.kind === "prepare" && info.prepared_name !== undefined) {
+        if (prepared) state.prepared.set(info.prepared_name, prepared);
+        else state.prepared.delete(info.prepared_name);
+      } else if (info.kind === "deallocate") {
+        if (info.prepared_name !== undefined) state.prepared.delete(info.prepared_name);
+        else state.prepared.clear();
+      } else if (info.command === "DiscardStmt" && !DISCARD_KEEPING_STATEMENTS.test(info.text)) {
+        state.prepared.clear();
+      }
+    };
+  }
+
+  /** Forgets a prepared statement in both states (safe at any time: an unknown one is never run). */
+  private forget(name: string): void {
+    this.spec.prepared.delete(name);
+    this.confirmed.prepared.delete(name);
+  }
+
+  /** Side effects of a statement the server is about to run that need no answer: catalog freshness. */
   private executed(info: StatementInfo): void {
-    if (info.settings?.some((s) => s.name === "search_path" || s.name === "all" || s.name === "*unknown*")) {
-      this.deps.searchPath.apply(info);
-      if (this.status !== "I") this.blockChangedPath = true;
-    }
-    switch (info.kind) {
-      case "prepare":
-        if (info.prepared_name && info.inner) this.sqlPrepared.set(info.prepared_name, info.inner);
-        break;
-      case "deallocate":
-        if (info.prepared_name) this.sqlPrepared.delete(info.prepared_name);
-        else this.sqlPrepared.clear();
-        break;
-      case "ddl":
-        this.deps.catalog.invalidate(this.deps.session.database);
-        break;
-      case "utility":
-        if (info.command === "DiscardStmt") {
-          this.sqlPrepared.clear();
-          this.statements.clear();
-        }
-        break;
-    }
+    if (info.kind === "ddl") this.deps.catalog.invalidate(this.deps.session.database);
   }
 
   private decide(
@@ -411,6 +603,7 @@ export class StatementGate implements RelayStages {
     index: number,
     count: number,
     catalog: CatalogSnapshot | undefined,
+    pathKey: string,
   ): { decision: QueryDecision } {
     const violation = invariantViolation(info);
     if (violation) {
@@ -441,7 +634,7 @@ export class StatementGate implements RelayStages {
     };
     // Only decisions the policy declared cacheable for their input are stored, under a key holding
     // everything such a decision may depend on: a hit is the decision the policy would make again.
-    const key = `${runtime.revision}\u0000${this.key}\u0000${protocol}${index}/${count}\u0000${this.deps.searchPath.key()}\u0000${catalog?.loadedAt ?? 0}\u0000${info.text}\u0000${info.prepared_name ?? ""}`;
+    const key = `${runtime.revision}\u0000${this.key}\u0000${protocol}${index}/${count}\u0000${pathKey}\u0000${catalog?.loadedAt ?? 0}\u0000${info.text}\u0000${info.prepared_name ?? ""}`;
     const hit = info.kind === "execute" ? undefined : this.deps.decisions.get(key);
     if (hit) {
       this.record(protocol, info, info.text, hit, true, 0, runtime.revision);
@@ -481,6 +674,7 @@ export class StatementGate implements RelayStages {
   /** Replaces a denied message with a statement that makes the upstream raise the denial itself. */
   private deny(
     protocol: "simple" | "extended",
+    cycle: Cycle,
     toUpstream: Buffer[],
     text: string,
     info: StatementInfo | null,
@@ -493,11 +687,14 @@ export class StatementGate implements RelayStages {
     this.deps.logger.info({ session: this.deps.session.id, protocol, reasons: unique }, "statement denied");
     this.denials++;
     if (protocol === "simple") {
-      this.inflight++;
       toUpstream.push(simpleDenial(message));
     } else {
       this.extendedDenials++;
       this.discardUntilSync = true;
+      // the denial is parsed as the unnamed statement and bound to the unnamed portal, replacing them
+      this.forget("");
+      this.portals.delete("");
+      cycle.parses.push(NO_EFFECT);
       toUpstream.push(extendedDenial(message));
     }
   }
@@ -512,8 +709,7 @@ export class StatementGate implements RelayStages {
       this.denials > 0 ||
       this.extendedDenials > 0 ||
       this.describes.length > 0 ||
-      this.awaitingDescribe !== undefined ||
-      this.blockChangedPath
+      this.awaitingDescribe !== undefined
     );
   }
 
@@ -521,6 +717,7 @@ export class StatementGate implements RelayStages {
     switch (type) {
       case 0x31 /* 1 ParseComplete */:
       case 0x32 /* 2 BindComplete */:
+        if (type === 0x31) this.observe(type);
         if (this.extendedDenials > 0) {
           this.held.push(raw); // may be the reply to the proxy's own Parse/Bind
           return;
@@ -531,6 +728,7 @@ export class StatementGate implements RelayStages {
         return;
       case 0x45 /* E ErrorResponse */:
         {
+          this.observe(type);
           const tidy = tidyDenialError(raw);
           if (tidy && this.extendedDenials > 0) {
             this.held.splice(-2, 2); // our ParseComplete and BindComplete
@@ -582,7 +780,7 @@ export class StatementGate implements RelayStages {
       case 0x73 /* s PortalSuspended */:
       case 0x49 /* I EmptyQueryResponse */:
         this.flushHeld(toClient);
-        if (type === 0x43) this.lastTag = raw.toString("latin1", 5, raw.length - 1);
+        this.observe(type);
         if (this.executing.length > 0) this.executing.shift();
         this.plan = undefined;
         toClient.push(raw);
@@ -600,22 +798,47 @@ export class StatementGate implements RelayStages {
   }
 
   onResultEnd(type: number): void {
+    this.observe(type);
+    if (type === 0x31 /* ParseComplete */) return;
     if (type === 0x45 /* E */) this.executing = [];
     else this.executing.shift();
   }
 
-  onReadyForQuery(status: TransactionStatus): void {
-    const previous = this.status;
-    this.status = status;
-    if (previous === "I" && status !== "I") this.deps.searchPath.blockStarted();
-    if (previous !== "I" && status === "I") {
-      this.deps.searchPath.blockEnded(previous === "T" && this.lastTag === "COMMIT");
-      this.blockChangedPath = false;
+  /** An answer that applies or voids effects of the oldest cycle (seen actively or passively). */
+  private observe(type: number): void {
+    const cycle = this.cycles[0];
+    if (!cycle) return;
+    switch (type) {
+      case 0x31 /* 1 ParseComplete */:
+        cycle.parses.shift()?.(this.confirmed);
+        return;
+      case 0x43 /* C CommandComplete */:
+      case 0x73 /* s PortalSuspended */:
+      case 0x49 /* I EmptyQueryResponse */:
+        cycle.completions.shift()?.(this.confirmed);
+        return;
+      case 0x45 /* E ErrorResponse */:
+        // the statement failed, its transaction with it; the server skips the rest of the cycle
+        this.confirmed.path.failed();
+        cycle.parses = [];
+        cycle.completions = [];
+        return;
     }
-    this.inflight = Math.max(0, this.inflight - 1);
+  }
+
+  onReadyForQuery(status: TransactionStatus): void {
+    this.cycles.shift();
+    this.confirmed.path.cycleEnded(status);
+    if (this.cycles.length === 0) {
+      // nothing in flight: the speculation is what the server confirmed; a waiting cycle may go
+      this.spec = this.confirmed.clone();
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const wake of waiters) wake();
+    }
     this.extendedDenials = 0; // held replies are flushed when this ReadyForQuery passes onBackend
-    if (this.inflight === 0) this.denials = 0;
-    if (this.inflight === 0) {
+    if (this.cycles.length === 0) this.denials = 0;
+    if (this.cycles.length === 0) {
       this.simpleMasking = false;
       this.executing = [];
       this.describes = [];
