@@ -914,6 +914,66 @@ describe("columns: output vs expression", () => {
   ]);
 });
 
+describe("columns: output entries named by position or alias, renamed columns", () => {
+  runCases([
+    {
+      sql: "SELECT name, salary FROM hr.employees ORDER BY 2 DESC",
+      kind: "select",
+      cols: ["hr.employees|name|o", "hr.employees|salary|o", "hr.employees|salary|e"],
+    },
+    {
+      sql: "SELECT name, salary AS x FROM hr.employees ORDER BY x",
+      kind: "select",
+      colsHas: ["hr.employees|salary|e"],
+    },
+    {
+      sql: "SELECT ssn AS k, count(*) FROM hr.employees GROUP BY 1",
+      kind: "select",
+      colsHas: ["hr.employees|ssn|e"],
+    },
+    {
+      sql: "SELECT DISTINCT ON (1) ssn FROM hr.employees",
+      kind: "select",
+      colsHas: ["hr.employees|ssn|e"],
+    },
+    {
+      sql: "SELECT DISTINCT ssn FROM hr.employees",
+      kind: "select",
+      cols: ["hr.employees|ssn|o", "hr.employees|ssn|e"],
+    },
+    {
+      sql: "SELECT * FROM hr.employees ORDER BY 6",
+      kind: "select",
+      cols: ["hr.employees|*|o", "hr.employees|*|e"],
+    },
+    {
+      sql: "SELECT name FROM hr.employees ORDER BY 1",
+      kind: "select",
+      cols: ["hr.employees|name|o", "hr.employees|name|e"],
+    },
+    {
+      sql: "SELECT m FROM hr.employees AS e(i, n, d, m, s) WHERE s LIKE '1%'",
+      kind: "select",
+      cols: ["hr.employees|*|o", "hr.employees|*|e"],
+    },
+    {
+      sql: "SELECT e.m FROM hr.employees AS e(i, n, d, m, s) ORDER BY e.s",
+      kind: "select",
+      cols: ["hr.employees|*|o", "hr.employees|*|e"],
+    },
+    {
+      sql: "SELECT o.id FROM sales.orders o, hr.employees AS e(i, n, d, m, s) WHERE s = '1'",
+      kind: "select",
+      colsHas: ["hr.employees|*|e"],
+    },
+    {
+      sql: "SELECT j.x FROM (hr.employees e JOIN sales.orders o ON true) AS j(a, b, c, d, x) WHERE j.x = '1'",
+      kind: "select",
+      colsHas: ["?|*|e"],
+    },
+  ]);
+});
+
 describe("splitting multi-statement strings", () => {
   it("gives each statement its own trimmed text", () => {
     const all = analyzeAll("  SELECT 1 ;\n\tSELECT 2;  ");

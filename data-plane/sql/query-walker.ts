@@ -96,6 +96,11 @@ function aliasName(alias: unknown): string | null {
   return isObject(alias) ? (str(alias.aliasname) ?? null) : null;
 }
 
+/** An alias with a column list (`AS e(a, b)`) renames the item's columns. */
+function renamesColumns(alias: unknown): boolean {
+  return isObject(alias) && list(alias.colnames).length > 0;
+}
+
 /** The FROM item for a table reference: answers to its alias, or to its name and "schema.name". */
 export function tableItem(rv: AstObject, rel: RelationName, extraNames: string[] = []): RangeItem {
   const alias = aliasName(rv.alias);
@@ -105,7 +110,13 @@ export function tableItem(rv: AstObject, rel: RelationName, extraNames: string[]
       : rel.schema !== null
         ? [rel.name, qualifierKey([rel.schema, rel.name])]
         : [rel.name];
-  return { names: [...names, ...extraNames], relation: relationDisplay(rel), underlying: [rel] };
+  const item: RangeItem = {
+    names: [...names, ...extraNames],
+    relation: relationDisplay(rel),
+    underlying: [rel],
+  };
+  if (renamesColumns(rv.alias)) item.renamed = true;
+  return item;
 }
 
 export class QueryWalker {
@@ -157,6 +168,7 @@ export class QueryWalker {
     for (const item of list(s.fromClause)) this.fromItem(item, level);
     // SELECT … INTO sends nothing to the client: its columns go into a table.
     this.targetList(s.targetList, level, output && !isObject(s.intoClause));
+    this.outputReferences(s, level);
     if (isObject(s.intoClause)) this.into(s.intoClause, level);
     this.locking(s.lockingClause, level);
     this.fields(s, "SelectStmt", level, SELECT_SPECIAL);
@@ -328,6 +340,54 @@ export class QueryWalker {
     }
   }
 
+  /**
+   * ORDER BY, GROUP BY and DISTINCT ON may name a select-list entry by its position or its output
+   * name (`ORDER BY 2`, `ORDER BY x` for `salary AS x`); plain DISTINCT compares every entry. The
+   * entry's value is then used beyond the output, so it is walked again as an expression. A position
+   * at or after a `*` cannot be told: every FROM item counts as used whole.
+   */
+  private outputReferences(s: AstObject, level: Level): void {
+    const targets = list(s.targetList).map((t) => unwrap(t));
+    const keys: unknown[] = [];
+    for (const sortBy of list(s.sortClause)) {
+      const w = unwrap(sortBy);
+      keys.push(w?.type === "SortBy" ? w.node.node : sortBy);
+    }
+    keys.push(...list(s.groupClause));
+    const distinct = list(s.distinctClause);
+    if (distinct.some((d) => isObject(d) && Object.keys(d).length === 0)) {
+      // plain DISTINCT
+      for (const t of targets) this.expr(t?.type === "ResTarget" ? t.node.val : t?.node, level);
+    } else keys.push(...distinct);
+    const wholeRows = () => {
+      for (const item of level.items) {
+        if (item.qualifiedOnly !== true) this.out.addColumn(item.relation, "*", "expression");
+      }
+    };
+    for (const key of keys) {
+      const w = unwrap(key);
+      if (w?.type === "A_Const" && isObject(w.node.ival)) {
+        const position = w.node.ival.ival;
+        if (typeof position !== "number" || position < 1) continue;
+        const before = targets.slice(0, position);
+        if (before.some((t) => t?.type === "ResTarget" && isStar(t.node.val))) wholeRows();
+        else if (position > targets.length)
+          continue; // no such entry: the server refuses it
+        else {
+          const t = targets[position - 1];
+          this.expr(t?.type === "ResTarget" ? t.node.val : t?.node, level);
+        }
+      } else if (w?.type === "ColumnRef") {
+        const fields = list(w.node.fields);
+        const name = fields.length === 1 ? stringValue(fields[0]) : null;
+        if (name === null) continue;
+        for (const t of targets) {
+          if (t?.type === "ResTarget" && str(t.node.name) === name) this.expr(t.node.val, level);
+        }
+      }
+    }
+  }
+
   private locking(clauses: unknown, level: Level): void {
     for (const clause of list(clauses)) {
       const w = unwrap(clause);
@@ -408,7 +468,10 @@ export class QueryWalker {
         const underlying = [...left, ...right].flatMap((i) => i.underlying);
         for (const a of [n.alias, n.join_using_alias]) {
           const alias = aliasName(a);
-          if (alias !== null) level.items.push({ names: [alias], relation: null, underlying });
+          if (alias === null) continue;
+          const item: RangeItem = { names: [alias], relation: null, underlying };
+          if (renamesColumns(a)) item.renamed = true;
+          level.items.push(item);
         }
         break;
       }
@@ -548,15 +611,37 @@ export class QueryWalker {
       const name = parts[0] as string;
       const whole = level.findItem(name);
       // A FROM item's name used as a value is its whole row: RowDescription cannot trace it.
-      if (whole !== undefined) this.out.addColumn(whole.relation, "*", "expression");
-      else this.out.addColumn(level.onlyItem()?.relation ?? null, name, context);
+      if (whole !== undefined) {
+        this.out.addColumn(whole.relation, "*", "expression");
+        return;
+      }
+      const only = level.onlyItem();
+      if (only?.renamed === true) {
+        this.out.addColumn(only.relation, "*", context);
+        return;
+      }
+      this.out.addColumn(only?.relation ?? null, name, context);
+      // with several items, the column may be a renamed one of any item whose columns are renamed
+      if (only === undefined) {
+        for (const item of level.visibleItems()) {
+          if (item.renamed === true) this.out.addColumn(item.relation, "*", context);
+        }
+      }
       return;
     }
     const column = parts[parts.length - 1] as string;
     // a.b / schema.table.col / catalog.schema.table.col: the qualifier is at most schema.table.
     const item = level.findItem(qualifierKey(parts.slice(0, -1).slice(-2)));
-    this.out.addColumn(item?.relation ?? null, column, context);
+    this.out.addColumn(item?.relation ?? null, item?.renamed === true ? "*" : column, context);
   }
+}
+
+/** A `*` or `t.*` select-list entry. */
+function isStar(value: unknown): boolean {
+  const w = unwrap(value);
+  if (w?.type !== "ColumnRef") return false;
+  const fields = list(w.node.fields);
+  return fields.length > 0 && nodeType(fields[fields.length - 1]) === "A_Star";
 }
 
 /** The last name part of the first function of a RangeFunction (its default reference name). */

@@ -22,6 +22,11 @@ export interface RangeItem {
    * of an unqualified column and not expanded by a bare `*`.
    */
   qualifiedOnly?: boolean;
+  /**
+   * Its columns are renamed by a column alias list (`hr.employees AS e(a, b, c)`): a column name used
+   * through it cannot be told apart from any other of its columns, so it stands for the whole row.
+   */
+  renamed?: boolean;
 }
 
 /** Key used to match a qualifier (possibly "schema.table") against item names. */
@@ -58,6 +63,15 @@ export class Level {
       for (const item of l.items) if (item.names.includes(key)) return item;
     }
     return undefined;
+  }
+
+  /** Every item visible from here (all levels) that an unqualified column may belong to. */
+  visibleItems(): RangeItem[] {
+    const out: RangeItem[] = [];
+    for (let l: Level | null = this; l !== null; l = l.parent) {
+      for (const item of l.items) if (item.qualifiedOnly !== true) out.push(item);
+    }
+    return out;
   }
 
   /** The only item visible from here (all levels), if there is exactly one. */
