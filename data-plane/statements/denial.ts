@@ -9,6 +9,9 @@ import { serialize } from "pg-protocol";
  */
 
 export const DENIAL_SQLSTATE = "42501";
+/** Text the proxy's parser (PostgreSQL's own) cannot parse is refused with the server's syntax error code. */
+export const SYNTAX_ERROR_SQLSTATE = "42601";
+const OUR_CODES = new Set([DENIAL_SQLSTATE, SYNTAX_ERROR_SQLSTATE]);
 /** Marks our own error so the backend stage can tidy it (drop the PL/pgSQL context line). */
 export const DENIAL_MARKER = "portcullis";
 
@@ -22,10 +25,11 @@ function literal(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
-/** The SQL of the DO block that raises the denial. */
-export function denialSql(message: string, hint?: string): string {
+/** The SQL of the DO block that raises the denial (SQLSTATE `code`, 42501 unless told). */
+export function denialSql(message: string, hint?: string, code: string = DENIAL_SQLSTATE): string {
+  if (!OUR_CODES.has(code)) throw new Error(`not a denial SQLSTATE: ${code}`);
   const clean = message.replace(/\0/g, "");
-  const using = [`ERRCODE = '${DENIAL_SQLSTATE}'`, `MESSAGE = ${literal(clean)}`];
+  const using = [`ERRCODE = '${code}'`, `MESSAGE = ${literal(clean)}`];
   if (hint) using.push(`HINT = ${literal(hint.replace(/\0/g, ""))}`);
   using.push(`SCHEMA = ${literal(DENIAL_MARKER)}`);
   const body = `BEGIN RAISE EXCEPTION USING ${using.join(", ")}; END`;
@@ -33,14 +37,14 @@ export function denialSql(message: string, hint?: string): string {
 }
 
 /** Simple protocol: one Query message. */
-export function simpleDenial(message: string, hint?: string): Buffer {
-  return serialize.query(denialSql(message, hint));
+export function simpleDenial(message: string, hint?: string, code?: string): Buffer {
+  return serialize.query(denialSql(message, hint, code));
 }
 
 /** Extended protocol: Parse + Bind + Execute on the unnamed statement and portal. */
-export function extendedDenial(message: string, hint?: string): Buffer {
+export function extendedDenial(message: string, hint?: string, code?: string): Buffer {
   return Buffer.concat([
-    serialize.parse({ text: denialSql(message, hint) }),
+    serialize.parse({ text: denialSql(message, hint, code) }),
     serialize.bind({}),
     serialize.execute({}),
   ]);
@@ -65,7 +69,7 @@ export function tidyDenialError(raw: Buffer): Buffer | undefined {
     fields.push([type, value]);
     offset = end + 1;
   }
-  if (!ours || code !== DENIAL_SQLSTATE) return undefined;
+  if (!ours || !OUR_CODES.has(code)) return undefined;
   const kept = fields.filter(([type]) => type !== 0x57 /* W */ && type !== 0x73 /* s */);
   const body = Buffer.concat([
     ...kept.flatMap(([type, value]) => [Buffer.from([type]), value, Buffer.from([0])]),

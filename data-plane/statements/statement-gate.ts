@@ -23,7 +23,13 @@ import type { RelayStages } from "../session/relay.js";
 import type { AnalyzeResult } from "../sql/analysis-cache.js";
 import type { Catalog, CatalogSnapshot } from "./catalog.js";
 import type { DecisionCache } from "./decision-cache.js";
-import { extendedDenial, simpleDenial, tidyDenialError } from "./denial.js";
+import {
+  DENIAL_SQLSTATE,
+  extendedDenial,
+  SYNTAX_ERROR_SQLSTATE,
+  simpleDenial,
+  tidyDenialError,
+} from "./denial.js";
 import { invariantViolation } from "./invariants.js";
 import { type ColumnPlan, maskDataRow, planFromRowDescription } from "./masking.js";
 import { resolveStatement } from "./resolve.js";
@@ -325,9 +331,7 @@ export class StatementGate implements RelayStages {
     const text = decodeQuery(message.body);
     const analysis = this.deps.analyze(text);
     if (!analysis.ok) {
-      this.deny("simple", cycle, toUpstream, text, null, [
-        `the statement could not be parsed: ${analysis.error}`,
-      ]);
+      this.refuseUnparseable("simple", cycle, toUpstream, text, analysis);
       return true;
     }
     const statements = analysis.statements;
@@ -374,9 +378,7 @@ export class StatementGate implements RelayStages {
     const parse = decodeParse(message.body);
     const analysis = this.deps.analyze(parse.text);
     if (!analysis.ok) {
-      this.deny("extended", cycle, toUpstream, parse.text, null, [
-        `the statement could not be parsed: ${analysis.error}`,
-      ]);
+      this.refuseUnparseable("extended", cycle, toUpstream, parse.text, analysis);
       return true;
     }
     if (analysis.statements.length > 1) {
@@ -680,14 +682,17 @@ export class StatementGate implements RelayStages {
     info: StatementInfo | null,
     reasons: string[],
     record = true,
+    error?: { code: string; message: string },
   ): void {
     const unique = [...new Set(reasons)];
     if (record) this.record(protocol, info, text, { allow: false, reasons: unique });
-    const message = `permission denied by Portcullis policy: ${unique.join("; ") || "no reason given"}`;
+    const message =
+      error?.message ?? `permission denied by Portcullis policy: ${unique.join("; ") || "no reason given"}`;
+    const code = error?.code ?? DENIAL_SQLSTATE;
     this.deps.logger.info({ session: this.deps.session.id, protocol, reasons: unique }, "statement denied");
     this.denials++;
     if (protocol === "simple") {
-      toUpstream.push(simpleDenial(message));
+      toUpstream.push(simpleDenial(message, undefined, code));
     } else {
       this.extendedDenials++;
       this.discardUntilSync = true;
@@ -695,8 +700,38 @@ export class StatementGate implements RelayStages {
       this.forget("");
       this.portals.delete("");
       cycle.parses.push(NO_EFFECT);
-      toUpstream.push(extendedDenial(message));
+      toUpstream.push(extendedDenial(message, undefined, code));
     }
+  }
+
+  /**
+   * Text the analysis cannot read is never forwarded. A syntax error (the parser is PostgreSQL's own)
+   * gets the server's answer, 42601 with the parser's message; anything else is a 42501 denial.
+   */
+  private refuseUnparseable(
+    protocol: "simple" | "extended",
+    cycle: Cycle,
+    toUpstream: Buffer[],
+    text: string,
+    analysis: { error: string; position?: number },
+  ): void {
+    const reasons = [`the statement could not be parsed: ${analysis.error}`];
+    const syntax = analysis.position !== undefined;
+    this.deny(
+      protocol,
+      cycle,
+      toUpstream,
+      text,
+      null,
+      reasons,
+      true,
+      syntax
+        ? {
+            code: SYNTAX_ERROR_SQLSTATE,
+            message: analysis.error,
+          }
+        : undefined,
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
