@@ -7,38 +7,45 @@ import type { StatementInfo } from "../../proto/policy.js";
  * can be a quote or a backslash, so a string could end where the parser does not see it end).
  */
 
-/** Client encodings whose multibyte characters can contain ASCII quote or backslash bytes. */
+/**
+ * Client encodings whose multibyte characters can contain ASCII quote or backslash bytes, under every
+ * name PostgreSQL accepts for them (its encoding-name table, compared after dropping everything but
+ * letters and digits, as the server does: "Shift_JIS", "win-932" and "B_I_G_5" all count).
+ */
 export const UNSAFE_CLIENT_ENCODINGS = new Set([
   "sjis",
-  "shift_jis_2004",
+  "shiftjis",
+  "mskanji",
+  "win932",
+  "windows932",
+  "shiftjis2004",
   "big5",
+  "win950",
+  "windows950",
   "gbk",
+  "win936",
+  "windows936",
   "gb18030",
   "uhc",
+  "win949",
+  "windows949",
   "johab",
 ]);
 
+/** PostgreSQL's clean_encoding_name: lower case, letters and digits only. */
 function normalizeEncoding(value: string): string {
-  return value
-    .toLowerCase()
-    .replace(/[-\s]/g, "")
-    .replace(/^shiftjis2004$/, "shift_jis_2004")
-    .replace(/^shiftjis$/, "sjis");
+  return value.toLowerCase().replace(/[^a-z0-9]/g, "");
 }
 
 export function unsafeClientEncoding(value: string): boolean {
-  const v = normalizeEncoding(value);
-  // PostgreSQL's aliases for the same encodings
-  return (
-    UNSAFE_CLIENT_ENCODINGS.has(v) ||
-    ["mskanji", "windows932", "windows936", "windows949", "windows950"].includes(v)
-  );
+  return UNSAFE_CLIENT_ENCODINGS.has(normalizeEncoding(value));
 }
 
 const TRUE = new Set(["on", "true", "yes", "1", "t", "y"]);
 
 function* settingsOf(info: StatementInfo): Generator<NonNullable<StatementInfo["settings"]>[number]> {
-  for (const s of info.settings ?? []) yield s;
+  // SHOW reports the setting it reads: it changes nothing
+  if (info.kind !== "show") for (const s of info.settings ?? []) yield s;
   if (info.inner) yield* settingsOf(info.inner);
 }
 
