@@ -1,0 +1,118 @@
+import { describe, expect, it } from "vitest";
+import type { RelationRef, StatementInfo } from "../../proto/policy.js";
+import { type CatalogRelation, CatalogSnapshot } from "./catalog.js";
+import { resolveStatement } from "./resolve.js";
+
+let oid = 20_000;
+function table(schema: string, name: string): CatalogRelation {
+  return { oid: oid++, schema, name, kind: "table", columns: new Map([[1, "id"]]) };
+}
+
+const catalog = new CatalogSnapshot(1, [
+  table("sales", "orders"),
+  table("sales", "customers"),
+  table("secret", "orders"),
+  table("public", "notes"),
+  table("analyst", "scratch"),
+  table("Sales", "Orders"),
+  table("pg_catalog", "pg_class"),
+]);
+
+function ref(schema: string | null, name: string, access: "read" | "write" = "read"): RelationRef {
+  return { schema, name, access, resolved: schema !== null };
+}
+
+function select(...relations: RelationRef[]): StatementInfo {
+  return deepFreeze({
+    kind: "select",
+    command: "SelectStmt",
+    relations,
+    functions: [],
+    text: "SELECT …",
+    fingerprint: "",
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+const path = (...schemas: string[]) => ["pg_catalog", ...schemas];
+
+describe("resolveStatement", () => {
+  it("gives an unqualified name the first schema on the path that has it", () => {
+    const out = resolveStatement(select(ref(null, "orders")), path("sales", "secret"), catalog);
+    expect(out.relations).toEqual([{ schema: "sales", name: "orders", access: "read", resolved: true }]);
+    const other = resolveStatement(select(ref(null, "orders")), path("secret", "sales"), catalog);
+    expect(other.relations[0]).toMatchObject({ schema: "secret", resolved: true });
+  });
+
+  it("skips schemas without the name, and resolves catalog tables through pg_catalog first", () => {
+    const out = resolveStatement(
+      select(ref(null, "notes"), ref(null, "pg_class"), ref(null, "scratch", "write")),
+      path("sales", "public", "analyst"),
+      catalog,
+    );
+    expect(out.relations.map((r) => `${r.schema}.${r.name}:${r.access}`)).toEqual([
+      "public.notes:read",
+      "pg_catalog.pg_class:read",
+      "analyst.scratch:write",
+    ]);
+  });
+
+  it("matches names exactly: quoted mixed case is another relation", () => {
+    const out = resolveStatement(
+      select(ref(null, "Orders"), ref(null, "ORDERS")),
+      path("Sales", "sales"),
+      catalog,
+    );
+    expect(out.relations[0]).toMatchObject({ schema: "Sales", name: "Orders", resolved: true });
+    expect(out.relations[1]).toEqual(ref(null, "ORDERS"));
+  });
+
+  it("leaves a name no schema on the path has unresolved (a table to be created, a temp table)", () => {
+    const out = resolveStatement(select(ref(null, "missing")), path("sales"), catalog);
+    expect(out.relations).toEqual([{ schema: null, name: "missing", access: "read", resolved: false }]);
+  });
+
+  it("resolves nothing when the path or the catalog is unknown", () => {
+    expect(resolveStatement(select(ref(null, "orders")), null, catalog).relations[0]!.resolved).toBe(false);
+    expect(resolveStatement(select(ref(null, "orders")), path("sales"), undefined).relations[0]!.schema).toBe(
+      null,
+    );
+  });
+
+  it("never changes a qualified name, even to a schema earlier on the path", () => {
+    const out = resolveStatement(select(ref("secret", "orders")), path("sales"), catalog);
+    expect(out.relations).toEqual([ref("secret", "orders")]);
+  });
+
+  it("resolves nested statements (EXPLAIN, PREPARE, CREATE TABLE AS) too", () => {
+    const outer: StatementInfo = deepFreeze({
+      kind: "explain",
+      command: "ExplainStmt",
+      relations: [ref(null, "customers")],
+      functions: [],
+      text: "",
+      fingerprint: "",
+      inner: { ...select(ref(null, "customers")), inner: select(ref(null, "notes")) },
+    });
+    const out = resolveStatement(outer, path("sales", "public"), catalog);
+    expect(out.relations[0]!.schema).toBe("sales");
+    expect(out.inner!.relations[0]!.schema).toBe("sales");
+    expect(out.inner!.inner!.relations[0]!.schema).toBe("public");
+  });
+
+  it("returns the frozen (cached) analysis itself when nothing needs resolving, and never mutates it", () => {
+    const qualified = select(ref("sales", "orders"));
+    expect(resolveStatement(qualified, path("sales"), catalog)).toBe(qualified);
+    const unqualified = select(ref(null, "orders"));
+    const out = resolveStatement(unqualified, path("sales"), catalog);
+    expect(out).not.toBe(unqualified);
+    expect(unqualified.relations[0]!.schema).toBeNull();
+  });
+});
