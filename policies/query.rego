@@ -255,6 +255,14 @@ deny contains "MERGE without a join condition is not allowed" if {
 	s.has_where == false
 }
 
+# An UPDATE, DELETE or MERGE nested in another statement (a data-modifying WITH) reports its WHERE
+# through the enclosing statement's has_where.
+deny contains "an UPDATE, DELETE or MERGE inside the statement (a data-modifying WITH) has no WHERE and would change every row: not allowed" if {
+	some s in statements
+	not s.kind in {"update", "delete", "merge"}
+	s.has_where == false
+}
+
 deny contains msg if {
 	some s in statements
 	s.command in denied_commands

@@ -201,6 +201,14 @@ test_delete_with_unknown_where_denied if {
 	denied_with(admin(d), "DELETE without WHERE")
 }
 
+test_data_modifying_with_without_where_denied_for_everyone if {
+	# WITH x AS (DELETE FROM sales.orders RETURNING *) SELECT count(*) FROM x
+	s := with_fields(stmt("select", "SelectStmt", [rel("sales", "orders", "write")]), {"has_where": false})
+	denied_with(app_rw(s), "has no WHERE and would change every row")
+	denied_with(admin(s), "has no WHERE and would change every row")
+	allowed(app_rw(with_fields(stmt("select", "SelectStmt", [rel("sales", "orders", "write")]), {"has_where": true})))
+}
+
 test_merge_without_condition_denied if {
 	m := with_fields(stmt("merge", "MergeStmt", [rel("sales", "orders", "write")]), {"has_where": false})
 	denied_with(admin(m), "MERGE without a join condition")
