@@ -16,7 +16,7 @@ import { defaultAnalysisCache } from "./sql/analysis-cache.js";
 import { loadParser } from "./sql/parser.js";
 import { splitIdentifierList } from "./sql/settings.js";
 import { Catalog } from "./statements/catalog.js";
-import { DecisionCache } from "./statements/decision-cache.js";
+import { DecisionCache, ShapeCache } from "./statements/decision-cache.js";
 import { SearchPath } from "./statements/search-path.js";
 import { type DecisionRecord, StatementGate } from "./statements/statement-gate.js";
 import { clientTlsContext } from "./tls-context.js";
@@ -79,6 +79,7 @@ export async function startDataPlane(
   const publicKeys = await loadBundlePublicKeys(config.policy.public_key_file);
   const policy = new PolicyHolder();
   const decisions = new DecisionCache();
+  const shapes = new ShapeCache();
   policy.onSwap((next) => {
     decisions.clear();
     metrics.setRevision(next.revision);
@@ -155,6 +156,7 @@ export async function startDataPlane(
             catalogLogin: { role: session.dbRole, password },
             searchPath: new SearchPath(path === null ? null : splitIdentifierList(path), session.dbRole),
             decisions,
+        shapes,
             hashKey,
             logger,
             onDecision: (record) => {

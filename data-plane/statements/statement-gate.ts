@@ -21,8 +21,9 @@ import {
 } from "../protocol/frontend-messages.js";
 import type { RelayStages } from "../session/relay.js";
 import type { AnalyzeResult } from "../sql/analysis-cache.js";
+import { normalize } from "../sql/parser.js";
 import type { Catalog, CatalogSnapshot } from "./catalog.js";
-import type { DecisionCache } from "./decision-cache.js";
+import type { DecisionCache, ShapeCache } from "./decision-cache.js";
 import {
   DENIAL_SQLSTATE,
   extendedDenial,
@@ -71,6 +72,8 @@ export interface GateDependencies {
   catalogLogin: { role: string; password: string };
   searchPath: SearchPath;
   decisions: DecisionCache;
+  /** Analyses of plain statements by normalized text (see `shapeable`), shared by all sessions. */
+  shapes?: ShapeCache;
   hashKey: Buffer;
   logger: Logger;
   onDecision?(record: DecisionRecord): void;
@@ -329,12 +332,19 @@ export class StatementGate implements RelayStages {
 
   private onQuery(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
     const text = decodeQuery(message.body);
-    const analysis = this.deps.analyze(text);
+    // A plain statement whose shape (its text with literals replaced) was seen before needs no parse.
+    const shape = this.shapeOf(text);
+    const analysis: AnalyzeResult = shape?.template
+      ? { ok: true, statements: [{ ...shape.template, text: text.trim() }] }
+      : this.deps.analyze(text);
     if (!analysis.ok) {
       this.refuseUnparseable("simple", cycle, toUpstream, text, analysis);
       return true;
     }
     const statements = analysis.statements;
+    const byShape =
+      shape && statements.length === 1 && shapeable(statements[0]!) ? shape.normalized : undefined;
+    if (byShape !== undefined && !shape?.template) this.deps.shapes?.set(byShape, statements[0]!);
     if (statements.length === 0) {
       toUpstream.push(message.raw); // empty query: the server answers EmptyQueryResponse
       return true;
@@ -351,7 +361,7 @@ export class StatementGate implements RelayStages {
         const decision =
           reasons.length > 0
             ? this.refuse("simple", info, reasons)
-            : this.decide(info, "simple", i, statements.length, catalog, pathKey).decision;
+            : this.decide(info, "simple", i, statements.length, catalog, pathKey, byShape).decision;
         const effect = this.effectOf(raw, info, decision.mask ?? [], pathKey);
         decided.push({ info, decision, effect });
         effect(trial);
@@ -372,6 +382,19 @@ export class StatementGate implements RelayStages {
       }
       if (decided.some((d) => this.mayReturnMasked(d.info))) this.simpleMasking = true;
     });
+  }
+
+  /** The normalized text (literals → placeholders) of a simple query and what the shape cache knows of it. */
+  private shapeOf(text: string): { normalized: string; template: StatementInfo | undefined } | undefined {
+    const shapes = this.deps.shapes;
+    if (!shapes || !this.deps.policy.current()?.hasCacheableByShape || text.length > MAX_SHAPE_TEXT)
+      return undefined;
+    try {
+      const normalized = normalize(text);
+      return { normalized, template: shapes.get(normalized) };
+    } catch {
+      return undefined; // the full path says why it does not parse
+    }
   }
 
   private onParse(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
@@ -606,6 +629,8 @@ export class StatementGate implements RelayStages {
     count: number,
     catalog: CatalogSnapshot | undefined,
     pathKey: string,
+    /** The normalized text of a plain single statement: its decision may be reused for its whole shape. */
+    shape?: string,
   ): { decision: QueryDecision } {
     const violation = invariantViolation(info);
     if (violation) {
@@ -636,8 +661,15 @@ export class StatementGate implements RelayStages {
     };
     // Only decisions the policy declared cacheable for their input are stored, under a key holding
     // everything such a decision may depend on: a hit is the decision the policy would make again.
-    const key = `${runtime.revision}\u0000${this.key}\u0000${protocol}${index}/${count}\u0000${pathKey}\u0000${catalog?.loadedAt ?? 0}\u0000${info.text}\u0000${info.prepared_name ?? ""}`;
-    const hit = info.kind === "execute" ? undefined : this.deps.decisions.get(key);
+    const context = `${runtime.revision}\u0000${this.key}\u0000${protocol}${index}/${count}\u0000${pathKey}\u0000${catalog?.loadedAt ?? 0}`;
+    const key = `${context}\u0000${info.text}\u0000${info.prepared_name ?? ""}`;
+    // a decision the policy declared to hold for every statement of this shape (see cacheable_by_shape)
+    const shapeKey = shape === undefined ? undefined : `${context}\u0000shape\u0000${shape}`;
+    const hit =
+      info.kind === "execute"
+        ? undefined
+        : ((shapeKey !== undefined ? this.deps.decisions.get(shapeKey) : undefined) ??
+          this.deps.decisions.get(key));
     if (hit) {
       this.record(protocol, info, info.text, hit, true, 0, runtime.revision);
       return { decision: hit };
@@ -647,6 +679,8 @@ export class StatementGate implements RelayStages {
     const micros = (performance.now() - started) * 1000;
     if (info.kind !== "execute" && runtime.hasCacheable && runtime.isCacheable(input)) {
       this.deps.decisions.set(key, decision);
+      if (shapeKey !== undefined && runtime.isCacheableByShape(input))
+        this.deps.decisions.set(shapeKey, decision);
     }
     this.record(protocol, info, info.text, decision, false, micros, runtime.revision);
     return { decision };
@@ -890,4 +924,19 @@ function emptyStatement(): StatementInfo {
 /** An ErrorResponse the proxy sends itself when no upstream round trip is possible. */
 export function localError(message: string): Buffer {
   return errorResponse({ severity: "ERROR", code: SQLSTATE.insufficientPrivilege, message });
+}
+
+/** Longest query text the shape cache is used for. */
+const MAX_SHAPE_TEXT = 8 * 1024;
+
+/**
+ * Statements whose analysis does not depend on their literal values: plain reads and writes with no
+ * settings (SET, set_config). Every statement of the same shape has the same analysis but its text.
+ */
+function shapeable(info: StatementInfo): boolean {
+  return (
+    (info.kind === "select" || info.kind === "insert" || info.kind === "update" || info.kind === "delete") &&
+    (info.settings?.length ?? 0) === 0 &&
+    info.inner === undefined
+  );
 }
