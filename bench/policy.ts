@@ -208,6 +208,9 @@ async function main(): Promise<number> {
     const verdict = gate[STATEMENTS[i]!.session].onFrontend(messages[i]!, toUpstream, toClient);
     const elapsed = Number(process.hrtime.bigint() - started) / 1000;
     if (verdict !== true) throw new Error(`statement ${i + 1} did not decide synchronously`);
+    // the upstream's ReadyForQuery: the next statement starts a cycle of its own (a gate decides a new
+    // cycle only once those before it that could change the session's state have been answered)
+    gate[STATEMENTS[i]!.session].onReadyForQuery("I");
     return elapsed;
   };
 

@@ -138,10 +138,11 @@ interface Cycle {
 
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
 function changesState(info: StatementInfo): boolean {
+  const settings = info.kind === "execute" ? (info.inner?.settings ?? []) : (info.settings ?? []);
   return (
-    ["transaction", "set", "prepare", "deallocate", "execute"].includes(info.kind) ||
+    ["transaction", "prepare", "deallocate"].includes(info.kind) ||
     info.command === "DiscardStmt" ||
-    (info.settings ?? []).some((s) => ["search_path", "all", "*unknown*"].includes(s.name))
+    (info.kind !== "show" && settings.some((s) => ["search_path", "all", "*unknown*"].includes(s.name)))
   );
 }
 
