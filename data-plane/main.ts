@@ -156,7 +156,7 @@ export async function startDataPlane(
             catalogLogin: { role: session.dbRole, password },
             searchPath: new SearchPath(path === null ? null : splitIdentifierList(path), session.dbRole),
             decisions,
-        shapes,
+            shapes,
             hashKey,
             logger,
             onDecision: (record) => {

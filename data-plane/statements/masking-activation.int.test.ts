@@ -11,7 +11,14 @@ it("masks hr.employees columns across mixed statements, portals and cursors in b
       "-c",
       "SELECT 1; SELECT ssn FROM hr.employees ORDER BY id LIMIT 1; BEGIN; DECLARE c CURSOR FOR SELECT ssn, name FROM hr.employees ORDER BY id; FETCH 1 FROM c; COMMIT",
     ]);
-    expect(r.stdout.trim().split("\n")).toEqual(["1", "***", "BEGIN", "DECLARE CURSOR", "***|Alice Analyst", "COMMIT"]);
+    expect(r.stdout.trim().split("\n")).toEqual([
+      "1",
+      "***",
+      "BEGIN",
+      "DECLARE CURSOR",
+      "***|Alice Analyst",
+      "COMMIT",
+    ]);
     const c = await stack.client(carol);
     for (let i = 0; i < 3; i++) {
       const a = await c.query("SELECT count(*) AS n FROM sales.orders WHERE id > $1", [i]);
