@@ -4,7 +4,7 @@
  * `loadParser()` must have resolved before any synchronous call; until then every call throws
  * {@link SqlParseError} ("parser not loaded"), which callers treat as a denial.
  */
-import { fingerprintSync, loadModule, parseSync } from "libpg-query";
+import { fingerprintSync, loadModule, normalizeSync, parseSync } from "libpg-query";
 import { type AstObject, isObject, unwrap } from "./walk.js";
 
 let loading: Promise<void> | null = null;
@@ -110,6 +110,21 @@ export function fingerprint(text: string): string {
   requireLoaded();
   try {
     return fingerprintSync(text);
+  } catch (err) {
+    throw toParseError(err);
+  }
+}
+
+/**
+ * libpg-query normalize: `text` with every literal replaced by a placeholder (`$1`, `$2`, …, after
+ * the parameters it already has), for logs that must not carry values. Throws SqlParseError when
+ * the text does not parse.
+ */
+export function normalize(text: string): string {
+  requireLoaded();
+  if (text.includes("\u0000")) throw new SqlParseError("query text contains a NUL character");
+  try {
+    return normalizeSync(text);
   } catch (err) {
     throw toParseError(err);
   }
