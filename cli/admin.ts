@@ -7,6 +7,8 @@
  *   portcullis admin sync                               fetch the policy repository and build what is new
  *   portcullis admin publish DIR [--no-activate]        build a bundle from a local policy folder
  *   portcullis admin fleet [--all]                      data planes and whether they run the active revision
+ *   portcullis admin decisions [--subject S --since 1h --result denied --relation sales.orders]
+ *                                                       the audit trail (cli/admin-decisions.ts)
  *
  * Every subcommand takes --server HOST:PORT (default $PORTCULLIS_ADMIN_SERVER or 127.0.0.1:7070),
  * --json (print the response as JSON instead of a table), --timeout MS, and --token-file FILE
@@ -24,6 +26,7 @@ import {
   type PolicyErrorMessage,
   type SourceFileMessage,
 } from "../proto/load.js";
+import { registerDecisionsCommand } from "./admin-decisions.js";
 
 export const DEFAULT_ADMIN_SERVER = "127.0.0.1:7070";
 
@@ -349,6 +352,8 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
         )}`;
       });
     });
+
+  registerDecisionsCommand({ sub, optionsOf, print, withClient });
 
   return admin;
 }

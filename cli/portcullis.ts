@@ -5,6 +5,7 @@ import { registerBundleCommands } from "./bundle.js";
 import { registerControlPlaneCommand } from "./control-plane.js";
 import { registerDataPlaneCommand } from "./data-plane.js";
 import { registerDemoCommands } from "./demo.js";
+import { registerLoginCommands } from "./login.js";
 
 const program = new Command()
   .name("portcullis")
@@ -16,6 +17,7 @@ registerControlPlaneCommand(program);
 registerAdminCommands(program);
 registerBundleCommands(program);
 registerDemoCommands(program);
+registerLoginCommands(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   console.error(`portcullis: ${err.message}`);

@@ -122,6 +122,30 @@ export const controlPlaneConfigSchema = z
       })
       .strict()
       .prefault({}),
+    decisions: z
+      .object({
+        /** Stored decisions older than this many days are deleted (checked every prune_interval_ms). */
+        retention_days: z.coerce.number().positive().default(30),
+        /** 0 = prune only at start. */
+        prune_interval_ms: ms(3_600_000),
+        /** The durable consumer on stream PORTCULLIS_DECISIONS (one per control plane deployment). */
+        consumer: z
+          .string()
+          .regex(/^[-\w]+$/)
+          .default("portcullis-control-plane"),
+        /** Records stored per SQLite transaction (at most). */
+        batch_size: z.coerce.number().int().min(1).max(10_000).default(256),
+        /** How long the stream keeps records, read or not: the longest control plane outage that loses nothing. */
+        stream_max_age_ms: ms(7 * 24 * 3600 * 1000, 1),
+        /** Largest stream size in bytes (oldest records go first); -1 for no limit. */
+        stream_max_bytes: z.coerce
+          .number()
+          .int()
+          .min(-1)
+          .default(1024 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
     metrics: z
       .object({
         host: z.string().default("127.0.0.1"),

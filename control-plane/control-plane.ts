@@ -17,6 +17,7 @@ import {
   type RunningAdminServer,
   startAdminServer,
 } from "./admin/server.js";
+import { DecisionConsumer } from "./audit/decision-consumer.js";
 import { exportPublicKey, loadOrCreateSigningKey, type SigningKey } from "./bundle/signing-key.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { Distributor } from "./distribute/distributor.js";
@@ -40,6 +41,8 @@ export interface RunningControlPlane {
   pipeline: Pipeline;
   distributor: Distributor;
   fleet: FleetView;
+  /** Reads stream PORTCULLIS_DECISIONS into SQLite (the audit trail) and prunes old decisions. */
+  decisions: DecisionConsumer;
   /** Absent when no git source is configured. */
   source: GitSource<CommitsOutcome> | undefined;
   admin: RunningAdminServer;
@@ -97,6 +100,32 @@ export async function startControlPlane(
       onConnectionChange: (connected) => metrics.natsConnected.set(connected ? 1 : 0),
     });
     cleanup.unshift(() => distributor.stop());
+
+    const decisions = new DecisionConsumer({
+      servers: config.nats.servers,
+      name: `${config.nats.name}-decisions`,
+      logger: logger.child({ component: "decisions" }),
+      repository: store.decisions,
+      durable: config.decisions.consumer,
+      batchSize: config.decisions.batch_size,
+      stream: {
+        maxAgeMs: config.decisions.stream_max_age_ms,
+        maxBytes: config.decisions.stream_max_bytes,
+        replicas: config.distribution.replicas,
+      },
+      retentionMs: config.decisions.retention_days * 24 * 3600 * 1000,
+      pruneIntervalMs: config.decisions.prune_interval_ms,
+      backoff: { initialMs: config.nats.reconnect_initial_ms, maxMs: config.nats.reconnect_max_ms },
+      connectTimeoutMs: config.nats.connect_timeout_ms,
+      metrics: {
+        stored: (kind, result, count) => metrics.decisionsStored.inc({ kind, result }, count),
+        invalid: (count) => metrics.decisionsInvalid.inc(count),
+        pending: (count) => metrics.decisionsPending.set(count),
+        pruned: (count) => metrics.decisionsPruned.inc(count),
+        connected: (connected) => metrics.decisionConsumerConnected.set(connected ? 1 : 0),
+      },
+    });
+    cleanup.unshift(() => decisions.stop());
 
     const pipeline = new Pipeline({
       store,
@@ -181,6 +210,7 @@ export async function startControlPlane(
     }
 
     distributor.start();
+    decisions.start();
     source?.start();
     logger.info(
       {
@@ -204,6 +234,7 @@ export async function startControlPlane(
       pipeline,
       distributor,
       fleet,
+      decisions,
       source,
       admin,
       metrics,

@@ -44,6 +44,42 @@ export class ControlPlaneMetrics {
     help: "Policy source syncs that failed (fetch, export)",
     registers: [this.registry],
   });
+  readonly decisionsStored = new Counter({
+    name: "portcullis_control_plane_decisions_stored_total",
+    help: "Decision records stored from stream PORTCULLIS_DECISIONS, by kind (connection, query) and result (allowed, denied)",
+    labelNames: ["kind", "result"] as const,
+    registers: [this.registry],
+  });
+  readonly decisionsInvalid = new Counter({
+    name: "portcullis_control_plane_decisions_invalid_total",
+    help: "Messages on stream PORTCULLIS_DECISIONS that were not valid decision records (dropped)",
+    registers: [this.registry],
+  });
+  readonly decisionsPruned = new Counter({
+    name: "portcullis_control_plane_decisions_pruned_total",
+    help: "Stored decisions deleted because they were older than decisions.retention_days",
+    registers: [this.registry],
+  });
+  readonly decisionsPending = new Gauge({
+    name: "portcullis_control_plane_decisions_pending",
+    help: "Decision records on the stream not yet read by the control plane (as of the last one read)",
+    registers: [this.registry],
+  });
+  readonly decisionConsumerConnected = new Gauge({
+    name: "portcullis_control_plane_decision_consumer_connected",
+    help: "1 when the decision record consumer is connected to NATS with its stream and consumer ready",
+    registers: [this.registry],
+  });
+  /**
+   * For the revocation engineer: set this from the revocation side of the control plane. It is how
+   * long the latest revocation took to be acknowledged by every live data plane (seconds), or, while
+   * some have not acknowledged yet, how long it has been waiting.
+   */
+  readonly revocationLagSeconds = new Gauge({
+    name: "portcullis_control_plane_revocation_lag_seconds",
+    help: "Time from the latest revocation to its acknowledgement by every live data plane (still growing while some have not)",
+    registers: [this.registry],
+  });
 
   constructor(options: ControlPlaneMetricsOptions = {}) {
     this.#fleetSource = options.fleet;

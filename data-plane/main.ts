@@ -7,6 +7,7 @@ import { startStatusServer } from "../common/status-server.js";
 import { decodeBundle, readBundle } from "../proto/bundle-file.js";
 import { TokenVerifier } from "./auth/token-verifier.js";
 import { BundleWatcher } from "./bus/bundle-watcher.js";
+import { DecisionLog } from "./bus/decision-log.js";
 import { type DataPlaneConfig, readRolePassword } from "./config.js";
 import { DataPlane } from "./data-plane.js";
 import { DataPlaneMetrics } from "./metrics.js";
@@ -38,6 +39,8 @@ export interface RunningDataPlane {
   publicKeys: KeyObject[];
   /** The bus subscriber for bundles, when `bus` is configured. */
   watcher: BundleWatcher | undefined;
+  /** Publishes every decision on PORTCULLIS_DECISIONS, when `bus` is configured and `decision_log.enabled`. */
+  decisionLog: DecisionLog | undefined;
   /** Verifies and loads a bundle's bytes, then swaps it in (statements in flight finish on the old one). */
   loadBundle(bytes: Uint8Array | string): Promise<string>;
   stop(): Promise<void>;
@@ -111,6 +114,24 @@ export async function startDataPlane(
   });
   const analysis = defaultAnalysisCache();
   const rolePassword = (role: string) => readRolePassword(config, role, env);
+  // The audit trail: records queue in memory and are published in the background; no query waits.
+  let decisionLog: DecisionLog | undefined;
+  if (config.bus && config.decision_log.enabled) {
+    decisionLog = new DecisionLog({
+      servers: config.bus.servers,
+      id: config.proxy.id,
+      region: config.proxy.region,
+      maxQueue: config.decision_log.max_queue,
+      publishTimeoutMs: config.decision_log.publish_timeout_ms,
+      logger: logger.child({ component: "decision-log" }),
+      onDropped: (count, reason) => metrics.decisionLogDropped.inc({ reason }, count),
+      onPublished: (count) => metrics.decisionLogPublished.inc(count),
+    });
+    const log = decisionLog;
+    metrics.watchDecisionLogQueue(() => log.depth);
+    metrics.watchNatsLink("decision_log", () => log.connected);
+    log.start();
+  }
 
   const dataPlane = new DataPlane({
     config,
@@ -119,14 +140,26 @@ export async function startDataPlane(
     metrics,
     rolePassword,
     verifyToken: (token) => verifier.verify(token),
-    decideConnection: (input) => {
+    decideConnection: (input, context) => {
       const runtime = policy.current();
-      if (!runtime) return { allow: false, reasons: ["no policy is loaded on this proxy"] };
-      const decision = runtime.evaluateConnection(input);
-      metrics.decisions.inc({
-        entrypoint: "connection",
-        result: decision.allow ? "allow" : "deny",
-        cached: "no",
+      const started = performance.now();
+      const decision = runtime
+        ? runtime.evaluateConnection(input)
+        : { allow: false, reasons: ["no policy is loaded on this proxy"] };
+      const evalMicros = runtime ? (performance.now() - started) * 1000 : 0;
+      if (runtime) {
+        metrics.decisions.inc({
+          entrypoint: "connection",
+          result: decision.allow ? "allow" : "deny",
+          cached: "no",
+        });
+      }
+      decisionLog?.connection({
+        sessionId: context?.sessionId ?? "",
+        input,
+        decision,
+        revision: runtime?.revision,
+        evalMicros,
       });
       return decision;
     },
@@ -169,6 +202,7 @@ export async function startDataPlane(
                 result: record.decision.allow ? "allow" : "deny",
                 cached: record.cached ? "yes" : "no",
               });
+              decisionLog?.statement(record);
               options.onDecision?.(record);
             },
           });
@@ -193,6 +227,8 @@ export async function startDataPlane(
     });
     if (!policy.current()) await watcher.loadLastGood();
     watcher.start();
+    const bundles = watcher;
+    metrics.watchNatsLink("bundles", () => bundles.state.connected);
   }
   if (!policy.current()) logger.warn("no policy bundle loaded yet: every connection is denied until one is");
   const address = await dataPlane.listen();
@@ -219,9 +255,11 @@ export async function startDataPlane(
       return loadVerified(await decodeBundle(raw));
     },
     watcher,
+    decisionLog,
     async stop() {
       await watcher?.stop();
       await dataPlane.stop();
+      await decisionLog?.stop();
       await new Promise<void>((resolve) => (status ? status.server.close(() => resolve()) : resolve()));
       await catalog.close();
     },

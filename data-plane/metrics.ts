@@ -45,10 +45,65 @@ export class DataPlaneMetrics {
     labelNames: ["revision"] as const,
     registers: [this.registry],
   });
+  /**
+   * For the revocation engineer: set this from the revocation consumer. It is how far behind the
+   * deny-list may be, in seconds: 0 while the PORTCULLIS_REVOCATIONS consumer is connected and caught
+   * up, otherwise the time since it last was (what `revocation.max_staleness` is compared against).
+   * Defined here so dashboards and the observability test can rely on the series existing.
+   */
+  readonly revocationLagSeconds = new Gauge({
+    name: "portcullis_revocation_lag_seconds",
+    help: "How far behind the revocation deny-list may be: 0 when caught up with the revocation stream, else seconds since it last was",
+    registers: [this.registry],
+  });
+  readonly natsConnected: Gauge<"link">;
+  readonly decisionLogQueue: Gauge;
+  readonly decisionLogDropped = new Counter({
+    name: "portcullis_decision_log_dropped_total",
+    help: "Decision records dropped because the in-memory queue was full (NATS unreachable for too long) or NATS refused them",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly decisionLogPublished = new Counter({
+    name: "portcullis_decision_log_published_total",
+    help: "Decision records stored on the PORTCULLIS_DECISIONS stream",
+    registers: [this.registry],
+  });
+  readonly #natsLinks = new Map<string, () => boolean>();
+  #decisionLogDepth: () => number = () => 0;
 
   constructor(labels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(labels);
     collectDefaultMetrics({ register: this.registry, prefix: "portcullis_dp_" });
+    const links = this.#natsLinks;
+    this.natsConnected = new Gauge({
+      name: "portcullis_nats_connected",
+      help: "1 when the NATS link (bundles, decision_log, revocations…) is connected and ready",
+      labelNames: ["link"] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [link, connected] of links) this.set({ link }, connected() ? 1 : 0);
+      },
+    });
+    const depth = () => this.#decisionLogDepth();
+    this.decisionLogQueue = new Gauge({
+      name: "portcullis_decision_log_queue_depth",
+      help: "Decision records waiting in memory to be published (bounded by decision_log.max_queue)",
+      registers: [this.registry],
+      collect() {
+        this.set(depth());
+      },
+    });
+  }
+
+  /** Reports a NATS link's state on `portcullis_nats_connected{link}` at each scrape. */
+  watchNatsLink(link: string, connected: () => boolean): void {
+    this.#natsLinks.set(link, connected);
+  }
+
+  /** Where `portcullis_decision_log_queue_depth` reads from. */
+  watchDecisionLogQueue(depth: () => number): void {
+    this.#decisionLogDepth = depth;
   }
 
   setRevision(revision: string): void {

@@ -9,7 +9,8 @@
  * device code a test obtained with openid-client.
  *
  * Clients are public (`token_endpoint_auth_method: none`, PKCE S256), `application_type: native`, with the
- * loopback redirect URI `<issuer>/cb` that this server answers. `portcullis` and `other-app` exist from the
+ * loopback redirect URI `<issuer>/cb` that this server answers, and `http://127.0.0.1/callback` (any port, as
+ * RFC 8252 allows native apps) for login commands that run their own loopback listener (`authorize()`). `portcullis` and `other-app` exist from the
  * start; `token(user, { audience })` registers any other client id on demand.
  *
  * oidc-provider reads its keys, clients and claim names when it is constructed, so a change to any of them
@@ -81,6 +82,12 @@ export interface OidcHarness {
    * confirms, logs in as `user` and consents. The device's poll then gets its tokens.
    */
   approveDevice(userCode: string, user: OidcUser): Promise<void>;
+  /**
+   * Plays the user for an authorization request another client built (a login command under test): opens
+   * `authorizationUrl`, logs in as `user`, consents, and returns the redirect the provider sends the browser
+   * to (the client's redirect URI with `code` and `state`), without following it.
+   */
+  authorize(authorizationUrl: string | URL, user: OidcUser): Promise<URL>;
   /** New RSA and EC signing keys with new `kid`s; tokens from now on are signed with them. */
   rotateSigningKey(opts?: RotateOptions): Promise<void>;
   /** The current private signing keys (RSA first, then EC). */
@@ -93,6 +100,8 @@ export interface OidcHarness {
 }
 
 const CALLBACK_PATH = "/cb";
+/** Registered for every client besides `<issuer>/cb`; native clients may use it on any port. */
+const LOOPBACK_CALLBACK = "http://127.0.0.1/callback";
 const JWKS_PATH = "/jwks";
 const INTERACTION_PATH = "/interaction/";
 const DEVICE_SUCCESS_MARKER = 'id="portcullis-device-success"';
@@ -269,6 +278,28 @@ class ProviderHarness implements OidcHarness {
     });
   }
 
+  async authorize(authorizationUrl: string | URL, user: OidcUser): Promise<URL> {
+    checkUser(user);
+    const start = new URL(authorizationUrl);
+    if (start.origin !== this.issuer) {
+      throw new OidcHarnessError(`authorize(): ${start.origin} is not this provider (${this.issuer})`);
+    }
+    return this.#serial(async () => {
+      if (this.#registerUser(user)) this.#build();
+      const end = await this.#browse(
+        start,
+        user.sub,
+        (next) => next.origin !== this.issuer || next.href.startsWith(this.redirectUri),
+      );
+      if (!end.redirect) {
+        throw new OidcHarnessError(
+          `authorization flow ended on a page instead of a redirect: ${snippet(end.page)}${this.#errorsSuffix()}`,
+        );
+      }
+      return end.redirect;
+    });
+  }
+
   rotateSigningKey(opts: RotateOptions = {}): Promise<void> {
     return this.#serial(async () => {
       const previous = this.#keys;
@@ -368,7 +399,7 @@ class ProviderHarness implements OidcHarness {
       client_id: clientId,
       application_type: "native",
       token_endpoint_auth_method: "none",
-      redirect_uris: [this.redirectUri],
+      redirect_uris: [this.redirectUri, LOOPBACK_CALLBACK],
       response_types: ["code"],
       grant_types: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
       id_token_signed_response_alg: algorithm,
@@ -514,7 +545,11 @@ class ProviderHarness implements OidcHarness {
    * A minimal browser: follows redirects, keeps cookies, submits the provider's auto-posting and
    * confirmation forms. Stops at a redirect to the client's redirect URI or at a page without a form.
    */
-  async #browse(start: URL, accountId: string): Promise<{ redirect?: URL; page: string }> {
+  async #browse(
+    start: URL,
+    accountId: string,
+    isClientRedirect: (next: URL) => boolean = (next) => next.href.startsWith(this.redirectUri),
+  ): Promise<{ redirect?: URL; page: string }> {
     const jar = new CookieJar();
     const uids: string[] = [];
     let url = start;
@@ -535,7 +570,7 @@ class ProviderHarness implements OidcHarness {
         if (response.status >= 300 && response.status < 400 && location) {
           await response.body?.cancel();
           const next = new URL(location, url);
-          if (next.href.startsWith(this.redirectUri)) return { redirect: next, page: "" };
+          if (isClientRedirect(next)) return { redirect: next, page: "" };
           if (next.origin === this.issuer && next.pathname.startsWith(INTERACTION_PATH)) {
             const uid = next.pathname.slice(INTERACTION_PATH.length);
             this.#interactionAccounts.set(uid, accountId);

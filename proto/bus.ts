@@ -54,6 +54,14 @@ export function revocationAckSubject(dataPlaneId: string): string {
   return `${BUS.revocationsPrefix}.ack.${subjectToken(dataPlaneId)}`;
 }
 
+/** Decision records: `portcullis.decisions.<kind>.<data plane id>` on stream PORTCULLIS_DECISIONS. */
+export function decisionSubject(kind: DecisionKind, dataPlaneId: string): string {
+  return `${BUS.decisionsPrefix}.${kind}.${subjectToken(dataPlaneId)}`;
+}
+
+/** The subjects of stream PORTCULLIS_DECISIONS. */
+export const DECISIONS_WILDCARD = `${BUS.decisionsPrefix}.>`;
+
 const timestamp = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lower-case hex SHA-256");
 const count = z.number().int().min(0);
@@ -139,6 +147,49 @@ export const revocationAckSchema = z.object({
 });
 export type RevocationAck = z.infer<typeof revocationAckSchema>;
 
+export const DECISION_KINDS = ["connection", "query"] as const;
+export type DecisionKind = (typeof DECISION_KINDS)[number];
+
+/** Longest `sql` a decision record carries; longer statements are cut and marked `sql_truncated`. */
+export const MAX_DECISION_SQL_CHARS = 16 * 1024;
+
+export const decisionRelationSchema = z.object({
+  /** null when an unqualified name could not be resolved. */
+  schema: z.string().max(200).nullable(),
+  name: z.string().max(200),
+  access: z.enum(["read", "write"]),
+});
+export type DecisionRelation = z.infer<typeof decisionRelationSchema>;
+
+/** One connection or statement decision a data plane made, allowed or denied (the audit trail). */
+export const decisionRecordSchema = z.object({
+  id: z.string().min(1).max(100),
+  at: timestamp,
+  kind: z.enum(DECISION_KINDS),
+  data_plane_id: z.string().min(1).max(200),
+  region: z.string().max(100),
+  session_id: z.string().max(100),
+  subject: z.string().max(1000),
+  issuer: z.string().max(1000),
+  db_role: z.string().max(200),
+  database: z.string().max(200),
+  revision: z.string().max(200),
+  allow: z.boolean(),
+  reasons: z.array(z.string().max(4000)).max(100),
+  eval_micros: z.number().min(0),
+  cached: z.boolean(),
+  protocol: z.enum(["simple", "extended", ""]),
+  statement_kind: z.string().max(50),
+  statement_command: z.string().max(100),
+  relations: z.array(decisionRelationSchema).max(500),
+  sql: z.string().max(MAX_DECISION_SQL_CHARS),
+  sql_truncated: z.boolean().optional(),
+  fingerprint: z.string().max(100),
+  client_addr: z.string().max(200),
+  application_name: z.string().max(200),
+});
+export type DecisionRecordMessage = z.infer<typeof decisionRecordSchema>;
+
 /** Largest bus message accepted by the decoders (a NATS payload is at most 1 MiB by default). */
 export const MAX_BUS_MESSAGE_BYTES = 1024 * 1024;
 
@@ -176,3 +227,6 @@ export const decodeBundlePointer = (bytes: Uint8Array): BundlePointer =>
 
 export const decodeStatusReport = (bytes: Uint8Array): StatusReport =>
   decodeBusMessage(statusReportSchema, bytes, "status report");
+
+export const decodeDecisionRecord = (bytes: Uint8Array): DecisionRecordMessage =>
+  decodeBusMessage(decisionRecordSchema, bytes, "decision record");

@@ -227,6 +227,21 @@ export interface DecisionMessage {
   revision: string;
   statement_fingerprint: string;
   statement_text: string;
+  id: string;
+  result: string;
+  region: string;
+  issuer: string;
+  db_role: string;
+  database: string;
+  protocol: string;
+  statement_kind: string;
+  statement_command: string;
+  relations: string[];
+  eval_micros: number;
+  cached: boolean;
+  statement_truncated: boolean;
+  client_addr: string;
+  application_name: string;
 }
 export interface QueryDecisionsRequest {
   subject?: string;
@@ -235,9 +250,15 @@ export interface QueryDecisionsRequest {
   until?: string;
   denied_only?: boolean;
   limit?: number;
+  result?: string;
+  relation?: string;
+  data_plane_id?: string;
+  kind?: string;
+  page_token?: string;
 }
 export interface QueryDecisionsResponse {
   decisions: DecisionMessage[];
+  next_page_token: string;
 }
 export interface WatchEventsRequest {
   kinds?: string[];

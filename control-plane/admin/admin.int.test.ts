@@ -263,7 +263,6 @@ describe("admin API over gRPC", () => {
       () => client.RevokeSubject({ subject: "alice" }),
       () => client.RevokeToken({ jti: "j" }),
       () => client.ListRevocations({}),
-      () => client.QueryDecisions({}),
     ]) {
       expect(grpcCode(await call().catch((e: unknown) => e))).toBe("UNIMPLEMENTED");
     }

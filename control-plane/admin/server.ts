@@ -24,6 +24,7 @@ import {
   type PolicyErrorMessage,
   type SyncedCommitMessage,
 } from "../../proto/load.js";
+import { DecisionQueryError, queryDecisions } from "../audit/query.js";
 import type { FleetView } from "../distribute/fleet.js";
 import {
   type ActivationOutcome,
@@ -256,8 +257,14 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
     ListRevocations: unary("ListRevocations", async () => {
       throw unimplemented("ListRevocations", "revocations");
     }),
-    QueryDecisions: unary("QueryDecisions", async () => {
-      throw unimplemented("QueryDecisions", "the decision audit trail");
+    QueryDecisions: unary("QueryDecisions", async (request) => {
+      try {
+        return queryDecisions(store.decisions, request);
+      } catch (err) {
+        if (err instanceof DecisionQueryError)
+          throw new StatusError(grpc.status.INVALID_ARGUMENT, err.message);
+        throw err;
+      }
     }),
 
     ListBundles: unary("ListBundles", async (request) => {

@@ -21,7 +21,12 @@ export function schemaVersion(db: SqliteDatabase): number {
   return row.v ?? 0;
 }
 
-/** Applies the migrations `db` lacks; returns the versions applied by this call. */
+/**
+ * Applies the migrations `db` lacks, in version order; returns the versions applied by this call.
+ * "Lacks" means not recorded, not "above the newest recorded": a migration numbered below one that
+ * already ran (two lines of work that each added one) still runs, so migrations that touch
+ * different tables must not depend on each other's order.
+ */
 export function migrate(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -36,10 +41,15 @@ export function migrate(db: SqliteDatabase, migrations: readonly Migration[] = M
         "run a newer Portcullis or restore a backup",
     );
   }
+  const recorded = new Set(
+    (db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map(
+      (r) => r.version,
+    ),
+  );
   const applied: number[] = [];
   const ordered = [...migrations].sort((a, b) => a.version - b.version);
   for (const migration of ordered) {
-    if (migration.version <= current) continue;
+    if (recorded.has(migration.version)) continue;
     db.transaction(() => {
       db.exec(migration.sql);
       db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(

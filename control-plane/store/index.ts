@@ -6,6 +6,7 @@
  */
 import { BundleRepository } from "./bundles.js";
 import { DEFAULT_STORE_PATH, openDatabase, type SqliteDatabase, schemaVersion } from "./database.js";
+import { DecisionRepository } from "./decisions.js";
 import { FleetRepository } from "./fleet.js";
 import { SourceRepository } from "./sources.js";
 
@@ -18,18 +19,21 @@ export {
   StoreError,
   schemaVersion,
 } from "./database.js";
+export * from "./decisions.js";
 export * from "./fleet.js";
 export { MIGRATIONS, type Migration } from "./migrations.js";
 export * from "./sources.js";
 
 export class ControlPlaneStore {
   readonly bundles: BundleRepository;
+  readonly decisions: DecisionRepository;
   readonly fleet: FleetRepository;
   readonly sources: SourceRepository;
   #closed = false;
 
   constructor(readonly db: SqliteDatabase) {
     this.bundles = new BundleRepository(db);
+    this.decisions = new DecisionRepository(db);
     this.fleet = new FleetRepository(db);
     this.sources = new SourceRepository(db);
   }

@@ -167,4 +167,41 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX decisions_stream_seq ON decisions (stream_seq) WHERE stream_seq IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    name: "decision records from the data planes (audit trail)",
+    sql: `
+      -- One row per DecisionRecord (proto/bus.proto); statement_text holds the normalized SQL.
+      ALTER TABLE decisions ADD COLUMN record_id TEXT;
+      ALTER TABLE decisions ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+      ALTER TABLE decisions ADD COLUMN db_role TEXT NOT NULL DEFAULT '';
+      ALTER TABLE decisions ADD COLUMN database TEXT NOT NULL DEFAULT '';
+      ALTER TABLE decisions ADD COLUMN protocol TEXT NOT NULL DEFAULT '';
+      ALTER TABLE decisions ADD COLUMN statement_kind TEXT NOT NULL DEFAULT '';
+      ALTER TABLE decisions ADD COLUMN statement_command TEXT NOT NULL DEFAULT '';
+      ALTER TABLE decisions ADD COLUMN relations_json TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE decisions ADD COLUMN sql_truncated INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE decisions ADD COLUMN eval_micros REAL NOT NULL DEFAULT 0;
+      ALTER TABLE decisions ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE decisions ADD COLUMN client_addr TEXT NOT NULL DEFAULT '';
+      ALTER TABLE decisions ADD COLUMN application_name TEXT NOT NULL DEFAULT '';
+      ALTER TABLE decisions ADD COLUMN received_at TEXT;
+      -- A record delivered twice (a retried publish, a redelivery) is stored once.
+      CREATE UNIQUE INDEX decisions_record_id ON decisions (record_id) WHERE record_id IS NOT NULL;
+      -- Stream sequences restart when the stream is recreated: not unique.
+      DROP INDEX decisions_stream_seq;
+      CREATE INDEX decisions_stream_seq ON decisions (stream_seq);
+      CREATE INDEX decisions_data_plane_at ON decisions (data_plane_id, at);
+
+      -- The relations each statement touched, for QueryDecisions by relation.
+      CREATE TABLE decision_relations (
+        decision_id     INTEGER NOT NULL REFERENCES decisions (id) ON DELETE CASCADE,
+        relation_schema TEXT NOT NULL DEFAULT '',
+        relation_name   TEXT NOT NULL,
+        access          TEXT NOT NULL
+      );
+      CREATE INDEX decision_relations_relation ON decision_relations (relation_name, relation_schema, decision_id);
+      CREATE INDEX decision_relations_decision ON decision_relations (decision_id);
+    `,
+  },
 ];

@@ -1,0 +1,417 @@
+/**
+ * The data plane's decision log: every connection and statement decision, allowed or denied,
+ * published as a DecisionRecord (proto/bus.ts) on JetStream stream PORTCULLIS_DECISIONS, subject
+ * `portcullis.decisions.<kind>.<data plane id>`, for the control plane's audit trail.
+ *
+ * No query ever waits on it: `statement()` and `connection()` only append to a bounded in-memory
+ * queue (O(1), no I/O, no parsing) and a background pump publishes from it. Building the record —
+ * replacing the statement's literals with placeholders (libpg-query normalize, cached by text) —
+ * happens in the pump too, so values never leave the process and the query path never pays for it.
+ *
+ * While NATS is unreachable the queue keeps up to `maxQueue` records (in flight included) and
+ * drops what comes beyond that, counting it (`onDropped`, the metric) and saying so in the log:
+ * once when dropping starts and once with the total when the queue has room again. When NATS is
+ * back the pump flushes the queue, oldest first. Every record carries a UUID that is also its
+ * JetStream message id, so a publish retried after a lost acknowledgement is stored once (and the
+ * control plane ignores ids it already has).
+ */
+import { randomUUID } from "node:crypto";
+import { JetStreamApiError, type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { LRUCache } from "lru-cache";
+import { ensureDecisionsStream } from "../../common/decisions-stream.js";
+import type { Logger } from "../../common/logger.js";
+import { type Backoff, backoffDelay, NatsLink } from "../../common/nats-link.js";
+import {
+  type DecisionKind,
+  type DecisionRecordMessage,
+  type DecisionRelation,
+  decisionSubject,
+  encodeBusMessage,
+  MAX_DECISION_SQL_CHARS,
+} from "../../proto/bus.js";
+import type { ConnectionDecision, ConnectionInput, StatementInfo } from "../../proto/policy.js";
+import { normalize } from "../sql/parser.js";
+import type { DecisionRecord as StatementDecision } from "../statements/statement-gate.js";
+
+export interface DecisionLogOptions {
+  /** NATS server URL(s). */
+  servers: string | string[];
+  /** This data plane's id and region, as recorded. */
+  id: string;
+  region: string;
+  /** Records kept in memory while NATS is unreachable; beyond this, new records are dropped. */
+  maxQueue: number;
+  /** Records published concurrently (default 256). */
+  maxInFlight?: number;
+  /** How long a publish waits for JetStream's acknowledgement (default 5 s). */
+  publishTimeoutMs?: number;
+  backoff?: Backoff;
+  connectTimeoutMs?: number;
+  logger: Logger;
+  /** Told how many records were dropped and why ("queue_full", "rejected"). */
+  onDropped?(count: number, reason: "queue_full" | "rejected"): void;
+  /** Told how many records JetStream acknowledged. */
+  onPublished?(count: number): void;
+}
+
+/** A connection decision, as main.ts sees it. */
+export interface ConnectionDecisionEvent {
+  /** The id the session gets if the connection goes through. */
+  sessionId: string;
+  input: ConnectionInput;
+  decision: ConnectionDecision;
+  revision: string | undefined;
+  evalMicros: number;
+}
+
+type Pending =
+  | { id: string; at: string; attempts: number; kind: "query"; event: StatementDecision }
+  | { id: string; at: string; attempts: number; kind: "connection"; event: ConnectionDecisionEvent };
+
+/** A JetStream refusal that will not change on retry gives up after this many attempts. */
+const MAX_REJECTED_ATTEMPTS = 5;
+
+/** Cut `text` to `max` characters without splitting a surrogate pair. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return text.slice(0, end);
+}
+
+/** Every relation a statement touches, its inner statement's (EXPLAIN, PREPARE, CREATE TABLE AS) included. */
+export function statementRelations(info: StatementInfo | null): DecisionRelation[] {
+  const out: DecisionRelation[] = [];
+  const seen = new Set<string>();
+  for (
+    let s: StatementInfo | undefined = info ?? undefined, depth = 0;
+    s && depth < 8;
+    s = s.inner, depth++
+  ) {
+    for (const r of s.relations) {
+      const key = `${r.schema ?? ""}\u0000${r.name}\u0000${r.access}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ schema: r.schema, name: r.name, access: r.access });
+    }
+  }
+  return out;
+}
+
+export class DecisionLog {
+  readonly #options: DecisionLogOptions;
+  readonly #logger: Logger;
+  readonly #link: NatsLink;
+  readonly #maxInFlight: number;
+  readonly #normalized = new LRUCache<string, string>({ max: 5_000 });
+  #queue: Pending[] = [];
+  #head = 0;
+  #inFlight = 0;
+  #pumping = false;
+  #stopped = false;
+  #js: { nc: NatsConnection; js: JetStreamClient } | undefined;
+  #wake = new AbortController();
+  /** Records dropped since the last log line about it. */
+  #droppedUnreported = 0;
+  #dropped = 0;
+  #published = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(options: DecisionLogOptions) {
+    if (!(options.maxQueue >= 1)) throw new Error("decision log: maxQueue must be at least 1");
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#maxInFlight = Math.max(1, Math.min(options.maxInFlight ?? 256, options.maxQueue));
+    this.#link = new NatsLink({
+      servers: options.servers,
+      name: `portcullis-data-plane-decisions-${options.id}`,
+      logger: options.logger,
+      backoff: options.backoff,
+      connectTimeoutMs: options.connectTimeoutMs,
+      onReady: async (nc) => {
+        const done = await ensureDecisionsStream(nc);
+        if (done === "created") this.#logger.info("created the decision records stream");
+        this.#js = { nc, js: jetstream(nc) };
+        this.#schedule();
+      },
+    });
+  }
+
+  /** Connects in the background; returns at once. */
+  start(): void {
+    this.#link.start();
+  }
+
+  get connected(): boolean {
+    return this.#link.connected;
+  }
+
+  /** Records waiting to be published (in flight included). */
+  get depth(): number {
+    return this.#queue.length - this.#head + this.#inFlight;
+  }
+
+  /** Records dropped since start. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Records JetStream acknowledged since start. */
+  get published(): number {
+    return this.#published;
+  }
+
+  /** A statement decision (the statement gate's onDecision). Never throws, never waits. */
+  statement(event: StatementDecision): void {
+    this.#enqueue("query", event);
+  }
+
+  /** A connection decision. Never throws, never waits. */
+  connection(event: ConnectionDecisionEvent): void {
+    this.#enqueue("connection", event);
+  }
+
+  /** Resolves once the queue is empty (true) or after `timeoutMs` (false). */
+  flush(timeoutMs: number): Promise<boolean> {
+    if (this.depth === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.#idle = this.#idle.filter((f) => f !== done);
+        resolve(false);
+      }, timeoutMs);
+      this.#idle.push(done);
+    });
+  }
+
+  /** Publishes what it can within `flushTimeoutMs` (default 2 s), then disconnects. */
+  async stop(flushTimeoutMs = 2_000): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#link.connected && this.depth > 0) await this.flush(flushTimeoutMs);
+    this.#stopped = true;
+    this.#wake.abort();
+    const left = this.depth;
+    if (left > 0)
+      this.#logger.warn({ records: left }, "stopping with decision records not published: they are lost");
+    this.#reportDrops();
+    await this.#link.stop();
+  }
+
+  #enqueue<K extends Pending["kind"]>(kind: K, event: Extract<Pending, { kind: K }>["event"]): void {
+    if (this.#stopped) return;
+    if (this.depth >= this.#options.maxQueue) {
+      this.#drop(1, "queue_full");
+      return;
+    }
+    this.#queue.push({ id: randomUUID(), at: new Date().toISOString(), attempts: 0, kind, event } as Pending);
+    this.#schedule();
+  }
+
+  #drop(count: number, reason: "queue_full" | "rejected"): void {
+    if (this.#droppedUnreported === 0 && reason === "queue_full") {
+      this.#logger.warn(
+        { maxQueue: this.#options.maxQueue, natsConnected: this.#link.connected },
+        "decision log queue is full: dropping new decision records until NATS takes the queued ones",
+      );
+    }
+    this.#dropped += count;
+    this.#droppedUnreported += count;
+    this.#options.onDropped?.(count, reason);
+  }
+
+  #reportDrops(): void {
+    if (this.#droppedUnreported === 0) return;
+    this.#logger.warn(
+      { dropped: this.#droppedUnreported, droppedSinceStart: this.#dropped },
+      "decision records were dropped while the decision log queue was full",
+    );
+    this.#droppedUnreported = 0;
+  }
+
+  #schedule(): void {
+    if (this.#pumping || this.#stopped || this.#queue.length === this.#head) return;
+    this.#pumping = true;
+    setImmediate(() => {
+      this.#pump()
+        .catch((err: unknown) => this.#logger.error({ err }, "decision log pump failed"))
+        .finally(() => {
+          this.#pumping = false;
+          if (!this.#stopped && this.#queue.length > this.#head && this.#link.connected) this.#schedule();
+        });
+    });
+  }
+
+  #take(n: number): Pending[] {
+    const batch = this.#queue.slice(this.#head, this.#head + n);
+    this.#head += batch.length;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  #putBack(items: Pending[]): void {
+    if (items.length === 0) return;
+    this.#queue = [...items, ...this.#queue.slice(this.#head)];
+    this.#head = 0;
+  }
+
+  async #pump(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopped && this.#queue.length > this.#head) {
+      const handle = this.#link.connected ? this.#js : undefined;
+      if (!handle || handle.nc.isClosed()) return; // onReady schedules the pump again
+      const batch = this.#take(this.#maxInFlight);
+      this.#inFlight = batch.length;
+      const results = await Promise.allSettled(batch.map((item) => this.#publish(handle.js, item)));
+      this.#inFlight = 0;
+      const retry: Pending[] = [];
+      let published = 0;
+      let rejected = 0;
+      results.forEach((result, i) => {
+        const item = batch[i]!;
+        if (result.status === "fulfilled") {
+          published++;
+          return;
+        }
+        const err = result.reason as Error;
+        if (err instanceof JetStreamApiError && ++item.attempts >= MAX_REJECTED_ATTEMPTS) {
+          rejected++;
+          this.#logger.error({ err: err.message, id: item.id }, "JetStream refused a decision record");
+          return;
+        }
+        retry.push(item);
+      });
+      if (published > 0) {
+        this.#published += published;
+        this.#options.onPublished?.(published);
+      }
+      if (rejected > 0) this.#drop(rejected, "rejected");
+      if (retry.length === 0) {
+        failures = 0;
+        if (this.depth < this.#options.maxQueue) this.#reportDrops();
+        if (this.depth === 0) for (const resolve of this.#idle.splice(0)) resolve();
+        continue;
+      }
+      this.#putBack(retry);
+      failures++;
+      const delay = backoffDelay(failures, this.#options.backoff);
+      const first = (results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason as Error;
+      this.#logger.debug(
+        { failed: retry.length, retryInMs: delay, err: first.message },
+        "decision records not acknowledged; retrying",
+      );
+      await this.#sleep(delay);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#wake.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done);
+    });
+  }
+
+  async #publish(js: JetStreamClient, item: Pending): Promise<void> {
+    const message = this.#message(item);
+    await js.publish(
+      decisionSubject(item.kind as DecisionKind, this.#options.id),
+      encodeBusMessage(message),
+      {
+        msgID: item.id,
+        timeout: this.#options.publishTimeoutMs ?? 5_000,
+      },
+    );
+  }
+
+  /** The wire record of a queued decision (literals replaced by placeholders). */
+  #message(item: Pending): DecisionRecordMessage {
+    const base = {
+      id: item.id,
+      at: item.at,
+      data_plane_id: this.#options.id,
+      region: this.#options.region,
+    };
+    if (item.kind === "connection") {
+      const { input, decision, sessionId, revision, evalMicros } = item.event;
+      return {
+        ...base,
+        kind: "connection",
+        session_id: sessionId,
+        subject: input.token.sub,
+        issuer: input.token.iss,
+        db_role: decision.allow ? (decision.db_role ?? "") : "",
+        database: input.startup.database,
+        revision: revision ?? "",
+        allow: decision.allow,
+        reasons: decision.reasons.slice(0, 100).map((r) => cut(String(r), 4000)),
+        eval_micros: Math.max(0, Math.round(evalMicros * 10) / 10),
+        cached: false,
+        protocol: "",
+        statement_kind: "",
+        statement_command: "",
+        relations: [],
+        sql: "",
+        fingerprint: "",
+        client_addr: input.client.addr,
+        application_name: cut(input.startup.application_name, 200),
+      };
+    }
+    const event = item.event;
+    const info = event.statement;
+    const sql = this.#placeholders(info ? info.text : event.text);
+    return {
+      ...base,
+      kind: "query",
+      session_id: event.session.id,
+      subject: event.session.subject,
+      issuer: event.session.claims.iss,
+      db_role: event.session.dbRole,
+      database: event.session.database,
+      revision: event.revision ?? "",
+      allow: event.decision.allow,
+      reasons: event.decision.reasons.slice(0, 100).map((r) => cut(String(r), 4000)),
+      eval_micros: Math.max(0, Math.round(event.evalMicros * 10) / 10),
+      cached: event.cached,
+      protocol: event.protocol,
+      statement_kind: info?.kind ?? "",
+      statement_command: cut(info?.command ?? "", 100),
+      relations: statementRelations(info).slice(0, 500),
+      sql: cut(sql, MAX_DECISION_SQL_CHARS),
+      ...(sql.length > MAX_DECISION_SQL_CHARS ? { sql_truncated: true } : {}),
+      fingerprint: info?.fingerprint ?? "",
+      client_addr: "",
+      application_name: "",
+    };
+  }
+
+  /** The statement with placeholders for its literals; "" when it does not parse (never the raw text). */
+  #placeholders(text: string): string {
+    const hit = this.#normalized.get(text);
+    if (hit !== undefined) return hit;
+    let normalized: string;
+    try {
+      normalized = normalize(text).trim();
+    } catch {
+      normalized = "";
+    }
+    if (text.length <= 64 * 1024) this.#normalized.set(text, normalized);
+    return normalized;
+  }
+}
