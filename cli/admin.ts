@@ -10,10 +10,16 @@
  *   portcullis admin decisions [--subject S --since 1h --result denied --relation sales.orders]
  *                                                       the audit trail (cli/admin-decisions.ts)
  *
+ *   portcullis admin sessions | revoke-session ID | revoke-subject SUB | revoke-token JTI
+ *                    | revocations | watch      live sessions and revocations (cli/admin-sessions.ts)
+ *
  * Every subcommand takes --server HOST:PORT (default $PORTCULLIS_ADMIN_SERVER or 127.0.0.1:7070),
- * --json (print the response as JSON instead of a table), --timeout MS, and --token-file FILE
- * (default $PORTCULLIS_ADMIN_TOKEN_FILE: a bearer token sent as `authorization`), before or after
- * the subcommand's name.
+ * --json (print the response as JSON instead of a table), --timeout MS, the admin token as
+ * --token TOKEN (default $PORTCULLIS_TOKEN) or --token-file FILE (default
+ * $PORTCULLIS_ADMIN_TOKEN_FILE), sent as `authorization: Bearer`, and the transport: TLS checked
+ * against the system CAs, --ca FILE (default $PORTCULLIS_ADMIN_CA), --insecure (TLS, certificate
+ * not checked) or --plaintext (loopback control planes without TLS) — before or after the
+ * subcommand's name (cli/admin-auth.ts).
  */
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
@@ -26,7 +32,9 @@ import {
   type PolicyErrorMessage,
   type SourceFileMessage,
 } from "../proto/load.js";
+import { adminCredentials, resolveAdminToken } from "./admin-auth.js";
 import { registerDecisionsCommand } from "./admin-decisions.js";
+import { registerSessionCommands } from "./admin-sessions.js";
 
 export const DEFAULT_ADMIN_SERVER = "127.0.0.1:7070";
 
@@ -46,6 +54,10 @@ interface CommonOptions {
   json?: boolean;
   timeout?: string;
   tokenFile?: string;
+  token?: string;
+  ca?: string;
+  insecure?: boolean;
+  plaintext?: boolean;
 }
 
 /** Fixed-width columns; the last column is not padded. */
@@ -146,24 +158,27 @@ export async function readPolicyFolder(dir: string): Promise<SourceFileMessage[]
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }
 
-async function withClient<T>(options: CommonOptions, fn: (client: AdminClient) => Promise<T>): Promise<T> {
+async function openClient(options: CommonOptions): Promise<AdminClient> {
   const timeout = options.timeout ? Number(options.timeout) : undefined;
   if (timeout !== undefined && !(timeout > 0))
     throw new AdminCommandError(`--timeout ${options.timeout} is not a positive number`);
   let bearerToken: string | undefined;
-  if (options.tokenFile) {
-    bearerToken = (
-      await readFile(resolve(options.tokenFile), "utf8").catch((err: NodeJS.ErrnoException) => {
-        throw new AdminCommandError(
-          `cannot read the token file ${options.tokenFile}: ${err.code ?? err.message}`,
-        );
-      })
-    ).trim();
+  let credentials: Awaited<ReturnType<typeof adminCredentials>>;
+  try {
+    bearerToken = await resolveAdminToken(options);
+    credentials = await adminCredentials(options, bearerToken);
+  } catch (err) {
+    throw new AdminCommandError((err as Error).message);
   }
-  const client = createAdminClient(options.server, {
+  return createAdminClient(options.server, {
+    credentials,
     ...(timeout ? { deadlineMs: timeout } : {}),
     ...(bearerToken ? { bearerToken } : {}),
   });
+}
+
+async function withClient<T>(options: CommonOptions, fn: (client: AdminClient) => Promise<T>): Promise<T> {
+  const client = await openClient(options);
   try {
     return await fn(client);
   } catch (err) {
@@ -180,7 +195,9 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
   // and after it (`admin bundles --server X`); the latter wins.
   const admin = program
     .command("admin")
-    .description("call the control plane's admin API (bundles, activation, sync, publish, fleet)")
+    .description(
+      "call the control plane's admin API (bundles, activation, sync, publish, fleet, sessions, revocations)",
+    )
     .addOption(
       new Option("-s, --server <host:port>", "control plane admin address")
         .env("PORTCULLIS_ADMIN_SERVER")
@@ -192,7 +209,17 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
       new Option("--token-file <file>", "a file holding the OIDC bearer token sent with each call").env(
         "PORTCULLIS_ADMIN_TOKEN_FILE",
       ),
-    );
+    )
+    .addOption(
+      new Option("--token <token>", "the OIDC bearer token sent with each call").env("PORTCULLIS_TOKEN"),
+    )
+    .addOption(
+      new Option("--ca <file>", "trust this certificate (PEM) for the control plane's TLS").env(
+        "PORTCULLIS_ADMIN_CA",
+      ),
+    )
+    .option("--insecure", "TLS without checking the control plane's certificate (development)")
+    .option("--plaintext", "no TLS (a loopback control plane with admin.tls.enabled: false)");
 
   const sub = (name: string, description: string) =>
     admin
@@ -200,7 +227,12 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
       .description(description)
       .option("-s, --server <host:port>", `control plane admin address (default ${DEFAULT_ADMIN_SERVER})`)
       .option("--json", "print the response as JSON")
-      .option("--timeout <ms>", "deadline of the call in milliseconds");
+      .option("--timeout <ms>", "deadline of the call in milliseconds")
+      .option("--token <token>", "the OIDC bearer token (default $PORTCULLIS_TOKEN)")
+      .option("--token-file <file>", "a file holding the OIDC bearer token")
+      .option("--ca <file>", "trust this certificate (PEM) for the control plane's TLS")
+      .option("--insecure", "TLS without checking the control plane's certificate")
+      .option("--plaintext", "no TLS (loopback only)");
 
   /** The options of a subcommand merged over those given to `admin`. */
   const optionsOf = <T>(args: unknown[]): CommonOptions & T =>
@@ -354,6 +386,18 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
     });
 
   registerDecisionsCommand({ sub, optionsOf, print, withClient });
+  registerSessionCommands({
+    sub,
+    optionsOf,
+    print,
+    withClient,
+    openClient,
+    out: (text) => io.out(text),
+    fail: (message) => {
+      throw new AdminCommandError(message);
+    },
+    describe: grpcMessage,
+  });
 
   return admin;
 }

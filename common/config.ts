@@ -51,3 +51,23 @@ export function applyEnvOverrides(
 export function formatZodError(error: z.ZodError): string {
   return error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
 }
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds of a duration: a number (ms) or text like "500ms", "30s", "15m", "24h", "7d". */
+export function parseDuration(value: string | number): number {
+  if (typeof value === "number") return value;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
+  if (!match) return Number.NaN;
+  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? "ms"]!);
+}
+
+/** A duration in milliseconds, written as a number of ms or as "30s", "15m", "24h", "7d"… */
+export const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (!Number.isFinite(ms) || ms < 0) {
+    ctx.addIssue({ code: "custom", message: `"${v}" is not a duration (e.g. 500ms, 30s, 15m, 24h, 7d)` });
+    return z.NEVER;
+  }
+  return ms;
+});

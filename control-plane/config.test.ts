@@ -25,12 +25,21 @@ describe("control-plane config", () => {
     expect(config.data_dir).toBe("/srv/cp/.portcullis");
     expect(config.store.path).toBe("/srv/cp/.portcullis/control-plane.db");
     expect(config.signing.key_file).toBe("/srv/cp/.portcullis/bundle-signing.pem");
-    expect(config.admin).toEqual({
+    expect(config.admin).toMatchObject({
       host: "127.0.0.1",
       port: 7070,
       reflection: true,
-      allow_unauthenticated_remote: false,
+      auth: "oidc",
+      oidc: { issuers: [] },
+      bootstrap: { subjects: [], groups: [] },
+      tls: { enabled: true },
     });
+    expect(config.revocation).toEqual({
+      retention: 24 * 3600 * 1000,
+      ack_timeout: 5_000,
+      keep_expired: 30 * 24 * 3600 * 1000,
+    });
+    expect(config.sessions.heartbeat_timeout).toBe(30_000);
     expect(config.nats.servers).toEqual(["nats://127.0.0.1:4222"]);
     expect(config.distribution).toMatchObject({
       kv_bucket: "portcullis_bundles",
@@ -116,11 +125,26 @@ describe("control-plane config", () => {
     }
   });
 
-  it("refuses a non-loopback admin listener without authentication unless told", () => {
-    expect(() => parseControlPlaneConfig({ admin: { host: "0.0.0.0" } })).toThrow(/not loopback/);
+  it("keeps admin.auth: none and plaintext to loopback; reads durations", () => {
+    expect(() => parseControlPlaneConfig({ admin: { host: "0.0.0.0", auth: "none" } })).toThrow(
+      /loopback development only/,
+    );
+    expect(() => parseControlPlaneConfig({ admin: { host: "0.0.0.0", tls: { enabled: false } } })).toThrow(
+      /bearer tokens would travel in clear/,
+    );
+    expect(parseControlPlaneConfig({ admin: { host: "0.0.0.0" } }).admin.host).toBe("0.0.0.0");
     expect(
-      parseControlPlaneConfig({ admin: { host: "0.0.0.0", allow_unauthenticated_remote: true } }).admin.host,
-    ).toBe("0.0.0.0");
+      parseControlPlaneConfig({ admin: { auth: "none", tls: { enabled: "false" } } }).admin,
+    ).toMatchObject({ auth: "none", tls: { enabled: false } });
+    const durations = parseControlPlaneConfig({
+      revocation: { retention: "12h", ack_timeout: 2500 },
+      sessions: { heartbeat_timeout: "45s" },
+    });
+    expect(durations.revocation).toMatchObject({ retention: 12 * 3600 * 1000, ack_timeout: 2500 });
+    expect(durations.sessions.heartbeat_timeout).toBe(45_000);
+    expect(() => parseControlPlaneConfig({ revocation: { retention: "soon" } })).toThrow(
+      /revocation\.retention: "soon" is not a duration/,
+    );
     expect(isLoopbackHost("127.0.0.2")).toBe(true);
     expect(isLoopbackHost("::1")).toBe(true);
     expect(isLoopbackHost("10.0.0.1")).toBe(false);

@@ -12,6 +12,7 @@ import { z } from "zod";
 import {
   applyEnvOverrides as applySectionOverrides,
   bool,
+  duration,
   formatZodError,
   urlList,
 } from "../common/config.js";
@@ -115,10 +116,76 @@ export const controlPlaneConfigSchema = z
         port: port.default(7070),
         reflection: bool.default(true),
         /**
-         * The admin API has no authentication yet: binding to anything but loopback is refused
-         * unless this is set (behind a trusted network or a proxy that authenticates).
+         * `oidc`: every call carries an OIDC bearer token, verified against `oidc.issuers` and
+         * authorized by the active bundle's portcullis/admin/decision (before any bundle exists, by
+         * `bootstrap`). `none`: no authentication, callers are named by address; loopback only, for
+         * local development.
          */
-        allow_unauthenticated_remote: bool.default(false),
+        auth: z.enum(["oidc", "none"]).default("oidc"),
+        oidc: z
+          .object({
+            issuers: z
+              .array(
+                z
+                  .object({
+                    issuer: z.string().url(),
+                    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+                    algorithms: z.array(z.string()).optional(),
+                  })
+                  .strict(),
+              )
+              .default([]),
+            clock_skew_seconds: z.coerce.number().int().min(0).max(300).default(30),
+            jwks_refetch_min_interval_ms: ms(30_000),
+            /** Allow http:// issuers (loopback development only). */
+            allow_insecure_issuer: bool.default(false),
+          })
+          .strict()
+          .prefault({}),
+        /** Who may call before any bundle is active (then the policy decides): token `sub`s and groups. */
+        bootstrap: z
+          .object({
+            subjects: z.array(z.string().min(1)).default([]),
+            groups: z.array(z.string().min(1)).default([]),
+          })
+          .strict()
+          .prefault({}),
+        tls: z
+          .object({
+            /** Off only for loopback development (tokens would travel in clear). */
+            enabled: bool.default(true),
+            /** PEM certificate chain and key; when absent a self-signed pair is made once in <data_dir>/admin-tls/. */
+            cert_file: z.string().min(1).optional(),
+            key_file: z.string().min(1).optional(),
+          })
+          .strict()
+          .prefault({})
+          .refine((t) => Boolean(t.cert_file) === Boolean(t.key_file), {
+            message: "give both cert_file and key_file, or neither (a self-signed pair is then made)",
+          }),
+      })
+      .strict()
+      .prefault({}),
+    revocation: z
+      .object({
+        /**
+         * How long a revocation is kept and enforced, and the max_age of stream
+         * PORTCULLIS_REVOCATIONS: at least the longest lifetime of a token the data planes accept.
+         */
+        retention: duration.default(24 * 3600 * 1000),
+        /** How long a revoke call waits for every live data plane's acknowledgement by default. */
+        ack_timeout: duration.default(5_000),
+        /** Expired revocations stay in SQLite this long, for the record. */
+        keep_expired: duration.default(30 * 24 * 3600 * 1000),
+      })
+      .strict()
+      .prefault({}),
+    sessions: z
+      .object({
+        /** A data plane whose session heartbeats stop for this long has its sessions dropped from the view. */
+        heartbeat_timeout: duration.default(30_000),
+        /** Ended sessions stay in SQLite this long. */
+        keep_ended: duration.default(7 * 24 * 3600 * 1000),
       })
       .strict()
       .prefault({}),
@@ -214,12 +281,21 @@ export function parseControlPlaneConfig(raw: unknown, baseDir: string = process.
       "invalid control-plane config:\n  nats.reconnect_max_ms: must not be below reconnect_initial_ms",
     );
   }
-  if (!isLoopbackHost(config.admin.host) && !config.admin.allow_unauthenticated_remote) {
+  const admin = config.admin;
+  if (admin.auth === "none" && !isLoopbackHost(admin.host)) {
     throw new ControlPlaneConfigError(
-      `invalid control-plane config:\n  admin.host: ${config.admin.host} is not loopback and the admin API has no ` +
-        "authentication yet; bind to 127.0.0.1, or set admin.allow_unauthenticated_remote: true behind a trusted network",
+      `invalid control-plane config:\n  admin.auth: none (no authentication) is for loopback development only, ` +
+        `and admin.host is ${admin.host}; use admin.auth: oidc with admin.oidc.issuers`,
     );
   }
+  if (!admin.tls.enabled && !isLoopbackHost(admin.host)) {
+    throw new ControlPlaneConfigError(
+      `invalid control-plane config:\n  admin.tls.enabled: false is for loopback development only, and admin.host ` +
+        `is ${admin.host}: bearer tokens would travel in clear`,
+    );
+  }
+  if (admin.tls.cert_file) admin.tls.cert_file = abs(admin.tls.cert_file);
+  if (admin.tls.key_file) admin.tls.key_file = abs(admin.tls.key_file);
   return config as ControlPlaneConfig;
 }
 

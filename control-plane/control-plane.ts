@@ -1,8 +1,10 @@
 /**
  * One control plane, wired from its configuration: the store (SQLite), the signing key, the
  * pipeline (compile → sign → store → activate), the git policy source (polling and on demand), the
- * distributor (NATS KV pointer + Object Store bytes, status reports into the fleet view), the admin
- * gRPC server and the status server (/metrics, /healthz, /readyz).
+ * distributor (NATS KV pointer + Object Store bytes, status reports into the fleet view), the live
+ * features (revocations, the session view, admin events: revocation/live-features.ts), the admin
+ * gRPC server (TLS, OIDC bearer tokens: admin/tls.ts, admin/auth.ts) and the status server
+ * (/metrics, /healthz, /readyz).
  *
  * The control plane starts and serves its admin API whether or not NATS is reachable: the
  * distributor connects in the background and publishes the active bundle as soon as it can.
@@ -11,12 +13,14 @@ import type { Server } from "node:http";
 import { join } from "node:path";
 import { createLogger, type Logger } from "../common/logger.js";
 import { startStatusServer } from "../common/status-server.js";
+import { createAdminAuthorizer } from "./admin/auth.js";
 import {
   type AdminCaller,
   type Authorize,
   type RunningAdminServer,
   startAdminServer,
 } from "./admin/server.js";
+import { type AdminTls, adminServerTls } from "./admin/tls.js";
 import { DecisionConsumer } from "./audit/decision-consumer.js";
 import { exportPublicKey, loadOrCreateSigningKey, type SigningKey } from "./bundle/signing-key.js";
 import type { ControlPlaneConfig } from "./config.js";
@@ -24,12 +28,13 @@ import { Distributor } from "./distribute/distributor.js";
 import { FleetView } from "./distribute/fleet.js";
 import { ControlPlaneMetrics } from "./metrics.js";
 import { type CommitsOutcome, Pipeline } from "./pipeline.js";
+import { createLiveFeatures, type LiveFeatures } from "./revocation/live-features.js";
 import { GitSource, GitSourceError, type SourceSyncResult, sourceId } from "./source/git-source.js";
 import { ControlPlaneStore } from "./store/index.js";
 
 export interface StartControlPlaneOptions {
   logger?: Logger;
-  /** The single authorization hook of the admin API (default: any caller; loopback only). */
+  /** Replaces the admin API's authorization (default: admin/auth.ts, from `admin.auth`). */
   authorize?: Authorize;
 }
 
@@ -46,6 +51,10 @@ export interface RunningControlPlane {
   /** Absent when no git source is configured. */
   source: GitSource<CommitsOutcome> | undefined;
   admin: RunningAdminServer;
+  /** The admin API's TLS (certFile: the certificate clients can pin; absent when plaintext). */
+  adminTls: Pick<AdminTls, "certFile" | "certPem" | "selfSigned">;
+  /** Revocations, the live session view and admin events. */
+  live: LiveFeatures;
   metrics: ControlPlaneMetrics;
   metricsPort: number | undefined;
   /** Fetches the policy repository and builds what is new (as SyncPolicies does). */
@@ -183,6 +192,24 @@ export async function startControlPlane(
       return source.sync();
     };
 
+    const live = createLiveFeatures({
+      config,
+      store,
+      fleet,
+      signingKey,
+      logger,
+      registry: metrics.registry,
+    });
+    cleanup.unshift(() => live.stop());
+    const authorizer = options.authorize
+      ? undefined
+      : await createAdminAuthorizer({
+          admin: config.admin,
+          store,
+          publicKey: signingKey.publicKey,
+          logger: logger.child({ component: "admin-auth" }),
+        });
+    const adminTls = await adminServerTls(config, logger.child({ component: "admin" }));
     const admin = await startAdminServer({
       host: config.admin.host,
       port: config.admin.port,
@@ -192,7 +219,9 @@ export async function startControlPlane(
       fleet,
       ...(source ? { sync } : {}),
       natsConnected: () => distributor.connected,
-      ...(options.authorize ? { authorize: options.authorize } : {}),
+      authorize: options.authorize ?? authorizer!.authorize,
+      sessionApi: live.api,
+      credentials: adminTls.credentials,
       logger: logger.child({ component: "admin" }),
     });
     cleanup.unshift(() => admin.stop());
@@ -210,6 +239,7 @@ export async function startControlPlane(
     }
 
     distributor.start();
+    live.start();
     decisions.start();
     source?.start();
     logger.info(
@@ -237,6 +267,8 @@ export async function startControlPlane(
       decisions,
       source,
       admin,
+      adminTls: { certFile: adminTls.certFile, certPem: adminTls.certPem, selfSigned: adminTls.selfSigned },
+      live,
       metrics,
       metricsPort: status?.port,
       sync,

@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { applyEnvOverrides, bool, formatZodError, urlList } from "../common/config.js";
+import { applyEnvOverrides, bool, duration, formatZodError, urlList } from "../common/config.js";
 
 /**
  * The data plane's configuration: one YAML file, validated here, with environment overrides
@@ -93,6 +93,8 @@ export const dataPlaneConfigSchema = z
         login_timeout_ms: z.coerce.number().int().positive().default(30_000),
         max_client_connections: z.coerce.number().int().positive().default(2_000),
         shutdown_grace_ms: z.coerce.number().int().min(0).default(5_000),
+        /** When a session's token expires: end the session (57P01 "token expired"), or let it go on. */
+        on_token_expiry: z.enum(["terminate", "continue"]).default("terminate"),
       })
       .prefault({}),
     bus: z
@@ -101,9 +103,25 @@ export const dataPlaneConfigSchema = z
         servers: urlList,
         /** Where the last good bundle is kept, to start from when NATS or the control plane is down. */
         state_dir: z.string().default("./.portcullis/data-plane"),
+        /** Status reports and session heartbeats. */
         status_interval_ms: z.coerce.number().int().positive().default(10_000),
       })
       .optional(),
+    /** Revocations from stream PORTCULLIS_REVOCATIONS (needs `bus`). */
+    revocation: z
+      .object({
+        /**
+         * How long the deny-list may go without the revocation stream: after that, new connections
+         * are refused (57P03 "revocation list is stale") until it is back.
+         */
+        max_staleness: duration.default(30_000),
+        /** `strict`: a stale deny-list also ends the live sessions. */
+        mode: z.enum(["refuse_new", "strict"]).default("refuse_new"),
+        /** How long start-up waits for the replay of the stream before listening anyway (stale until caught up). */
+        boot_timeout: duration.default(10_000),
+      })
+      .strict()
+      .prefault({}),
     decision_log: z
       .object({
         /** Publish every connection and statement decision on stream PORTCULLIS_DECISIONS (needs `bus`). */

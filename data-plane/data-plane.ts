@@ -314,6 +314,12 @@ export class DataPlane {
         secretKey: keys.secretKey,
         cancel: () => cancelUpstream(target, upstream.processId, upstream.secretKey),
         terminate: (sqlstate, message) => relay!.terminate(sqlstate, message),
+        region: config.proxy.region,
+        applicationName: startup.parameters.application_name ?? "",
+        ...(result.decision.max_session_seconds !== undefined
+          ? { maxSessionSeconds: result.decision.max_session_seconds }
+          : {}),
+        busy: () => relay!.busy,
       };
       this.registry.add(session);
       this.relays.add(relay);
@@ -322,7 +328,7 @@ export class DataPlane {
       this.deps.metrics?.activeSessions.inc();
       relay.onClose((reason) => {
         this.deps.metrics?.activeSessions.dec();
-        this.registry.remove(session);
+        this.registry.remove(session, reason);
         this.relays.delete(relay!);
         slog.info({ reason }, "session ended");
       });
@@ -380,6 +386,7 @@ export class DataPlane {
 function refusalKind(err: unknown): string {
   if (!(err instanceof LoginRefused)) return "error";
   if (err.sqlstate === SQLSTATE.invalidPassword) return "refused_token";
+  if (err.detail?.startsWith("revocation:")) return "refused_revoked";
   if (err.sqlstate === SQLSTATE.invalidAuthorization) return "refused_policy";
   if (err.sqlstate === SQLSTATE.cannotConnectNow) return "upstream_error";
   return "refused_other";

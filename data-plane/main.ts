@@ -13,6 +13,7 @@ import { DataPlane } from "./data-plane.js";
 import { DataPlaneMetrics } from "./metrics.js";
 import { loadBundlePublicKeys, verifyBundle } from "./policy/bundle-verify.js";
 import { PolicyHolder, PolicyRuntime } from "./policy/runtime.js";
+import { type SessionControls, startSessionControls } from "./revocation/session-controls.js";
 import { defaultAnalysisCache } from "./sql/analysis-cache.js";
 import { loadParser } from "./sql/parser.js";
 import { splitIdentifierList } from "./sql/settings.js";
@@ -39,6 +40,8 @@ export interface RunningDataPlane {
   publicKeys: KeyObject[];
   /** The bus subscriber for bundles, when `bus` is configured. */
   watcher: BundleWatcher | undefined;
+  /** Revocations (with `bus`), session events and session time limits. */
+  sessionControls: SessionControls | undefined;
   /** Publishes every decision on PORTCULLIS_DECISIONS, when `bus` is configured and `decision_log.enabled`. */
   decisionLog: DecisionLog | undefined;
   /** Verifies and loads a bundle's bytes, then swaps it in (statements in flight finish on the old one). */
@@ -133,6 +136,7 @@ export async function startDataPlane(
     log.start();
   }
 
+  let controls: SessionControls | undefined;
   const dataPlane = new DataPlane({
     config,
     logger,
@@ -140,6 +144,7 @@ export async function startDataPlane(
     metrics,
     rolePassword,
     verifyToken: (token) => verifier.verify(token),
+    checkNotRevoked: (claims) => controls?.checkLogin(claims),
     decideConnection: (input, context) => {
       const runtime = policy.current();
       const started = performance.now();
@@ -203,6 +208,7 @@ export async function startDataPlane(
                 cached: record.cached ? "yes" : "no",
               });
               decisionLog?.statement(record);
+              controls?.countStatement(record.session.id, record.decision.allow);
               options.onDecision?.(record);
             },
           });
@@ -230,6 +236,15 @@ export async function startDataPlane(
     const bundles = watcher;
     metrics.watchNatsLink("bundles", () => bundles.state.connected);
   }
+  // Revocations are replayed before the listener opens (bounded by revocation.boot_timeout).
+  controls = await startSessionControls({
+    config,
+    registry: dataPlane.registry,
+    publicKeys,
+    metrics,
+    logger,
+    revision: () => policy.revision ?? "",
+  });
   if (!policy.current()) logger.warn("no policy bundle loaded yet: every connection is denied until one is");
   const address = await dataPlane.listen();
   let status: { server: Server; port: number } | undefined;
@@ -238,7 +253,12 @@ export async function startDataPlane(
       host: config.metrics.host,
       port: config.metrics.port,
       registry: metrics.registry,
-      ready: () => (policy.current() ? { ready: true } : { ready: false, reason: "no policy bundle loaded" }),
+      ready: () =>
+        !policy.current()
+          ? { ready: false, reason: "no policy bundle loaded" }
+          : controls?.enforcer?.stale
+            ? { ready: false, reason: "revocation list is stale" }
+            : { ready: true },
     });
   }
   return {
@@ -256,9 +276,11 @@ export async function startDataPlane(
     },
     watcher,
     decisionLog,
+    sessionControls: controls,
     async stop() {
       await watcher?.stop();
       await dataPlane.stop();
+      await controls?.stop();
       await decisionLog?.stop();
       await new Promise<void>((resolve) => (status ? status.server.close(() => resolve()) : resolve()));
       await catalog.close();

@@ -3,6 +3,11 @@
  * with the sample schema, nats-server with JetStream, a local OIDC issuer with demo users, a git
  * repository seeded from policies/, the control plane (SQLite) and two data planes tagged as two
  * regions. Everything runs under this process and stops with it.
+ *
+ * The control plane's admin API is served as in production: TLS (a self-signed certificate kept in
+ * the control plane's data dir, `admin_ca` in env.json) and OIDC bearer tokens from the demo issuer,
+ * authorized by the policy's portcullis/admin/decision: carol (group admins) is the demo admin, so
+ * `PORTCULLIS_TOKEN=$(portcullis demo token carol)` is an admin token.
  */
 import { execFile } from "node:child_process";
 import { cp, mkdir, rm, writeFile } from "node:fs/promises";
@@ -30,6 +35,10 @@ export const DEMO_USERS: Record<string, OidcUser> = {
 export interface DemoEnvironment {
   proxies: { region: string; host: string; port: number; metrics: string }[];
   admin: string;
+  /** The admin API's certificate (self-signed): `portcullis admin --ca <this>`. */
+  admin_ca: string;
+  /** The demo user whose token the admin API accepts for every call. */
+  admin_user: string;
   users: string[];
   issuer: string;
   client_id: string;
@@ -113,7 +122,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         signing: { public_key_out: publicKey },
         source: { git: { url: repo, branch: "main", folder: "policies", poll_interval_ms: 2_000 } },
         nats: { servers: [nats.url] },
-        admin: { host: "127.0.0.1", port: 0 },
+        admin: {
+          host: "127.0.0.1",
+          port: 0,
+          auth: "oidc",
+          oidc: { issuers: [{ issuer: oidc.issuer, audience: oidc.clientId }], allow_insecure_issuer: true },
+          // until the first bundle is built, the demo admin may call; then the policy decides
+          bootstrap: { groups: ["admins"] },
+        },
         metrics: { host: "127.0.0.1", port: 0 },
       },
       dir,
@@ -187,6 +203,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         metrics: `http://127.0.0.1:${p.metricsPort}/metrics`,
       })),
       admin: control.admin.address,
+      admin_ca: control.adminTls.certFile ?? "",
+      admin_user: "carol",
       users: Object.keys(DEMO_USERS),
       issuer: oidc.issuer,
       client_id: oidc.clientId,

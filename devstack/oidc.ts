@@ -22,7 +22,7 @@
  * Importing oidc-provider on Node 20 prints "oidc-provider WARNING: Unsupported runtime. Use Node.js
  * v22.x LTS": the library works here (see DESIGN.md, dependency notes).
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
@@ -410,7 +410,7 @@ class ProviderHarness implements OidcHarness {
       jwks: { keys: this.#publishedPrivateKeys().map((key) => structuredClone(key)) },
       cookies: { keys: this.#cookieKeys },
       claims: {
-        openid: ["sub", ...this.#extraClaimNames],
+        openid: ["sub", "jti", ...this.#extraClaimNames],
         email: ["email", "email_verified"],
         groups: ["groups"],
         roles: ["roles"],
@@ -422,7 +422,8 @@ class ProviderHarness implements OidcHarness {
       findAccount: async (_ctx: unknown, id: string) => {
         const user = this.#users.get(id);
         if (!user) return undefined;
-        return { accountId: id, claims: async () => structuredClone(user) };
+        // Every ID token gets its own `jti`, as real providers' do (revocation by token needs it).
+        return { accountId: id, claims: async () => ({ ...structuredClone(user), jti: randomUUID() }) };
       },
       interactions: {
         url: async (_ctx: unknown, interaction: { uid: string }) => `${INTERACTION_PATH}${interaction.uid}`,

@@ -105,6 +105,12 @@ export const sessionStartedSchema = z.object({
   application_name: z.string(),
   revision: z.string(),
   at: timestamp,
+  /** Lower-case hex SHA-256 of the token's claims as canonical JSON (keys sorted). */
+  claims_digest: sha256Hex.optional(),
+  /** The token's `exp`. */
+  token_expires_at: timestamp.optional(),
+  /** The cap the connection policy put on the session (`max_session_seconds`). */
+  max_session_seconds: z.number().positive().optional(),
 });
 export type SessionStarted = z.infer<typeof sessionStartedSchema>;
 
@@ -122,6 +128,7 @@ export const sessionHeartbeatSchema = z.object({
   data_plane_id: z.string().min(1),
   session_ids: z.array(z.string()),
   at: timestamp,
+  region: z.string().optional(),
 });
 export type SessionHeartbeat = z.infer<typeof sessionHeartbeatSchema>;
 
@@ -129,13 +136,15 @@ export const REVOCATION_KINDS = ["session", "subject", "token"] as const;
 export type RevocationKind = (typeof REVOCATION_KINDS)[number];
 
 export const revocationSchema = z.object({
-  id: z.string().min(1),
+  id: z.string().min(1).max(100),
   kind: z.enum(REVOCATION_KINDS),
-  value: z.string().min(1),
-  reason: z.string(),
+  value: z.string().min(1).max(1000),
+  reason: z.string().max(1000),
   created_at: timestamp,
   expires_at: timestamp,
-  signature: z.string().min(1),
+  /** The admin who revoked (the token subject of the admin call). */
+  created_by: z.string().max(1000).optional(),
+  signature: z.string().min(1).max(4000),
 });
 export type Revocation = z.infer<typeof revocationSchema>;
 

@@ -172,18 +172,22 @@ export interface SessionMessage {
   last_heartbeat_at: string;
   statements: number;
   denied: number;
+  claims_digest: string;
+  token_expires_at: string;
 }
 export interface ListSessionsRequest {
   subject?: string;
   data_plane_id?: string;
   limit?: number;
+  region?: string;
 }
 export interface ListSessionsResponse {
   sessions: SessionMessage[];
 }
 interface RevokeOptions {
   reason?: string;
-  wait?: boolean;
+  /** Return without waiting for the data planes' acknowledgements. */
+  no_wait?: boolean;
   wait_timeout_ms?: number;
 }
 export interface RevokeSessionRequest extends RevokeOptions {
@@ -203,11 +207,22 @@ export interface RevocationMessage {
   created_at: string;
   created_by: string;
   expires_at: string;
+  published_at: string;
+  acks: number;
+  sessions_cut: number;
+}
+export interface RevocationAckMessage {
+  data_plane_id: string;
+  sessions_cut: number;
+  at: string;
 }
 export interface RevokeResponse {
   revocation: RevocationMessage | null;
-  acks: { data_plane_id: string; sessions_cut: number; at: string }[];
+  acks: RevocationAckMessage[];
   missing: string[];
+  published: boolean;
+  publish_error: string;
+  waited: boolean;
 }
 export interface ListRevocationsRequest {
   include_expired?: boolean;
@@ -267,6 +282,7 @@ export interface EventMessage {
   at: string;
   kind: string;
   json: string;
+  type: string;
 }
 
 /** Every unary method: name → [request, response]. */

@@ -1,17 +1,17 @@
 /**
  * The admin gRPC server (proto/admin.proto): bundles (list, get, publish, activate = roll
- * forward/back), policy sync and the fleet view. Session, revocation and audit methods answer
- * UNIMPLEMENTED until the features behind them exist. Server reflection is on by default.
+ * forward/back), policy sync, the fleet view, sessions, revocations and the event stream
+ * (session-api.ts). Server reflection is on by default.
  *
  * Authentication and authorization go through one function, `authorize`, called before every
- * method with the method name, metadata (the bearer token will be there), peer and request. The
- * default allows every caller and names them by peer address: that is why the listener binds to
- * loopback unless told otherwise (control-plane/config.ts). The OIDC + portcullis/admin/decision
- * check plugs in there.
+ * method with the method name, metadata (the bearer token is there), peer and request; the
+ * control plane's is auth.ts (OIDC bearer token + portcullis/admin/decision). TLS comes from
+ * `credentials` (tls.ts); without it the listener is plaintext.
  */
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import type { Logger } from "../../common/logger.js";
+import type { RevocationKind } from "../../proto/bus.js";
 import {
   ADMIN_SERVICE_NAME,
   type AdminHandlers,
@@ -44,6 +44,7 @@ import {
   type ControlPlaneStore,
   type StoredPolicyError,
 } from "../store/index.js";
+import { AdminRequestError, type SessionAdminApi } from "./session-api.js";
 
 /** Who is calling, as established by `authorize`; recorded with activations and publishes. */
 export interface AdminCaller {
@@ -70,9 +71,6 @@ export class AdminAuthError extends Error {
   }
 }
 
-/** The default: no authentication; the caller is named by its address. Only safe on loopback. */
-export const allowAnyCaller: Authorize = async ({ peer }) => ({ subject: `unauthenticated@${peer}` });
-
 export interface AdminServerOptions {
   host: string;
   port: number;
@@ -82,7 +80,12 @@ export interface AdminServerOptions {
   /** The git source; SyncPolicies fails with FAILED_PRECONDITION without one. */
   sync?: () => Promise<SourceSyncResult<CommitsOutcome>>;
   natsConnected?: () => boolean;
-  authorize?: Authorize;
+  /** Decides every call (auth.ts); throw AdminAuthError to refuse. */
+  authorize: Authorize;
+  /** Sessions, revocations and events; those methods answer UNAVAILABLE without it. */
+  sessionApi?: SessionAdminApi;
+  /** TLS (tls.ts); plaintext when absent. */
+  credentials?: grpc.ServerCredentials;
   reflection?: boolean;
   logger: Logger;
   /** Largest request accepted (PublishBundle sources); default 80 MiB. */
@@ -111,6 +114,7 @@ function toServiceError(err: unknown, logger: Logger, method: string): Partial<g
   const message = err instanceof Error ? err.message : String(err);
   let code: grpc.status;
   if (err instanceof StatusError || err instanceof AdminAuthError) code = err.code;
+  else if (err instanceof AdminRequestError) code = err.grpcCode;
   else if (err instanceof BundleNotFoundError) code = grpc.status.NOT_FOUND;
   else if (err instanceof BundleStateError) code = grpc.status.FAILED_PRECONDITION;
   else if (err instanceof PublishSourcesError) code = grpc.status.INVALID_ARGUMENT;
@@ -170,17 +174,24 @@ function summarize(outcome: BuildOutcome): string {
   return `built (${b.testsPassed ?? 0} tests passed)${b.status === "active" ? ", active" : ""}`;
 }
 
-function unimplemented(method: string, what: string): StatusError {
-  return new StatusError(
-    grpc.status.UNIMPLEMENTED,
-    `${method} is not implemented by this control plane yet (${what} come in a later version)`,
-  );
-}
-
 /** The handlers of every method, behind `authorize`. */
 export function adminHandlers(options: AdminServerOptions): AdminHandlers {
   const { store, pipeline, fleet, logger } = options;
-  const authorize = options.authorize ?? allowAnyCaller;
+  const authorize = options.authorize;
+  const sessionApi = (): SessionAdminApi => {
+    if (!options.sessionApi) {
+      throw new StatusError(
+        grpc.status.UNAVAILABLE,
+        "sessions and revocations are not served by this admin server",
+      );
+    }
+    return options.sessionApi;
+  };
+  const revoke = (kind: RevocationKind) =>
+    unary(
+      kind === "session" ? "RevokeSession" : kind === "subject" ? "RevokeSubject" : "RevokeToken",
+      async (request, caller) => sessionApi().revoke(kind, request, caller.subject),
+    );
 
   function unary<M extends AdminUnaryMethod>(
     method: M,
@@ -242,21 +253,11 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
   };
 
   return {
-    ListSessions: unary("ListSessions", async () => {
-      throw unimplemented("ListSessions", "the session view and revocations");
-    }),
-    RevokeSession: unary("RevokeSession", async () => {
-      throw unimplemented("RevokeSession", "revocations");
-    }),
-    RevokeSubject: unary("RevokeSubject", async () => {
-      throw unimplemented("RevokeSubject", "revocations");
-    }),
-    RevokeToken: unary("RevokeToken", async () => {
-      throw unimplemented("RevokeToken", "revocations");
-    }),
-    ListRevocations: unary("ListRevocations", async () => {
-      throw unimplemented("ListRevocations", "revocations");
-    }),
+    ListSessions: unary("ListSessions", async (request) => sessionApi().listSessions(request)),
+    RevokeSession: revoke("session"),
+    RevokeSubject: revoke("subject"),
+    RevokeToken: revoke("token"),
+    ListRevocations: unary("ListRevocations", async (request) => sessionApi().listRevocations(request)),
     QueryDecisions: unary("QueryDecisions", async (request) => {
       try {
         return queryDecisions(store.decisions, request);
@@ -358,9 +359,7 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
         peer: call.getPeer(),
         request: call.request,
       })
-        .then(() => {
-          throw unimplemented("WatchEvents", "event streams");
-        })
+        .then(() => sessionApi().watchEvents(call))
         .catch((err: unknown) => call.emit("error", toServiceError(err, logger, "WatchEvents")));
     },
   };
@@ -379,10 +378,13 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
   const host =
     options.host.includes(":") && !options.host.startsWith("[") ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err
-        ? reject(new Error(`admin API cannot listen on ${host}:${options.port}: ${err.message}`))
-        : resolve(bound),
+    server.bindAsync(
+      `${host}:${options.port}`,
+      options.credentials ?? grpc.ServerCredentials.createInsecure(),
+      (err, bound) =>
+        err
+          ? reject(new Error(`admin API cannot listen on ${host}:${options.port}: ${err.message}`))
+          : resolve(bound),
     ),
   );
   options.logger.info(

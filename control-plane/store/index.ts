@@ -8,6 +8,8 @@ import { BundleRepository } from "./bundles.js";
 import { DEFAULT_STORE_PATH, openDatabase, type SqliteDatabase, schemaVersion } from "./database.js";
 import { DecisionRepository } from "./decisions.js";
 import { FleetRepository } from "./fleet.js";
+import { RevocationRepository } from "./revocations.js";
+import { SessionRepository } from "./sessions.js";
 import { SourceRepository } from "./sources.js";
 
 export * from "./bundles.js";
@@ -22,6 +24,8 @@ export {
 export * from "./decisions.js";
 export * from "./fleet.js";
 export { MIGRATIONS, type Migration } from "./migrations.js";
+export * from "./revocations.js";
+export * from "./sessions.js";
 export * from "./sources.js";
 
 export class ControlPlaneStore {
@@ -29,6 +33,8 @@ export class ControlPlaneStore {
   readonly decisions: DecisionRepository;
   readonly fleet: FleetRepository;
   readonly sources: SourceRepository;
+  readonly revocations: RevocationRepository;
+  readonly sessions: SessionRepository;
   #closed = false;
 
   constructor(readonly db: SqliteDatabase) {
@@ -36,6 +42,8 @@ export class ControlPlaneStore {
     this.decisions = new DecisionRepository(db);
     this.fleet = new FleetRepository(db);
     this.sources = new SourceRepository(db);
+    this.revocations = new RevocationRepository(db);
+    this.sessions = new SessionRepository(db);
   }
 
   /** Opens (creating and migrating) the store at `path`; default ./.portcullis/control-plane.db. */

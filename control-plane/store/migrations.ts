@@ -168,6 +168,17 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 3,
+    name: "session token details, revocation ack lookups",
+    sql: `
+      ALTER TABLE sessions ADD COLUMN claims_digest TEXT;
+      ALTER TABLE sessions ADD COLUMN token_expires_at TEXT;
+      ALTER TABLE sessions ADD COLUMN max_session_seconds REAL;
+      CREATE INDEX revocations_created_at ON revocations (created_at);
+      CREATE INDEX revocation_acks_data_plane ON revocation_acks (data_plane_id, acked_at);
+    `,
+  },
+  {
     version: 4,
     name: "decision records from the data planes (audit trail)",
     sql: `

@@ -21,11 +21,43 @@ export interface LiveSession {
   cancel(): Promise<void>;
   /** Ends the session with a FATAL error to the client (revocation, shutdown, expiry). */
   terminate(sqlstate: string, message: string): void;
+  region?: string;
+  applicationName?: string;
+  /** The connection policy's cap on the session length. */
+  maxSessionSeconds?: number;
+  /** True while a query is in flight upstream (sent, no ReadyForQuery yet): a cut cancels it first. */
+  busy?(): boolean;
+  /** Why the proxy ended the session ("revoked", "expired", "max_duration", "stale"), set before terminate. */
+  endReason?: string;
+  /** Statements decided in this session, and how many were denied. */
+  statements?: number;
+  denied?: number;
 }
+
+export type RegistryEvent =
+  | { type: "added"; session: LiveSession }
+  | { type: "removed"; session: LiveSession; reason: string };
 
 export class SessionRegistry {
   private readonly byId = new Map<string, LiveSession>();
   private readonly byProcessId = new Map<number, LiveSession>();
+  private readonly listeners = new Set<(event: RegistryEvent) => void>();
+
+  /** Called after every add and remove; returns the function that stops listening. */
+  subscribe(listener: (event: RegistryEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: RegistryEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // listeners are told, they do not get a say
+      }
+    }
+  }
 
   /** A fresh (processId, secretKey) pair no live session uses. */
   issueKeys(): { processId: number; secretKey: number } {
@@ -40,11 +72,15 @@ export class SessionRegistry {
   add(session: LiveSession): void {
     this.byId.set(session.id, session);
     this.byProcessId.set(session.processId, session);
+    this.emit({ type: "added", session });
   }
 
-  remove(session: LiveSession): void {
-    if (this.byId.get(session.id) === session) this.byId.delete(session.id);
+  /** `reason`: why the relay ended (e.g. "client closed"). */
+  remove(session: LiveSession, reason = "ended"): void {
+    const present = this.byId.get(session.id) === session;
+    if (present) this.byId.delete(session.id);
     if (this.byProcessId.get(session.processId) === session) this.byProcessId.delete(session.processId);
+    if (present) this.emit({ type: "removed", session, reason });
   }
 
   /** The session a cancel request names, if its secret matches (compared in constant time). */

@@ -38,6 +38,37 @@ export interface RelayStages {
 /** The Terminate message: the polite way to end an upstream session. */
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
+/**
+ * Upstream sockets of sessions the proxy ended (terminate) are closed shortly after their clients
+ * were told (UPSTREAM_CLOSE_GRACE_MS later, a few per event-loop turn): each close wakes a
+ * PostgreSQL backend process, which costs far more than telling a client, so when a revocation
+ * ends thousands of sessions across a fleet every client is cut first. Nothing goes upstream from
+ * these sessions meanwhile (the relay has ended) and a running query was cancelled already
+ * (session/end-session.ts); the close then rolls back whatever was open. A socket the relay's own
+ * timer destroyed meanwhile is skipped.
+ */
+export const UPSTREAM_CLOSE_GRACE_MS = Number(process.env.ZZ_GRACE ?? 50);
+const closing: { upstream: Socket; dueAt: number }[] = [];
+let closingTimer: NodeJS.Timeout | undefined;
+
+function closeUpstreamSoon(upstream: Socket): void {
+  closing.push({ upstream, dueAt: Date.now() + UPSTREAM_CLOSE_GRACE_MS });
+  closingTimer ??= setTimeout(closeDue, UPSTREAM_CLOSE_GRACE_MS);
+}
+
+function closeDue(): void {
+  closingTimer = undefined;
+  const now = Date.now();
+  for (let i = 0; i < 16 && closing.length > 0 && closing[0]!.dueAt <= now; i++) {
+    const { upstream } = closing.shift()!;
+    if (!upstream.destroyed) upstream.end(TERMINATE);
+  }
+  const next = closing[0];
+  if (!next) return;
+  if (next.dueAt <= now) setImmediate(closeDue);
+  else closingTimer = setTimeout(closeDue, next.dueAt - now);
+}
+
 export class Relay {
   private readonly frontend = new FrontendFramer();
   private readonly backend = new BackendFramer();
@@ -193,6 +224,11 @@ export class Relay {
   end(reason: string): void {
     if (this.ended) return;
     this.ended = true;
+    if (process.env.ZZ_TRACE) {
+      const t = performance.now();
+      this.client.once("finish", () => ((globalThis as Record<string, unknown>).zzFinish as number[] | undefined ?? ((globalThis as Record<string, unknown>).zzFinish = [] as number[]) as number[]).push(performance.now() - t));
+      setTimeout(() => { const a = ((globalThis as Record<string, unknown>).zzFinish as number[]) ?? []; if (a.length) { a.sort((x, y) => x - y); console.log(JSON.stringify({ zzfinish: a.length, p50: a[a.length >> 1], max: a[a.length - 1] })); a.length = 0; } }, 3000).unref();
+    }
     this.client.end();
     // A client that left cleanly, with nothing in flight and no transaction open, leaves an upstream
     // session that can serve the next client of the same role once reset; anything else is closed
@@ -209,7 +245,8 @@ export class Relay {
       this.upstream.resume();
       this.releaseUpstream!(this.upstream);
     } else if (!this.upstream.destroyed) {
-      this.upstream.end(TERMINATE);
+      if (this.terminated) closeUpstreamSoon(this.upstream);
+      else this.upstream.end(TERMINATE);
     }
     setTimeout(() => {
       this.client.destroy();
@@ -220,5 +257,10 @@ export class Relay {
 
   get isEnded(): boolean {
     return this.ended;
+  }
+
+  /** True while the upstream may be executing something (a Query, Sync or FunctionCall not answered yet). */
+  get busy(): boolean {
+    return this.pendingSyncs > 0 && !this.ended;
   }
 }

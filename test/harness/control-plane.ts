@@ -2,6 +2,10 @@
  * A real control plane for tests: its own data dir (SQLite, signing key, git work dir) in a temp
  * folder, the admin API on a free loopback port, no polling (tests sync on demand), and NATS at
  * the URL given (which may not be running yet).
+ *
+ * The admin API is plaintext without authentication (`admin.auth: none`, loopback) unless the
+ * test's `config.admin` says otherwise: the tests of bundles and fleet are not about who calls;
+ * the admin authentication tests configure OIDC and TLS as production does.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -55,7 +59,7 @@ export async function startTestControlPlane(options: TestControlPlaneOptions): P
       reconnect_max_ms: 500,
       connect_timeout_ms: 2_000,
     },
-    admin: { host: "127.0.0.1", port: 0 },
+    admin: { host: "127.0.0.1", port: 0, auth: "none", tls: { enabled: false } },
     fleet: { stale_after_ms: 60_000 },
   };
   for (const [section, values] of Object.entries(options.config ?? {})) {

@@ -1,0 +1,471 @@
+/**
+ * `make bench-revocation`: how long a RevokeSubject takes to cut a subject's sessions across a fleet.
+ *
+ * Setup, all on loopback: a throwaway PostgreSQL (max_connections sized for every session plus
+ * headroom), nats-server with JetStream, a real OIDC provider, a git repository with the default
+ * policies, the control plane and 10 data planes each as its own process (`portcullis
+ * control-plane` / `portcullis data-plane`, as deployed; logs in the work dir). The clients are
+ * minimal PostgreSQL sessions (bench/lib/pg-session.ts) over TLS, token as password, held by
+ * worker threads of this process (bench/lib/session-clients.ts), each a share of every data plane.
+ *
+ * Each run: a fresh subject (group analysts) opens 100 sessions on each data plane (1000 sessions,
+ * each with its own upstream PostgreSQL session), then RevokeSubject is called through the admin
+ * API (TLS, the demo admin's OIDC token). The run's time is from just before the call to the moment
+ * the last of the 1000 client sockets closed, measured at the clients; every session must have
+ * received FATAL 57P01. PostgreSQL settles (the 1000 backends gone) before the next run.
+ *
+ * Output: a table, and bench/results/revocation.json with p50_ms and p99_ms over the runs (the
+ * all-sessions-closed time), sessions, data_planes, per-socket percentiles and the RPC's own time.
+ * Target: p99 ≤ 50 ms (PASS/MISS, never fails the run); the run fails (exit 1) only when something
+ * could not be measured (a session not cut, a login refused).
+ *
+ * Options: --runs=N (50) --warmup=N (2) --data-planes=N (10) --sessions=N per data plane (100)
+ *          --plaintext-clients (client ↔ proxy without TLS: tls.allow_plaintext_loopback)
+ *          --client-threads=N (2) --keep (keep the work dir with every process's log)
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs, promisify } from "node:util";
+import { Worker } from "node:worker_threads";
+import * as grpc from "@grpc/grpc-js";
+import { stringify as toYaml } from "yaml";
+import { projectRoot } from "../common/toolchain.js";
+import { type LocalNats, startNats } from "../devstack/nats.js";
+import { freePort, portOpen } from "../devstack/ports.js";
+import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
+import { type AdminClient, createAdminClient } from "../proto/load.js";
+import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
+import { USERS } from "../test/harness/proxy-stack.js";
+import { type BenchSessionEnd, nowMs } from "./lib/pg-session.js";
+import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
+
+const run = promisify(execFile);
+const TARGET_P99_MS = 50;
+
+interface Options {
+  runs: number;
+  warmup: number;
+  dataPlanes: number;
+  sessions: number;
+  plaintextClients: boolean;
+  /** Keep the work dir (logs) after the run. */
+  keep: boolean;
+  clientThreads: number;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: "string", default: "50" },
+      warmup: { type: "string", default: "2" },
+      "data-planes": { type: "string", default: "10" },
+      sessions: { type: "string", default: "100" },
+      "plaintext-clients": { type: "boolean", default: false },
+      keep: { type: "boolean", default: false },
+      "client-threads": { type: "string", default: "2" },
+    },
+  });
+  const int = (name: string, v: string | undefined, min: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+  return {
+    runs: int("runs", values.runs, 1),
+    warmup: int("warmup", values.warmup, 0),
+    dataPlanes: int("data-planes", values["data-planes"], 1),
+    sessions: int("sessions", values.sessions, 1),
+    plaintextClients: values["plaintext-clients"] ?? false,
+    keep: values.keep ?? false,
+    clientThreads: int("client-threads", values["client-threads"], 1),
+  };
+}
+
+/** Nearest-rank percentile. */
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+const round = (v: number) => Math.round(v * 100) / 100;
+const say = (line = "") => process.stdout.write(`${line}\n`);
+
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  log: string;
+}
+
+function spawnPortcullis(args: string[], log: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const cli = join(projectRoot(), "dist", "cli", "portcullis.js");
+  if (!existsSync(cli)) throw new Error("dist/ is missing: run `make bench-revocation` (it builds first)");
+  const fd = openSync(log, "a");
+  return spawn(
+    process.execPath,
+    [...(process.env.ZZ_CHILD_ARGS ? process.env.ZZ_CHILD_ARGS.split(" ") : []), cli, ...args],
+    {
+      stdio: ["ignore", fd, fd],
+      env: { ...process.env, ...env },
+    },
+  );
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.process.once("exit", () => resolve()));
+  child.process.kill("SIGTERM");
+  const timer = setTimeout(() => child.process.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url)).ok;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<number> {
+  const opts = options();
+  const started = Date.now();
+  const totalSessions = opts.dataPlanes * opts.sessions;
+  const work = await mkdtemp(join(tmpdir(), "portcullis-bench-revocation-"));
+  const cleanups: (() => Promise<void>)[] = [];
+  const children: Child[] = [];
+  let failed = false;
+  // PostgreSQL runs as the postgres user when this runs as root: it needs to reach its folder
+  await chmod(work, 0o755);
+  try {
+    say(
+      `bench-revocation: ${opts.dataPlanes} data planes × ${opts.sessions} sessions, ${opts.runs} runs (+${opts.warmup} warm-up)`,
+    );
+    say(`  work dir ${work}`);
+    say("  starting PostgreSQL, NATS and the OIDC provider…");
+    const [pg, nats, oidc]: [LocalPostgres, LocalNats, OidcHarness] = await Promise.all([
+      // every session has its own upstream backend; headroom for catalogs, pools and the superuser
+      startPostgres({ maxConnections: totalSessions + 200, baseDir: work }),
+      startNats({ baseDir: work }),
+      startOidcProvider({ defaultLifetimeSeconds: 3600 }),
+    ]);
+    cleanups.push(
+      () => pg.stop(),
+      () => nats.destroy(),
+      () => oidc.stop(),
+    );
+
+    // The policy repository.
+    const repo = join(work, "policy-repo");
+    mkdirSync(repo, { recursive: true });
+    const git = (...args: string[]) =>
+      run("git", args, {
+        cwd: repo,
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: "bench",
+          GIT_AUTHOR_EMAIL: "bench@example.com",
+          GIT_COMMITTER_NAME: "bench",
+          GIT_COMMITTER_EMAIL: "bench@example.com",
+        },
+      });
+    await git("init", "-q", "-b", "main");
+    await run("cp", ["-r", join(projectRoot(), "policies"), join(repo, "policies")]);
+    await git("add", "-A");
+    await git("commit", "-q", "-m", "default policies");
+
+    // The control plane, as its own process.
+    say("  starting the control plane…");
+    const cpDir = join(work, "control-plane");
+    const publicKey = join(work, "bundle-signing.pub");
+    const adminPort = await freePort();
+    const cpConfig = join(work, "control-plane.yaml");
+    await writeFile(
+      cpConfig,
+      toYaml({
+        data_dir: cpDir,
+        signing: { public_key_out: publicKey },
+        source: { git: { url: repo, branch: "main", folder: "policies", poll_interval_ms: 0 } },
+        nats: { servers: [nats.url] },
+        admin: {
+          host: "127.0.0.1",
+          port: adminPort,
+          auth: "oidc",
+          oidc: { issuers: [{ issuer: oidc.issuer, audience: oidc.clientId }], allow_insecure_issuer: true },
+          bootstrap: { groups: ["admins"] },
+        },
+        revocation: { ack_timeout: "10s" },
+      }),
+    );
+    const cp: Child = {
+      name: "control-plane",
+      log: join(work, "control-plane.log"),
+      process: spawnPortcullis(["control-plane", "--config", cpConfig], join(work, "control-plane.log")),
+    };
+    children.push(cp);
+    await until("the admin API", () => portOpen(adminPort), 60_000);
+    const certFile = join(cpDir, "admin-tls", "cert.pem");
+    await until("the admin certificate", () => existsSync(certFile), 10_000);
+    const carol = await oidc.token(USERS.carol, { lifetimeSeconds: 3600 });
+    const admin: AdminClient = createAdminClient(`127.0.0.1:${adminPort}`, {
+      credentials: grpc.credentials.createSsl(readFileSync(certFile)),
+      bearerToken: carol,
+      deadlineMs: 60_000,
+    });
+    cleanups.push(async () => admin.close());
+    const sync = await admin.SyncPolicies({});
+    if (!sync.active_revision) throw new Error("the control plane built no active bundle");
+    await until("the public key", () => existsSync(publicKey), 10_000);
+
+    // The data planes, each its own process.
+    say(`  starting ${opts.dataPlanes} data planes…`);
+    const secrets = join(work, "secrets");
+    mkdirSync(secrets, { recursive: true, mode: 0o700 });
+    const roles: Record<string, { password_file: string }> = {};
+    for (const role of ["analyst", "app_rw", "admin"] as const) {
+      const file = join(secrets, `${role}.password`);
+      await writeFile(file, pg.passwords[role], { mode: 0o600 });
+      roles[role] = { password_file: file };
+    }
+    const dataPlanes: { id: string; port: number; metricsPort: number }[] = [];
+    for (let i = 0; i < opts.dataPlanes; i++) {
+      const id = `bench-dp-${i + 1}`;
+      const port = await freePort();
+      const metricsPort = await freePort();
+      const file = join(work, `${id}.yaml`);
+      await writeFile(
+        file,
+        toYaml({
+          proxy: { id, region: ["eu", "us", "ap"][i % 3] },
+          listen: { host: "127.0.0.1", port },
+          tls: { allow_plaintext_loopback: opts.plaintextClients },
+          oidc: { issuers: [{ issuer: oidc.issuer, audience: oidc.clientId }], allow_insecure_issuer: true },
+          policy: { public_key_file: publicKey },
+          bus: { servers: [nats.url], state_dir: join(work, id), status_interval_ms: 2_000 },
+          upstream: { host: pg.host, port: pg.port, tls: "require", roles },
+          metrics: { host: "127.0.0.1", port: metricsPort },
+        }),
+      );
+      const log = join(work, `${id}.log`);
+      children.push({ name: id, log, process: spawnPortcullis(["data-plane", "--config", file], log) });
+      dataPlanes.push({ id, port, metricsPort });
+    }
+    for (const dp of dataPlanes) {
+      await until(`${dp.id} to be ready`, () => httpOk(`http://127.0.0.1:${dp.metricsPort}/readyz`), 90_000);
+    }
+    await until(
+      "every data plane in the fleet view",
+      async () => (await admin.GetFleetStatus({})).live >= opts.dataPlanes,
+      60_000,
+    );
+
+    const allClosed: number[] = [];
+    const perSocket: number[] = [];
+    const fatalAt: number[] = [];
+    const rpcMs: number[] = [];
+    const loginSeconds: number[] = [];
+    const analystBackends = async () =>
+      Number((await pg.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'analyst'")).trim());
+    const baseline = await analystBackends();
+    // The clients, in worker threads: each holds a share of every data plane's sessions.
+    const workers = Array.from(
+      { length: opts.clientThreads },
+      () => new Worker(new URL("./lib/session-clients.js", import.meta.url)),
+    );
+    cleanups.push(async () => {
+      for (const w of workers) await w.terminate();
+    });
+    const share = (i: number) =>
+      dataPlanes.map((dp) => ({
+        port: dp.port,
+        count:
+          Math.floor(opts.sessions / opts.clientThreads) + (i < opts.sessions % opts.clientThreads ? 1 : 0),
+      }));
+    const next = (w: Worker) =>
+      new Promise<WorkerMessage>((resolve) => w.once("message", (m: WorkerMessage) => resolve(m)));
+
+    say();
+    say(
+      `  ${"run".padEnd(8)} ${"all closed ms".padStart(14)} ${"socket p50".padStart(11)} ${"FATAL p50".padStart(10)} ${"rpc ms".padStart(8)} ${"cut".padStart(6)}`,
+    );
+    for (let r = 0; r < opts.warmup + opts.runs; r++) {
+      const warm = r < opts.warmup;
+      const subject = `bench-${r}`;
+      const token = await oidc.token({ sub: subject, groups: ["analysts"] }, { lifetimeSeconds: 3600 });
+      const loginStarted = Date.now();
+      const opened = workers.map(next);
+      workers.forEach((w, i) => {
+        const request: OpenRequest = {
+          type: "open",
+          targets: share(i),
+          token,
+          user: subject,
+          tls: !opts.plaintextClients,
+          parallel: Math.max(1, Math.floor(64 / opts.clientThreads)),
+        };
+        w.postMessage(request);
+      });
+      for (const m of await Promise.all(opened)) {
+        if (m.type === "error") throw new Error(`run ${r}: a login failed: ${m.message}`);
+      }
+      loginSeconds.push((Date.now() - loginStarted) / 1000);
+      // A revocation lands on a fleet at rest: the control plane has every session in its view, and
+      // the login burst's trailing work (session events, decision records) is done.
+      await until(
+        "the control plane to list every session",
+        async () =>
+          (await admin.ListSessions({ subject, limit: totalSessions + 1 })).sessions.length === totalSessions,
+        60_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+
+      const closed = workers.map(next);
+      const t0 = nowMs();
+      const call = admin
+        .RevokeSubject({ subject, reason: "bench" })
+        .then((response) => ({ response, at: nowMs() }));
+      const messages = await Promise.race([
+        Promise.all(closed),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`run ${r}: not every session was cut within 30 s`)), 30_000),
+        ),
+      ]);
+      const ends: BenchSessionEnd[] = messages.flatMap((m) => (m.type === "ended" ? m.ends : []));
+      const { response, at } = await call;
+      if (ends.length !== totalSessions) throw new Error(`run ${r}: ${ends.length} sessions reported`);
+      const notRevoked = ends.filter((e) => e.sqlstate !== "57P01");
+      if (notRevoked.length > 0) {
+        throw new Error(
+          `run ${r}: ${notRevoked.length} sessions closed without FATAL 57P01 (e.g. ${notRevoked[0]?.sqlstate ?? "no error"})`,
+        );
+      }
+      const closes = ends.map((e) => e.at - t0).sort((a, b) => a - b);
+      const fatals = ends.map((e) => (e.errorAt ?? e.at) - t0).sort((a, b) => a - b);
+      const cut = response.acks.reduce((n, a) => n + a.sessions_cut, 0);
+      const last = closes[closes.length - 1]!;
+      if (!warm) {
+        allClosed.push(last);
+        perSocket.push(...closes);
+        fatalAt.push(...fatals);
+        rpcMs.push(at - t0);
+      }
+      say(
+        `  ${(warm ? `warm-${r + 1}` : String(r - opts.warmup + 1)).padEnd(8)} ${last.toFixed(1).padStart(14)} ${percentile(closes, 50).toFixed(1).padStart(11)} ${percentile(fatals, 50).toFixed(1).padStart(10)} ${(at - t0).toFixed(1).padStart(8)} ${String(cut).padStart(6)}`,
+      );
+      // PostgreSQL lets the backends go before the next run
+      await until(
+        "PostgreSQL to release the revoked sessions",
+        async () => (await analystBackends()) <= baseline,
+        60_000,
+      );
+    }
+
+    const sortedRuns = [...allClosed].sort((a, b) => a - b);
+    const sortedSockets = [...perSocket].sort((a, b) => a - b);
+    const sortedRpc = [...rpcMs].sort((a, b) => a - b);
+    const p50 = percentile(sortedRuns, 50);
+    const p99 = percentile(sortedRuns, 99);
+    const pass = p99 <= TARGET_P99_MS;
+    say();
+    say("  time from the RevokeSubject call to the close of client sockets (ms, at the clients)");
+    say(`  ${"".padEnd(34)} ${"p50".padStart(8)} ${"p99".padStart(8)} ${"max".padStart(8)}`);
+    const row = (name: string, sorted: number[]) =>
+      say(
+        `  ${name.padEnd(34)} ${percentile(sorted, 50).toFixed(1).padStart(8)} ${percentile(sorted, 99).toFixed(1).padStart(8)} ${sorted[sorted.length - 1]!.toFixed(1).padStart(8)}`,
+      );
+    row(`every socket closed (${opts.runs} runs)`, sortedRuns);
+    row(`each socket (${sortedSockets.length})`, sortedSockets);
+    row(
+      "each FATAL 57P01 received",
+      [...fatalAt].sort((a, b) => a - b),
+    );
+    row("RevokeSubject returned (all acked)", sortedRpc);
+    say();
+    say(
+      `  ${pass ? "PASS" : "MISS"}  p99 all ${totalSessions} sessions closed ${p99.toFixed(1)} ms (target ≤ ${TARGET_P99_MS} ms)`,
+    );
+
+    const out = {
+      benchmark: "revocation",
+      date: new Date().toISOString(),
+      machine: {
+        cores: availableParallelism(),
+        cpu: cpus()[0]?.model ?? "unknown",
+        node: process.version,
+        note: "one machine runs PostgreSQL, NATS, the control plane, every data plane and the clients",
+      },
+      p50_ms: round(p50),
+      p99_ms: round(p99),
+      sessions: totalSessions,
+      data_planes: opts.dataPlanes,
+      sessions_per_data_plane: opts.sessions,
+      runs: opts.runs,
+      warmup_runs: opts.warmup,
+      client_tls: !opts.plaintextClients,
+      per_socket_p50_ms: round(percentile(sortedSockets, 50)),
+      per_socket_p99_ms: round(percentile(sortedSockets, 99)),
+      fatal_p50_ms: round(
+        percentile(
+          [...fatalAt].sort((a, b) => a - b),
+          50,
+        ),
+      ),
+      fatal_p99_ms: round(
+        percentile(
+          [...fatalAt].sort((a, b) => a - b),
+          99,
+        ),
+      ),
+      client_threads: opts.clientThreads,
+      rpc_p50_ms: round(percentile(sortedRpc, 50)),
+      rpc_p99_ms: round(percentile(sortedRpc, 99)),
+      login_seconds_per_run_p50: round(
+        percentile(
+          [...loginSeconds].sort((a, b) => a - b),
+          50,
+        ),
+      ),
+      runs_all_closed_ms: allClosed.map(round),
+      target: { p99_ms_at_most: TARGET_P99_MS, pass },
+    };
+    const file = join(projectRoot(), "bench", "results", "revocation.json");
+    mkdirSync(join(projectRoot(), "bench", "results"), { recursive: true });
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(out, null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
+    say(`  wrote bench/results/revocation.json in ${Math.round((Date.now() - started) / 1000)} s`);
+    return 0;
+  } catch (err) {
+    failed = true;
+    say(`bench-revocation failed: ${(err as Error).message}`);
+    for (const child of children) say(`  ${child.name} log (kept): ${child.log}`);
+    return 1;
+  } finally {
+    for (const child of children.reverse()) await stopChild(child).catch(() => undefined);
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    if (!failed && !opts.keep) await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`bench-revocation: ${err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,136 @@
+/**
+ * The control plane's live-fleet features, wired together: the NATS link for revocations and
+ * session events (distribute/revocation-bus.ts), the session view (sessions/session-view.ts), the
+ * revocation service (revocation-service.ts), the event hub behind WatchEvents
+ * (events/event-hub.ts) and the admin methods over them (admin/session-api.ts), plus their
+ * Prometheus series on the control plane's registry.
+ */
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { Logger } from "../../common/logger.js";
+import { SessionAdminApi } from "../admin/session-api.js";
+import type { SigningKey } from "../bundle/signing-key.js";
+import type { ControlPlaneConfig } from "../config.js";
+import type { FleetView } from "../distribute/fleet.js";
+import { RevocationBus } from "../distribute/revocation-bus.js";
+import { EventHub } from "../events/event-hub.js";
+import { SessionView } from "../sessions/session-view.js";
+import type { ControlPlaneStore } from "../store/index.js";
+import { RevocationService } from "./revocation-service.js";
+
+export interface LiveFeatures {
+  bus: RevocationBus;
+  revocations: RevocationService;
+  sessions: SessionView;
+  events: EventHub;
+  api: SessionAdminApi;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface LiveFeaturesOptions {
+  config: ControlPlaneConfig;
+  store: ControlPlaneStore;
+  fleet: FleetView;
+  signingKey: SigningKey;
+  logger: Logger;
+  registry?: Registry;
+}
+
+export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
+  const { config, store, fleet, logger } = options;
+  const registers = options.registry ? [options.registry] : [];
+  const revocationsTotal = new Counter({
+    name: "portcullis_control_plane_revocations_total",
+    help: "Revocations created, by kind",
+    labelNames: ["kind"] as const,
+    registers,
+  });
+  const acksTotal = new Counter({
+    name: "portcullis_control_plane_revocation_acks_total",
+    help: "Revocation acknowledgements received from data planes",
+    registers,
+  });
+  const busConnected = new Gauge({
+    name: "portcullis_control_plane_revocation_bus_connected",
+    help: "1 when the revocation/session NATS link is connected and the stream is in place",
+    registers,
+  });
+
+  const forgetBefore = (keepMs: number) => new Date(Date.now() - keepMs).toISOString();
+  const forgotten = store.revocations.forgetExpiredBefore(forgetBefore(config.revocation.keep_expired));
+  const ended = store.sessions.forgetEndedBefore(forgetBefore(config.sessions.keep_ended));
+  if (forgotten + ended > 0) logger.info({ revocations: forgotten, sessions: ended }, "forgot old records");
+
+  const events = new EventHub({ store, fleet, logger: logger.child({ component: "events" }) });
+  const sessions = new SessionView({
+    repository: store.sessions,
+    heartbeatTimeoutMs: config.sessions.heartbeat_timeout,
+    logger: logger.child({ component: "sessions" }),
+    events,
+  });
+  new Gauge({
+    name: "portcullis_control_plane_sessions_live",
+    help: "Live client sessions across the fleet (from session events)",
+    registers,
+    collect() {
+      this.set(sessions.size);
+    },
+  });
+
+  let revocations: RevocationService | undefined;
+  const bus = new RevocationBus({
+    servers: config.nats.servers,
+    name: `${config.nats.name}-revocations`,
+    logger: logger.child({ component: "revocation-bus" }),
+    retentionMs: config.revocation.retention,
+    replicas: config.distribution.replicas,
+    backoff: { initialMs: config.nats.reconnect_initial_ms, maxMs: config.nats.reconnect_max_ms },
+    connectTimeoutMs: config.nats.connect_timeout_ms,
+    live: () => revocations?.live() ?? [],
+    onPublished: (id, seq, at) => store.revocations.markPublished(id, seq, at),
+    onAck: (ack) => {
+      acksTotal.inc();
+      revocations?.recordAck(ack);
+    },
+    onSessionEvent: (subject, data) => sessions.handle(subject, data),
+    onConnectionChange: (connected) => busConnected.set(connected ? 1 : 0),
+  });
+  const service = new RevocationService({
+    repository: store.revocations,
+    signingKey: options.signingKey,
+    bus: {
+      publish: async (revocation) => {
+        revocationsTotal.inc({ kind: revocation.kind });
+        return bus.publish(revocation);
+      },
+    },
+    liveDataPlanes: () =>
+      fleet
+        .summary(store.bundles.active()?.revision)
+        .dataPlanes.filter((d) => d.live)
+        .map((d) => d.id),
+    retentionMs: config.revocation.retention,
+    ackTimeoutMs: config.revocation.ack_timeout,
+    logger: logger.child({ component: "revocations" }),
+    events,
+  });
+  revocations = service;
+  const api = new SessionAdminApi({ sessions, revocations: service, events, logger });
+
+  return {
+    bus,
+    revocations: service,
+    sessions,
+    events,
+    api,
+    start() {
+      sessions.start();
+      bus.start();
+    },
+    async stop() {
+      events.stop();
+      await bus.stop();
+      sessions.stop();
+    },
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * The live sessions of the fleet, from the data planes' session events (proto/bus.proto):
+ * SessionStarted adds one, SessionEnded removes it, and each SessionHeartbeat lists every session
+ * a data plane holds, so a session whose end was missed goes when it is no longer listed. A data
+ * plane whose heartbeats stop for `heartbeatTimeoutMs` has all its sessions dropped (reason
+ * `data plane lost`).
+ *
+ * Memory answers reads (ListSessions); SQLite keeps the history and lets a restarted control
+ * plane show the sessions it knew until the data planes resync (proto/revocation.ts
+ * SESSIONS_RESYNC_SUBJECT). Writes go to SQLite in batches (one transaction per flush) so a burst
+ * of thousands of session events costs one commit, not thousands.
+ */
+import type { Logger } from "../../common/logger.js";
+import {
+  BusMessageError,
+  type SessionEnded,
+  type SessionHeartbeat,
+  type SessionStarted,
+} from "../../proto/bus.js";
+import {
+  decodeSessionEnded,
+  decodeSessionHeartbeat,
+  decodeSessionStarted,
+  sessionEventOf,
+} from "../../proto/revocation.js";
+import type { EventHub } from "../events/event-hub.js";
+import { type SessionRecord, type SessionRepository, sessionRecordOf } from "../store/index.js";
+
+export interface SessionViewOptions {
+  repository: SessionRepository;
+  heartbeatTimeoutMs: number;
+  logger: Logger;
+  events?: EventHub;
+  now?: () => number;
+  /** How often stale data planes are looked for (default: a quarter of the timeout, at most 5 s). */
+  sweepIntervalMs?: number;
+  /** Writes are batched this long (default 50 ms). */
+  flushDelayMs?: number;
+}
+
+export interface SessionFilter {
+  subject?: string;
+  dataPlaneId?: string;
+  region?: string;
+  limit?: number;
+}
+
+type PendingWrite = () => void;
+
+export class SessionView {
+  readonly #options: SessionViewOptions;
+  readonly #now: () => number;
+  readonly #live = new Map<string, SessionRecord>();
+  /** data plane id → last heartbeat (or start event) time, ms. */
+  readonly #lastHeard = new Map<string, number>();
+  #pending: PendingWrite[] = [];
+  #flushTimer: NodeJS.Timeout | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: SessionViewOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    const now = this.#now();
+    for (const record of options.repository.live()) {
+      this.#live.set(record.id, record);
+      // Restored sessions get one heartbeat timeout for their data plane to speak up.
+      this.#lastHeard.set(record.dataPlaneId, now);
+    }
+  }
+
+  start(): void {
+    const every =
+      this.#options.sweepIntervalMs ?? Math.min(5_000, Math.max(100, this.#options.heartbeatTimeoutMs / 4));
+    this.#sweepTimer = setInterval(() => this.sweep(), every);
+    this.#sweepTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweepTimer);
+    this.flush();
+  }
+
+  /** Handles one message from `portcullis.sessions.>`; invalid ones are dropped with a log line. */
+  handle(subject: string, data: Uint8Array): void {
+    const event = sessionEventOf(subject);
+    if (!event) return;
+    try {
+      if (event === "started") this.started(decodeSessionStarted(data));
+      else if (event === "ended") this.ended(decodeSessionEnded(data));
+      else this.heartbeat(decodeSessionHeartbeat(data));
+    } catch (err) {
+      if (err instanceof BusMessageError) {
+        this.#options.logger.warn({ err: err.message, subject }, "dropped an invalid session event");
+        return;
+      }
+      throw err;
+    }
+  }
+
+  started(event: SessionStarted): void {
+    const record = sessionRecordOf(event);
+    const known = this.#live.get(record.id);
+    this.#lastHeard.set(record.dataPlaneId, this.#now());
+    if (known) {
+      // a resync repeats what we know: keep the counters we have
+      known.lastHeartbeatAt = event.at;
+      return;
+    }
+    this.#live.set(record.id, record);
+    this.#write(() => this.#options.repository.upsertStarted(record));
+    this.#options.events?.emit("session", "session.started", event);
+  }
+
+  ended(event: SessionEnded): void {
+    const record = this.#live.get(event.session_id);
+    this.#live.delete(event.session_id);
+    const counts = { statements: event.statements, denied: event.denied };
+    this.#write(() => this.#options.repository.markEnded(event.session_id, event.at, event.reason, counts));
+    if (record) this.#options.events?.emit("session", "session.ended", { ...event, subject: record.subject });
+  }
+
+  heartbeat(event: SessionHeartbeat): void {
+    const id = event.data_plane_id;
+    this.#lastHeard.set(id, this.#now());
+    const listed = new Set(event.session_ids);
+    const gone: SessionRecord[] = [];
+    for (const record of this.#live.values()) {
+      if (record.dataPlaneId !== id) continue;
+      if (listed.has(record.id)) record.lastHeartbeatAt = event.at;
+      else gone.push(record);
+    }
+    for (const record of gone) {
+      this.#live.delete(record.id);
+      this.#options.events?.emit("session", "session.ended", {
+        session_id: record.id,
+        data_plane_id: id,
+        subject: record.subject,
+        reason: "not in the data plane's heartbeat",
+        at: event.at,
+      });
+    }
+    const ids = event.session_ids;
+    this.#write(() => {
+      this.#options.repository.heartbeat(ids, event.at);
+      for (const record of gone) this.#options.repository.markEnded(record.id, event.at, "missing");
+    });
+  }
+
+  /** Drops the sessions of data planes not heard from within the timeout; returns how many went. */
+  sweep(): number {
+    const now = this.#now();
+    const at = new Date(now).toISOString();
+    let dropped = 0;
+    for (const [dataPlaneId, heard] of this.#lastHeard) {
+      if (now - heard <= this.#options.heartbeatTimeoutMs) continue;
+      this.#lastHeard.delete(dataPlaneId);
+      const lost = [...this.#live.values()].filter((r) => r.dataPlaneId === dataPlaneId);
+      if (lost.length === 0) continue;
+      for (const record of lost) this.#live.delete(record.id);
+      dropped += lost.length;
+      this.#write(() => this.#options.repository.endAllOf(dataPlaneId, at, "data plane lost"));
+      this.#options.logger.warn(
+        { dataPlane: dataPlaneId, sessions: lost.length, silentMs: now - heard },
+        "no session heartbeat from a data plane: its sessions are dropped from the view",
+      );
+      this.#options.events?.emit("session", "session.lost", {
+        data_plane_id: dataPlaneId,
+        session_ids: lost.map((r) => r.id),
+        at,
+      });
+    }
+    return dropped;
+  }
+
+  list(filter: SessionFilter = {}): SessionRecord[] {
+    const limit = filter.limit && filter.limit > 0 ? Math.min(filter.limit, 100_000) : 1000;
+    const out: SessionRecord[] = [];
+    for (const record of this.#live.values()) {
+      if (filter.subject && record.subject !== filter.subject) continue;
+      if (filter.dataPlaneId && record.dataPlaneId !== filter.dataPlaneId) continue;
+      if (filter.region && record.region !== filter.region) continue;
+      out.push(record);
+    }
+    out.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
+    return out.slice(0, limit);
+  }
+
+  get(id: string): SessionRecord | undefined {
+    return this.#live.get(id);
+  }
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /** Writes what is pending now. */
+  flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const writes = this.#pending;
+    if (writes.length === 0) return;
+    this.#pending = [];
+    try {
+      this.#options.repository.batch(() => {
+        for (const write of writes) write();
+      });
+    } catch (err) {
+      this.#options.logger.error(
+        { err: (err as Error).message, writes: writes.length },
+        "storing session events failed",
+      );
+    }
+  }
+
+  #write(write: PendingWrite): void {
+    this.#pending.push(write);
+    if (this.#pending.length >= 1_000) this.flush();
+    else this.#flushTimer ??= setTimeout(() => this.flush(), this.#options.flushDelayMs ?? 50);
+  }
+}

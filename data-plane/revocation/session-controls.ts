@@ -1,0 +1,144 @@
+/**
+ * What a data plane does to its live sessions beyond relaying them, wired from its configuration:
+ *
+ * - time limits (session/session-limits.ts): token expiry and the policy's max_session_seconds;
+ * - with `bus`: revocations (the feed of bus/revocations.ts into the enforcer of enforcer.ts, the
+ *   deny-list kept in `<bus.state_dir>/revocations.json`) and session events for the control
+ *   plane's view (bus/session-events.ts).
+ *
+ * `start()` replays the revocation stream before it returns (up to `revocation.boot_timeout`), so
+ * the proxy starts listening with the deny-list rebuilt; when NATS cannot be reached in that time
+ * the proxy listens anyway and the staleness rule decides (new logins are refused with 57P03 until
+ * the list is caught up, unless the copy on disk is recent enough).
+ */
+
+import type { KeyObject } from "node:crypto";
+import { join } from "node:path";
+import type { Logger } from "../../common/logger.js";
+import type { TokenClaims } from "../../proto/policy.js";
+import { RevocationFeed } from "../bus/revocations.js";
+import { SessionReporter } from "../bus/session-events.js";
+import type { DataPlaneConfig } from "../config.js";
+import type { DataPlaneMetrics } from "../metrics.js";
+import type { SessionRegistry } from "../session/registry.js";
+import { SessionLimits } from "../session/session-limits.js";
+import { RevocationEnforcer } from "./enforcer.js";
+import { RevocationMetrics } from "./metrics.js";
+
+export const DENY_LIST_FILE = "revocations.json";
+
+export interface SessionControlsOptions {
+  config: DataPlaneConfig;
+  registry: SessionRegistry;
+  publicKeys: readonly KeyObject[];
+  metrics: DataPlaneMetrics;
+  logger: Logger;
+  /** The bundle revision in use. */
+  revision: () => string;
+}
+
+export interface SessionControls {
+  limits: SessionLimits;
+  enforcer: RevocationEnforcer | undefined;
+  feed: RevocationFeed | undefined;
+  reporter: SessionReporter | undefined;
+  /** Throws LoginRefused for a revoked token or subject, or while the deny-list is stale. */
+  checkLogin(claims: TokenClaims): void;
+  /** Counts a statement decision against its session (session events report the totals). */
+  countStatement(sessionId: string, allowed: boolean): void;
+  stop(): Promise<void>;
+}
+
+export async function startSessionControls(options: SessionControlsOptions): Promise<SessionControls> {
+  const { config, registry, logger } = options;
+  const revocationMetrics = new RevocationMetrics(options.metrics.registry);
+  const limits = new SessionLimits({
+    registry,
+    onTokenExpiry: config.session.on_token_expiry,
+    logger,
+    onEnded: (_session, reason) => revocationMetrics.sessionsEnded.inc({ reason }),
+  });
+  limits.start();
+
+  let enforcer: RevocationEnforcer | undefined;
+  let feed: RevocationFeed | undefined;
+  let reporter: SessionReporter | undefined;
+  const bus = config.bus;
+  if (bus) {
+    enforcer = new RevocationEnforcer({
+      registry,
+      publicKeys: options.publicKeys,
+      maxStalenessMs: config.revocation.max_staleness,
+      mode: config.revocation.mode,
+      stateFile: join(bus.state_dir, DENY_LIST_FILE),
+      logger: logger.child({ component: "revocations" }),
+      metrics: revocationMetrics,
+      lagGauge: options.metrics.revocationLagSeconds,
+    });
+    await enforcer.loadSnapshot();
+    enforcer.start();
+    const guard = enforcer;
+    let reporterRef: SessionReporter | undefined;
+    feed = new RevocationFeed({
+      servers: bus.servers,
+      id: config.proxy.id,
+      logger,
+      onRevocation: async (revocation, context) => {
+        const result = await guard.apply(revocation, { live: context.live });
+        // Revocations made before this data plane started are not news to anyone waiting.
+        const ack = result.accepted && (result.sessionsCut > 0 || (result.isNew && !context.bootReplay));
+        return { ack, sessionsCut: result.sessionsCut };
+      },
+      onCaughtUp: () => guard.markCurrent(),
+      onLost: () => guard.markLost(),
+      onConnected: (nc) => reporterRef?.connected(nc),
+    });
+    const link = feed;
+    reporter = new SessionReporter({
+      id: config.proxy.id,
+      region: config.proxy.region,
+      registry,
+      connection: () => link.connection,
+      revision: options.revision,
+      heartbeatMs: bus.status_interval_ms,
+      logger,
+    });
+    reporterRef = reporter;
+    reporter.start();
+    options.metrics.watchNatsLink("revocations", () => link.connected);
+    feed.start();
+    const started = performance.now();
+    const caughtUp = await feed.whenCaughtUp(config.revocation.boot_timeout);
+    if (caughtUp) {
+      logger.info(
+        { revocations: enforcer.denyList.size, ms: Math.round(performance.now() - started) },
+        "revocation list rebuilt from the stream",
+      );
+    } else {
+      logger.error(
+        { waitedMs: config.revocation.boot_timeout, stale: enforcer.stale },
+        "the revocation stream could not be read at start: listening anyway, logins are refused while the list is stale",
+      );
+    }
+  }
+
+  return {
+    limits,
+    enforcer,
+    feed,
+    reporter,
+    checkLogin: (claims) => enforcer?.checkLogin(claims),
+    countStatement: (sessionId, allowed) => {
+      const session = registry.get(sessionId);
+      if (!session) return;
+      session.statements = (session.statements ?? 0) + 1;
+      if (!allowed) session.denied = (session.denied ?? 0) + 1;
+    },
+    async stop() {
+      limits.stop();
+      reporter?.stop();
+      await feed?.stop();
+      await enforcer?.stop();
+    },
+  };
+}
