@@ -226,8 +226,20 @@ export class Relay {
     this.ended = true;
     if (process.env.ZZ_TRACE) {
       const t = performance.now();
-      this.client.once("finish", () => ((globalThis as Record<string, unknown>).zzFinish as number[] | undefined ?? ((globalThis as Record<string, unknown>).zzFinish = [] as number[]) as number[]).push(performance.now() - t));
-      setTimeout(() => { const a = ((globalThis as Record<string, unknown>).zzFinish as number[]) ?? []; if (a.length) { a.sort((x, y) => x - y); console.log(JSON.stringify({ zzfinish: a.length, p50: a[a.length >> 1], max: a[a.length - 1] })); a.length = 0; } }, 3000).unref();
+      this.client.once("finish", () =>
+        (
+          ((globalThis as Record<string, unknown>).zzFinish as number[] | undefined) ??
+          (((globalThis as Record<string, unknown>).zzFinish = [] as number[]) as number[])
+        ).push(performance.now() - t),
+      );
+      setTimeout(() => {
+        const a = ((globalThis as Record<string, unknown>).zzFinish as number[]) ?? [];
+        if (a.length) {
+          a.sort((x, y) => x - y);
+          console.log(JSON.stringify({ zzfinish: a.length, p50: a[a.length >> 1], max: a[a.length - 1] }));
+          a.length = 0;
+        }
+      }, 3000).unref();
     }
     this.client.end();
     // A client that left cleanly, with nothing in flight and no transaction open, leaves an upstream
