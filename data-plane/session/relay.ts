@@ -47,7 +47,7 @@ const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
  * (session/end-session.ts); the close then rolls back whatever was open. A socket the relay's own
  * timer destroyed meanwhile is skipped.
  */
-export const UPSTREAM_CLOSE_GRACE_MS = Number(process.env.ZZ_GRACE ?? 50);
+export const UPSTREAM_CLOSE_GRACE_MS = 50;
 const closing: { upstream: Socket; dueAt: number }[] = [];
 let closingTimer: NodeJS.Timeout | undefined;
 
@@ -224,23 +224,6 @@ export class Relay {
   end(reason: string): void {
     if (this.ended) return;
     this.ended = true;
-    if (process.env.ZZ_TRACE) {
-      const t = performance.now();
-      this.client.once("finish", () =>
-        (
-          ((globalThis as Record<string, unknown>).zzFinish as number[] | undefined) ??
-          (((globalThis as Record<string, unknown>).zzFinish = [] as number[]) as number[])
-        ).push(performance.now() - t),
-      );
-      setTimeout(() => {
-        const a = ((globalThis as Record<string, unknown>).zzFinish as number[]) ?? [];
-        if (a.length) {
-          a.sort((x, y) => x - y);
-          console.log(JSON.stringify({ zzfinish: a.length, p50: a[a.length >> 1], max: a[a.length - 1] }));
-          a.length = 0;
-        }
-      }, 3000).unref();
-    }
     this.client.end();
     // A client that left cleanly, with nothing in flight and no transaction open, leaves an upstream
     // session that can serve the next client of the same role once reset; anything else is closed
