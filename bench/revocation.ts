@@ -116,14 +116,10 @@ function spawnPortcullis(args: string[], log: string, env: NodeJS.ProcessEnv = {
   const cli = join(projectRoot(), "dist", "cli", "portcullis.js");
   if (!existsSync(cli)) throw new Error("dist/ is missing: run `make bench-revocation` (it builds first)");
   const fd = openSync(log, "a");
-  return spawn(
-    process.execPath,
-    [...(process.env.ZZ_CHILD_ARGS ? process.env.ZZ_CHILD_ARGS.split(" ") : []), cli, ...args],
-    {
-      stdio: ["ignore", fd, fd],
-      env: { ...process.env, ...env },
-    },
-  );
+  return spawn(process.execPath, [cli, ...args], {
+    stdio: ["ignore", fd, fd],
+    env: { ...process.env, ...env },
+  });
 }
 
 async function stopChild(child: Child): Promise<void> {

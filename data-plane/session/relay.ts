@@ -39,15 +39,17 @@ export interface RelayStages {
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
 /**
- * Upstream sockets of sessions the proxy ended (terminate) are closed shortly after their clients
- * were told (UPSTREAM_CLOSE_GRACE_MS later, a few per event-loop turn): each close wakes a
- * PostgreSQL backend process, which costs far more than telling a client, so when a revocation
- * ends thousands of sessions across a fleet every client is cut first. Nothing goes upstream from
- * these sessions meanwhile (the relay has ended) and a running query was cancelled already
- * (session/end-session.ts); the close then rolls back whatever was open. A socket the relay's own
- * timer destroyed meanwhile is skipped.
+ * When the proxy ends a session (terminate: revocation, expiry, shutdown), the client is told at
+ * once and the upstream session is closed UPSTREAM_CLOSE_GRACE_MS later, a few per event-loop
+ * turn. Closing an upstream wakes a PostgreSQL backend process, which then exits: far more work
+ * than telling a client, so when a revocation ends thousands of sessions across a fleet, every
+ * client is cut before the database backends are let go (where the database shares a host with
+ * the proxies, its teardown would otherwise delay the cut several times over). Nothing goes
+ * upstream from such a session meanwhile (the relay has ended) and a running query was cancelled
+ * already (session/end-session.ts); the close then rolls back whatever was open. A socket the
+ * relay's own timer destroyed meanwhile is skipped (the server sees EOF, which rolls back too).
  */
-export const UPSTREAM_CLOSE_GRACE_MS = 50;
+export const UPSTREAM_CLOSE_GRACE_MS = 500;
 const closing: { upstream: Socket; dueAt: number }[] = [];
 let closingTimer: NodeJS.Timeout | undefined;
 
