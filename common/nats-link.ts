@@ -37,6 +37,8 @@ export interface NatsLinkOptions {
   onReady?: (nc: NatsConnection) => Promise<void>;
   /** Called when the connection is lost (the client is already trying again). */
   onDown?: () => void;
+  /** Called after each failed attempt to connect (before the first connection, or after a close). */
+  onConnectFailed?: (err: Error, attempt: number) => void;
 }
 
 export class NatsLink {
@@ -157,6 +159,11 @@ export class NatsLink {
         });
       } catch (err) {
         attempt += 1;
+        try {
+          this.#options.onConnectFailed?.(err as Error, attempt);
+        } catch {
+          // told, no say
+        }
         const delay = backoffDelay(attempt, this.#backoff);
         const log =
           attempt === 1 || attempt % 10 === 0 ? logger.warn.bind(logger) : logger.debug.bind(logger);

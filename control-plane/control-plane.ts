@@ -199,6 +199,7 @@ export async function startControlPlane(
       signingKey,
       logger,
       registry: metrics.registry,
+      lagGauge: metrics.revocationLagSeconds,
     });
     cleanup.unshift(() => live.stop());
     const authorizer = options.authorize

@@ -34,6 +34,8 @@ export interface LiveFeaturesOptions {
   signingKey: SigningKey;
   logger: Logger;
   registry?: Registry;
+  /** portcullis_control_plane_revocation_lag_seconds (RevocationService.lagSeconds), updated every second. */
+  lagGauge?: { set(value: number): void };
 }
 
 export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
@@ -116,6 +118,7 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
   });
   revocations = service;
   const api = new SessionAdminApi({ sessions, revocations: service, events, logger });
+  let lagTimer: NodeJS.Timeout | undefined;
 
   return {
     bus,
@@ -126,8 +129,14 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
     start() {
       sessions.start();
       bus.start();
+      const gauge = options.lagGauge;
+      if (gauge) {
+        lagTimer = setInterval(() => gauge.set(service.lagSeconds()), 1_000);
+        lagTimer.unref();
+      }
     },
     async stop() {
+      clearInterval(lagTimer);
       events.stop();
       await bus.stop();
       sessions.stop();

@@ -73,6 +73,10 @@ export class RevocationService {
   readonly #options: RevocationServiceOptions;
   readonly #now: () => number;
   readonly #waiters = new Map<string, Set<Waiter>>();
+  /** The latest revocation, for the lag metric: when it was made, who must acknowledge, who did. */
+  #latest:
+    | { id: string; createdMs: number; expected: Set<string>; acked: Set<string>; doneMs?: number }
+    | undefined;
 
   constructor(options: RevocationServiceOptions) {
     this.#options = options;
@@ -109,6 +113,8 @@ export class RevocationService {
 
     // The waiter exists before the publish: acknowledgements can come back within a millisecond.
     const expected = new Set(this.#options.liveDataPlanes());
+    this.#latest = { id: signed.id, createdMs: now, expected: new Set(expected), acked: new Set() };
+    if (expected.size === 0) this.#latest.doneMs = now;
     const waiter: Waiter = { expected, acked: new Map(), done: () => {} };
     const wait = request.noWait
       ? undefined
@@ -152,6 +158,11 @@ export class RevocationService {
       return;
     }
     this.#options.events?.emit("revocation", "revocation.ack", ack);
+    const latest = this.#latest;
+    if (latest?.id === ack.revocation_id && latest.doneMs === undefined) {
+      latest.acked.add(ack.data_plane_id);
+      if ([...latest.expected].every((id) => latest.acked.has(id))) latest.doneMs = this.#now();
+    }
     for (const waiter of this.#waiters.get(ack.revocation_id) ?? []) {
       const previous = waiter.acked.get(ack.data_plane_id);
       waiter.acked.set(ack.data_plane_id, {
@@ -160,6 +171,16 @@ export class RevocationService {
       });
       if ([...waiter.expected].every((id) => waiter.acked.has(id))) waiter.done();
     }
+  }
+
+  /**
+   * Seconds from the latest revocation to its acknowledgement by every data plane live when it was
+   * made; while some have not acknowledged, how long it has been waiting. 0 before any revocation.
+   */
+  lagSeconds(): number {
+    const latest = this.#latest;
+    if (!latest) return 0;
+    return ((latest.doneMs ?? this.#now()) - latest.createdMs) / 1000;
   }
 
   list(options: { includeExpired?: boolean; limit?: number } = {}): RevocationRecord[] {

@@ -49,6 +49,8 @@ export interface RevocationFeedOptions {
   onLost?: () => void;
   /** After each (re)connection, with the connection (session events use it too). */
   onConnected?: (nc: NatsConnection) => void;
+  /** An attempt to connect to NATS failed (it is retried with backoff). */
+  onUnreachable?: (err: Error) => void;
   backoff?: Backoff;
   connectTimeoutMs?: number;
   connectionOptions?: Partial<ConnectionOptions>;
@@ -82,6 +84,7 @@ export class RevocationFeed {
       connectionOptions: options.connectionOptions,
       onReady: (nc) => this.#onReady(nc),
       onDown: () => this.#lost(),
+      onConnectFailed: (err) => options.onUnreachable?.(err),
     });
   }
 

@@ -79,6 +79,13 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
     enforcer.start();
     const guard = enforcer;
     let reporterRef: SessionReporter | undefined;
+    // NATS refusing connections at start: with a recent deny-list on disk there is no point waiting.
+    let unreachable: () => void = () => {};
+    const unreachableWithFreshCopy = new Promise<void>((resolve) => {
+      unreachable = () => {
+        if (!guard.stale) resolve();
+      };
+    });
     feed = new RevocationFeed({
       servers: bus.servers,
       id: config.proxy.id,
@@ -92,6 +99,7 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
       onCaughtUp: () => guard.markCurrent(),
       onLost: () => guard.markLost(),
       onConnected: (nc) => reporterRef?.connected(nc),
+      onUnreachable: () => unreachable(),
     });
     const link = feed;
     reporter = new SessionReporter({
@@ -108,7 +116,10 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
     options.metrics.watchNatsLink("revocations", () => link.connected);
     feed.start();
     const started = performance.now();
-    const caughtUp = await feed.whenCaughtUp(config.revocation.boot_timeout);
+    const caughtUp = await Promise.race([
+      feed.whenCaughtUp(config.revocation.boot_timeout),
+      unreachableWithFreshCopy.then(() => false),
+    ]);
     if (caughtUp) {
       logger.info(
         { revocations: enforcer.denyList.size, ms: Math.round(performance.now() - started) },
@@ -116,8 +127,10 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
       );
     } else {
       logger.error(
-        { waitedMs: config.revocation.boot_timeout, stale: enforcer.stale },
-        "the revocation stream could not be read at start: listening anyway, logins are refused while the list is stale",
+        { waitedMs: Math.round(performance.now() - started), stale: enforcer.stale },
+        enforcer.stale
+          ? "the revocation stream could not be read at start: listening anyway, logins are refused until it is"
+          : "NATS is unreachable at start: listening with the deny-list kept on disk, within revocation.max_staleness",
       );
     }
   }
