@@ -29,11 +29,18 @@ export class AdminConnectionError extends Error {
 }
 
 /**
- * The hook for `portcullis login`: returns the admin token it cached for this control plane, or
- * undefined when there is none. Nothing caches tokens yet, so this returns undefined.
+ * The token `portcullis login` cached (cli/login.ts `cachedAdminToken`: the login named by
+ * $PORTCULLIS_ISSUER / $PORTCULLIS_CLIENT_ID, else the last one; refreshed when near expiry), or
+ * undefined when nobody is logged in. The same token serves every control plane: the issuer decides
+ * whether it is accepted.
  */
 export async function cachedLoginToken(_server: string): Promise<string | undefined> {
-  return undefined;
+  const { cachedAdminToken } = await import("./login.js");
+  try {
+    return await cachedAdminToken();
+  } catch (err) {
+    throw new AdminConnectionError((err as Error).message);
+  }
 }
 
 export async function resolveAdminToken(options: AdminConnectionOptions): Promise<string | undefined> {
