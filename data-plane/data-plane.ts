@@ -20,7 +20,7 @@ import {
 } from "./protocol/backend-messages.js";
 import { ProtocolError, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
-import { Relay, type RelayStages } from "./session/relay.js";
+import { closeDeferredUpstreamsNow, Relay, type RelayStages } from "./session/relay.js";
 import { unsafeClientEncoding } from "./statements/invariants.js";
 import {
   cancelUpstream,
@@ -377,6 +377,7 @@ export class DataPlane {
     for (const relay of this.relays) {
       relay.terminate(SQLSTATE.adminShutdown, "terminating connection due to administrator command");
     }
+    closeDeferredUpstreamsNow();
     for (const socket of this.pending)
       this.refuse(socket, SQLSTATE.adminShutdown, "the proxy is shutting down");
     await closed;

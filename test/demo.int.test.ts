@@ -81,6 +81,31 @@ describe("portcullis demo", () => {
     expect(result.stderr).toMatch(/ERROR: {2}permission denied by Portcullis policy/);
   });
 
+  it("serves the admin API over TLS to carol's demo token, and refuses alice's", async () => {
+    const demoEnv = { ...process.env, PORTCULLIS_DEMO_DIR: join(dir, "demo") };
+    const token = async (user: string) =>
+      (await run(process.execPath, [cli, "demo", "token", user], { env: demoEnv })).stdout.trim();
+    const adminEnv = (user: string) =>
+      token(user).then((t) => ({
+        ...demoEnv,
+        PORTCULLIS_ADMIN_SERVER: env.admin,
+        PORTCULLIS_ADMIN_CA: env.admin_ca,
+        PORTCULLIS_TOKEN: t,
+      }));
+    expect(existsSync(env.admin_ca)).toBe(true);
+    const fleet = await run(process.execPath, [cli, "admin", "fleet"], { env: await adminEnv("carol") });
+    expect(fleet.stdout).toMatch(/2\/2 live data planes converged/);
+    const sessions = await run(process.execPath, [cli, "admin", "sessions", "--json"], {
+      env: await adminEnv("carol"),
+    });
+    expect(JSON.parse(sessions.stdout)).toHaveProperty("sessions");
+    const refused = await run(process.execPath, [cli, "admin", "revoke-subject", "bob"], {
+      env: await adminEnv("alice"),
+    }).catch((err: { code: number; stderr: string }) => err);
+    expect((refused as { code?: number }).code).toBe(1);
+    expect(refused.stderr).toMatch(/alice may not call RevokeSubject.*\(PERMISSION_DENIED\)/);
+  });
+
   it("stops everything on Ctrl-C", async () => {
     const pidFile = postgresPidFile(join(dir, "demo"));
     expect(pidFile).toBeDefined();

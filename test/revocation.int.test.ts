@@ -562,6 +562,48 @@ describe("revocation", () => {
     }
   }, 60_000);
 
+  it("revokes and lists revocations through the CLI", async () => {
+    // alice may hold sessions on dp-2 from earlier tests: this test's session is the new one
+    const before = new Set(dps[1]!.dataPlane.registry.all().map((s) => s.id));
+    const session = await open(dps[1]!, await oidc.token(USERS.alice));
+    const id = await eventually(
+      () =>
+        dps[1]!.dataPlane.registry
+          .all()
+          .find((s) => s.subject === "alice" && !s.endReason && !before.has(s.id))?.id,
+      "alice's new session on dp-2",
+    );
+    const cli = async (...args: string[]) => {
+      const lines: string[] = [];
+      const program = new Command().exitOverride();
+      registerAdminCommands(program, { out: (text) => lines.push(text) });
+      await program.parseAsync(
+        [
+          "admin",
+          ...args,
+          "--server",
+          cp.admin.address,
+          "--ca",
+          cp.adminTls.certFile!,
+          "--token",
+          carolToken,
+        ],
+        { from: "user" },
+      );
+      return lines.join("\n");
+    };
+    const out = await cli("revoke-session", id, "--reason", "cli test");
+    expect(out).toMatch(new RegExp(`^revoked session ${id} \\(revocation [0-9a-f-]+, in force until `));
+    expect(out).toMatch(/dp-2 +1 /);
+    expect(out).toMatch(/1 session cut; 3 data planes acknowledged$/);
+    expect(await session.ended).toEqual({ code: "57P01", message: "session revoked: cli test" });
+    const listed = JSON.parse(await cli("revocations", "--json")) as {
+      revocations: { value: string; acks: number }[];
+    };
+    expect(listed.revocations.find((r) => r.value === id)).toMatchObject({ acks: 3 });
+    expect(await cli("revocations")).toMatch(new RegExp(`session +${id} +carol `));
+  }, 60_000);
+
   it("ends a session when its token expires (terminate), not on a data plane told to continue", async () => {
     const token = await oidc.token(FRANK, { lifetimeSeconds: 4 });
     const terminating = await open(dps[0]!, token);

@@ -20,6 +20,8 @@ export interface BenchSessionOptions {
 }
 
 export interface BenchSessionEnd {
+  /** The server's port (which data plane). */
+  port: number;
   /** performance.timeOrigin + performance.now() when the socket closed. */
   at: number;
   /** When the ErrorResponse arrived (same clock as `at`). */
@@ -97,11 +99,13 @@ export function openBenchSession(options: BenchSessionOptions): Promise<BenchSes
 
     const start = () => {
       socket.on("data", onMessages);
+      // the server ended the connection: close at once (no half-close; the end is what is measured)
       socket.on("end", () => {
         endAt = nowMs();
+        socket.destroy();
       });
       socket.on("close", () => {
-        const end: BenchSessionEnd = { at: nowMs() };
+        const end: BenchSessionEnd = { port: options.port, at: nowMs() };
         if (errorAt !== undefined) end.errorAt = errorAt;
         if (endAt !== undefined) end.endAt = endAt;
         if (lastError?.C) end.sqlstate = lastError.C;

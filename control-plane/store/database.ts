@@ -9,6 +9,27 @@ import { MIGRATIONS, type Migration } from "./migrations.js";
 
 export type SqliteDatabase = Database.Database;
 
+const statementCaches = new WeakMap<SqliteDatabase, Map<string, Database.Statement>>();
+
+/**
+ * The database's prepared statement for `sql`, compiled once and reused: for the paths that run per
+ * event (session events, fleet reports, acknowledgements), where compiling each time costs more
+ * than running.
+ */
+export function prepared(db: SqliteDatabase, sql: string): Database.Statement {
+  let cache = statementCaches.get(db);
+  if (!cache) {
+    cache = new Map();
+    statementCaches.set(db, cache);
+  }
+  let statement = cache.get(sql);
+  if (!statement) {
+    statement = db.prepare(sql);
+    cache.set(sql, statement);
+  }
+  return statement;
+}
+
 export class StoreError extends Error {
   override name = "StoreError";
 }

@@ -1,6 +1,6 @@
 /** The data planes heard from on `portcullis.status.>`: the latest report of each, kept across restarts. */
 import type { StatusReport } from "../../proto/bus.js";
-import type { SqliteDatabase } from "./database.js";
+import { prepared, type SqliteDatabase } from "./database.js";
 
 export interface DataPlaneRecord {
   id: string;
@@ -52,9 +52,9 @@ export class FleetRepository {
 
   /** Records a report received at `receivedAt` (the control plane's clock decides liveness). */
   upsert(report: StatusReport, receivedAt: string = new Date().toISOString()): DataPlaneRecord {
-    this.db
-      .prepare(
-        `INSERT INTO data_planes (id, region, version, revision, wanted_revision, load_error, sessions,
+    prepared(
+      this.db,
+      `INSERT INTO data_planes (id, region, version, revision, wanted_revision, load_error, sessions,
            labels_json, started_at, first_seen_at, last_seen_at, last_report_json)
          VALUES (@id, @region, @version, @revision, @wanted, @error, @sessions, @labels, @started, @at, @at, @report)
          ON CONFLICT (id) DO UPDATE SET region = excluded.region, version = excluded.version,
@@ -62,37 +62,38 @@ export class FleetRepository {
            load_error = excluded.load_error, sessions = excluded.sessions, labels_json = excluded.labels_json,
            started_at = excluded.started_at, last_seen_at = excluded.last_seen_at,
            last_report_json = excluded.last_report_json`,
-      )
-      .run({
-        id: report.id,
-        region: report.region,
-        version: report.version,
-        revision: report.revision,
-        wanted: report.wanted_revision ?? null,
-        error: report.load_error ?? null,
-        sessions: report.sessions,
-        labels: JSON.stringify(report.labels ?? {}),
-        started: report.started_at ?? null,
-        at: receivedAt,
-        report: JSON.stringify(report),
-      });
+    ).run({
+      id: report.id,
+      region: report.region,
+      version: report.version,
+      revision: report.revision,
+      wanted: report.wanted_revision ?? null,
+      error: report.load_error ?? null,
+      sessions: report.sessions,
+      labels: JSON.stringify(report.labels ?? {}),
+      started: report.started_at ?? null,
+      at: receivedAt,
+      report: JSON.stringify(report),
+    });
     return this.get(report.id)!;
   }
 
   get(id: string): DataPlaneRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM data_planes WHERE id = ?").get(id) as DataPlaneRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM data_planes WHERE id = ?").get(id) as
+      | DataPlaneRow
+      | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   /** Every data plane ever heard from, most recently seen first. */
   list(): DataPlaneRecord[] {
     return (
-      this.db.prepare("SELECT * FROM data_planes ORDER BY last_seen_at DESC, id").all() as DataPlaneRow[]
+      prepared(this.db, "SELECT * FROM data_planes ORDER BY last_seen_at DESC, id").all() as DataPlaneRow[]
     ).map(toRecord);
   }
 
   /** Forgets data planes not seen since `before` (RFC 3339); returns how many. */
   forgetBefore(before: string): number {
-    return this.db.prepare("DELETE FROM data_planes WHERE last_seen_at < ?").run(before).changes;
+    return prepared(this.db, "DELETE FROM data_planes WHERE last_seen_at < ?").run(before).changes;
   }
 }

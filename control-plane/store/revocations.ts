@@ -5,7 +5,7 @@
  * record); SQLite is the source of truth the stream is reconciled to.
  */
 import type { Revocation, RevocationKind } from "../../proto/bus.js";
-import type { SqliteDatabase } from "./database.js";
+import { prepared, type SqliteDatabase } from "./database.js";
 
 export interface RevocationRecord {
   id: string;
@@ -87,17 +87,16 @@ export class RevocationRepository {
 
   /** Stores a signed revocation. */
   insert(revocation: Revocation): RevocationRecord {
-    this.db
-      .prepare(
-        `INSERT INTO revocations (id, kind, value, reason, created_at, created_by, expires_at, signature)
+    prepared(
+      this.db,
+      `INSERT INTO revocations (id, kind, value, reason, created_at, created_by, expires_at, signature)
          VALUES (@id, @kind, @value, @reason, @created_at, @created_by, @expires_at, @signature)`,
-      )
-      .run({ ...revocation, created_by: revocation.created_by ?? "" });
+    ).run({ ...revocation, created_by: revocation.created_by ?? "" });
     return this.get(revocation.id)!;
   }
 
   get(id: string): RevocationRecord | undefined {
-    const row = this.db.prepare(`${SELECT} WHERE r.id = ?`).get(id) as RevocationRow | undefined;
+    const row = prepared(this.db, `${SELECT} WHERE r.id = ?`).get(id) as RevocationRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
@@ -106,47 +105,49 @@ export class RevocationRepository {
     const now = options.now ?? new Date().toISOString();
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
     const rows = options.includeExpired
-      ? this.db.prepare(`${SELECT} ORDER BY r.created_at DESC, r.id LIMIT ?`).all(limit)
-      : this.db
-          .prepare(`${SELECT} WHERE r.expires_at > ? ORDER BY r.created_at DESC, r.id LIMIT ?`)
-          .all(now, limit);
+      ? prepared(this.db, `${SELECT} ORDER BY r.created_at DESC, r.id LIMIT ?`).all(limit)
+      : prepared(this.db, `${SELECT} WHERE r.expires_at > ? ORDER BY r.created_at DESC, r.id LIMIT ?`).all(
+          now,
+          limit,
+        );
     return (rows as RevocationRow[]).map(toRecord);
   }
 
   /** Every revocation not expired at `now`, oldest first (what the stream must carry). */
   live(now: string = new Date().toISOString()): RevocationRecord[] {
     return (
-      this.db
-        .prepare(`${SELECT} WHERE r.expires_at > ? ORDER BY r.created_at, r.id`)
-        .all(now) as RevocationRow[]
+      prepared(this.db, `${SELECT} WHERE r.expires_at > ? ORDER BY r.created_at, r.id`).all(
+        now,
+      ) as RevocationRow[]
     ).map(toRecord);
   }
 
   markPublished(id: string, streamSeq: number, at: string): void {
-    this.db
-      .prepare("UPDATE revocations SET stream_seq = ?, published_at = coalesce(published_at, ?) WHERE id = ?")
-      .run(streamSeq, at, id);
+    prepared(
+      this.db,
+      "UPDATE revocations SET stream_seq = ?, published_at = coalesce(published_at, ?) WHERE id = ?",
+    ).run(streamSeq, at, id);
   }
 
   /** Records (or updates) a data plane's acknowledgement; false when the revocation is unknown. */
   recordAck(ack: RevocationAckRecord): boolean {
-    if (!this.db.prepare("SELECT 1 FROM revocations WHERE id = ?").get(ack.revocationId)) return false;
-    this.db
-      .prepare(
-        `INSERT INTO revocation_acks (revocation_id, data_plane_id, sessions_cut, acked_at)
+    if (!prepared(this.db, "SELECT 1 FROM revocations WHERE id = ?").get(ack.revocationId)) return false;
+    prepared(
+      this.db,
+      `INSERT INTO revocation_acks (revocation_id, data_plane_id, sessions_cut, acked_at)
          VALUES (?, ?, ?, ?)
          ON CONFLICT (revocation_id, data_plane_id) DO UPDATE SET
            sessions_cut = revocation_acks.sessions_cut + excluded.sessions_cut, acked_at = excluded.acked_at`,
-      )
-      .run(ack.revocationId, ack.dataPlaneId, ack.sessionsCut, ack.ackedAt);
+    ).run(ack.revocationId, ack.dataPlaneId, ack.sessionsCut, ack.ackedAt);
     return true;
   }
 
   acks(revocationId: string): RevocationAckRecord[] {
     return (
-      this.db
-        .prepare("SELECT * FROM revocation_acks WHERE revocation_id = ? ORDER BY acked_at, data_plane_id")
-        .all(revocationId) as {
+      prepared(
+        this.db,
+        "SELECT * FROM revocation_acks WHERE revocation_id = ? ORDER BY acked_at, data_plane_id",
+      ).all(revocationId) as {
         revocation_id: string;
         data_plane_id: string;
         sessions_cut: number;
@@ -162,6 +163,6 @@ export class RevocationRepository {
 
   /** Deletes revocations that expired before `before` (with their acks); returns how many. */
   forgetExpiredBefore(before: string): number {
-    return this.db.prepare("DELETE FROM revocations WHERE expires_at < ?").run(before).changes;
+    return prepared(this.db, "DELETE FROM revocations WHERE expires_at < ?").run(before).changes;
   }
 }

@@ -4,7 +4,7 @@
  * here in batches; this survives a restart so the view comes back before the first heartbeats.
  */
 import type { SessionStarted } from "../../proto/bus.js";
-import type { SqliteDatabase } from "./database.js";
+import { prepared, type SqliteDatabase } from "./database.js";
 
 export interface SessionRecord {
   id: string;
@@ -117,9 +117,9 @@ export class SessionRepository {
 
   /** Records a started session (a repeat of the same id updates it and makes it live again). */
   upsertStarted(record: SessionRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO sessions (id, data_plane_id, region, subject, issuer, jti, sid, db_role, database,
+    prepared(
+      this.db,
+      `INSERT INTO sessions (id, data_plane_id, region, subject, issuer, jti, sid, db_role, database,
            client_addr, application_name, revision, claims_digest, token_expires_at, max_session_seconds,
            started_at, last_heartbeat_at, statements, denied)
          VALUES (@id, @dataPlaneId, @region, @subject, @issuer, @jti, @sid, @dbRole, @database, @clientAddr,
@@ -127,30 +127,29 @@ export class SessionRepository {
            @lastHeartbeatAt, @statements, @denied)
          ON CONFLICT (id) DO UPDATE SET data_plane_id = excluded.data_plane_id, region = excluded.region,
            last_heartbeat_at = excluded.last_heartbeat_at, ended_at = NULL, end_reason = NULL`,
-      )
-      .run({
-        ...record,
-        jti: record.jti ?? null,
-        sid: record.sid ?? null,
-        revision: record.revision ?? null,
-        claimsDigest: record.claimsDigest ?? null,
-        tokenExpiresAt: record.tokenExpiresAt ?? null,
-        maxSessionSeconds: record.maxSessionSeconds ?? null,
-        lastHeartbeatAt: record.lastHeartbeatAt ?? null,
-      });
+    ).run({
+      ...record,
+      jti: record.jti ?? null,
+      sid: record.sid ?? null,
+      revision: record.revision ?? null,
+      claimsDigest: record.claimsDigest ?? null,
+      tokenExpiresAt: record.tokenExpiresAt ?? null,
+      maxSessionSeconds: record.maxSessionSeconds ?? null,
+      lastHeartbeatAt: record.lastHeartbeatAt ?? null,
+    });
   }
 
   markEnded(id: string, at: string, reason: string, counts?: { statements: number; denied: number }): void {
-    this.db
-      .prepare(
-        `UPDATE sessions SET ended_at = ?, end_reason = ?, statements = coalesce(?, statements),
+    prepared(
+      this.db,
+      `UPDATE sessions SET ended_at = ?, end_reason = ?, statements = coalesce(?, statements),
            denied = coalesce(?, denied) WHERE id = ? AND ended_at IS NULL`,
-      )
-      .run(at, reason, counts?.statements ?? null, counts?.denied ?? null, id);
+    ).run(at, reason, counts?.statements ?? null, counts?.denied ?? null, id);
   }
 
   heartbeat(ids: readonly string[], at: string): void {
-    const update = this.db.prepare(
+    const update = prepared(
+      this.db,
       "UPDATE sessions SET last_heartbeat_at = ? WHERE id = ? AND ended_at IS NULL",
     );
     for (const id of ids) update.run(at, id);
@@ -158,29 +157,29 @@ export class SessionRepository {
 
   /** Ends every live session of a data plane; returns how many. */
   endAllOf(dataPlaneId: string, at: string, reason: string): number {
-    return this.db
-      .prepare(
-        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE data_plane_id = ? AND ended_at IS NULL",
-      )
-      .run(at, reason, dataPlaneId).changes;
+    return prepared(
+      this.db,
+      "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE data_plane_id = ? AND ended_at IS NULL",
+    ).run(at, reason, dataPlaneId).changes;
   }
 
   live(): SessionRecord[] {
     return (
-      this.db
-        .prepare("SELECT * FROM sessions WHERE ended_at IS NULL ORDER BY started_at, id")
-        .all() as SessionRow[]
+      prepared(
+        this.db,
+        "SELECT * FROM sessions WHERE ended_at IS NULL ORDER BY started_at, id",
+      ).all() as SessionRow[]
     ).map(toRecord);
   }
 
   get(id: string): SessionRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM sessions WHERE id = ?").get(id) as SessionRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM sessions WHERE id = ?").get(id) as SessionRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   /** Deletes ended sessions that ended before `before`; returns how many. */
   forgetEndedBefore(before: string): number {
-    return this.db.prepare("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?").run(before)
+    return prepared(this.db, "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?").run(before)
       .changes;
   }
 }

@@ -4,7 +4,9 @@
  * SessionHeartbeat listing every live session every `heartbeatMs`. Core NATS, fire and forget:
  * while NATS is unreachable nothing is sent, and on each (re)connection, or when the control plane
  * asks (`portcullis.sessions.resync`), every live session is announced again with a heartbeat, so
- * the view converges whatever was missed.
+ * the view converges whatever was missed. Start and end events are sent in batches, every
+ * `batchMs` (25 ms by default): a burst (a revocation ending hundreds of sessions, a login storm)
+ * costs a few socket writes instead of one per session, and never competes with cutting clients.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../../common/logger.js";
@@ -27,8 +29,12 @@ export interface SessionReporterOptions {
   /** The bundle revision in use (recorded with each session). */
   revision: () => string;
   heartbeatMs: number;
+  /** Start and end events wait this long to go out together (default 25 ms). */
+  batchMs?: number;
   logger: Logger;
 }
+
+type SessionEvent = "started" | "ended" | "heartbeat";
 
 /** How the relay's reason for ending becomes SessionEnded.reason. */
 export function endReasonOf(session: LiveSession, relayReason: string): string {
@@ -44,6 +50,8 @@ export class SessionReporter {
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #resync: { nc: NatsConnection; sub: Subscription } | undefined;
+  #queue: { event: SessionEvent; message: unknown }[] = [];
+  #batchTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SessionReporterOptions) {
     this.#options = options;
@@ -51,8 +59,8 @@ export class SessionReporter {
 
   start(): void {
     this.#unsubscribe = this.#options.registry.subscribe((event) => {
-      if (event.type === "added") this.#publish("started", this.startedOf(event.session));
-      else this.#publish("ended", this.endedOf(event.session, event.reason));
+      if (event.type === "added") this.#enqueue("started", this.startedOf(event.session));
+      else this.#enqueue("ended", this.endedOf(event.session, event.reason));
     });
     this.#timer = setInterval(() => this.heartbeat(), this.#options.heartbeatMs);
     this.#timer.unref();
@@ -61,6 +69,7 @@ export class SessionReporter {
   stop(): void {
     this.#unsubscribe?.();
     clearInterval(this.#timer);
+    this.flush();
     this.#resync?.sub.unsubscribe();
     this.#resync = undefined;
   }
@@ -75,11 +84,13 @@ export class SessionReporter {
 
   /** Announces every live session again, then a heartbeat. */
   resync(): void {
-    for (const session of this.#options.registry.all()) this.#publish("started", this.startedOf(session));
+    for (const session of this.#options.registry.all()) this.#enqueue("started", this.startedOf(session));
     this.heartbeat();
   }
 
   heartbeat(): void {
+    // what the heartbeat lists was announced first
+    this.flush();
     const message: SessionHeartbeat = {
       data_plane_id: this.#options.id,
       session_ids: this.#options.registry.all().map((s) => s.id),
@@ -125,7 +136,19 @@ export class SessionReporter {
     };
   }
 
-  #publish(event: "started" | "ended" | "heartbeat", message: unknown): void {
+  /** Sends the queued start and end events now. */
+  flush(): void {
+    clearTimeout(this.#batchTimer);
+    this.#batchTimer = undefined;
+    for (const { event, message } of this.#queue.splice(0)) this.#publish(event, message);
+  }
+
+  #enqueue(event: SessionEvent, message: unknown): void {
+    this.#queue.push({ event, message });
+    this.#batchTimer ??= setTimeout(() => this.flush(), this.#options.batchMs ?? 25);
+  }
+
+  #publish(event: SessionEvent, message: unknown): void {
     const nc = this.#options.connection();
     if (!nc) return;
     try {

@@ -39,17 +39,23 @@ export interface RelayStages {
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
 /**
- * When the proxy ends a session (terminate: revocation, expiry, shutdown), the client is told at
- * once and the upstream session is closed UPSTREAM_CLOSE_GRACE_MS later, a few per event-loop
- * turn. Closing an upstream wakes a PostgreSQL backend process, which then exits: far more work
- * than telling a client, so when a revocation ends thousands of sessions across a fleet, every
- * client is cut before the database backends are let go (where the database shares a host with
- * the proxies, its teardown would otherwise delay the cut several times over). Nothing goes
- * upstream from such a session meanwhile (the relay has ended) and a running query was cancelled
- * already (session/end-session.ts); the close then rolls back whatever was open. A socket the
- * relay's own timer destroyed meanwhile is skipped (the server sees EOF, which rolls back too).
+ * When the proxy ends a session (terminate: revocation, expiry, shutdown), the client is cut first
+ * and everything else waits:
+ *
+ * - The session's bookkeeping (the close handlers: registry, session events, logs) runs once the
+ *   client socket has closed, so when a revocation ends hundreds of sessions at once every FATAL
+ *   and every close goes out before any of it.
+ * - An upstream session with a transaction open or a query in flight is closed at once (its locks
+ *   go now; a running query was cancelled already, session/end-session.ts). An idle one is closed
+ *   UPSTREAM_CLOSE_GRACE_MS later, a few per event-loop turn: closing an upstream wakes a
+ *   PostgreSQL backend process, which then exits, far more work than telling a client, and where
+ *   the database shares a host with the proxies its teardown would otherwise delay the cut several
+ *   times over. Nothing goes upstream from such a session meanwhile (the relay has ended). A socket
+ *   the relay's own timer destroyed meanwhile is skipped (the server sees EOF).
  */
-export const UPSTREAM_CLOSE_GRACE_MS = 500;
+export const UPSTREAM_CLOSE_GRACE_MS = 2_000;
+/** How long a closed socket may take to finish closing before it is destroyed. */
+const DESTROY_AFTER_MS = 1_000;
 const closing: { upstream: Socket; dueAt: number }[] = [];
 let closingTimer: NodeJS.Timeout | undefined;
 
@@ -58,12 +64,23 @@ function closeUpstreamSoon(upstream: Socket): void {
   closingTimer ??= setTimeout(closeDue, UPSTREAM_CLOSE_GRACE_MS);
 }
 
+/** Closes every upstream still waiting out its grace (the proxy is stopping). */
+export function closeDeferredUpstreamsNow(): void {
+  for (const entry of closing) entry.dueAt = 0;
+  if (closing.length > 0) {
+    clearTimeout(closingTimer);
+    closeDue();
+  }
+}
+
 function closeDue(): void {
   closingTimer = undefined;
   const now = Date.now();
   for (let i = 0; i < 16 && closing.length > 0 && closing[0]!.dueAt <= now; i++) {
     const { upstream } = closing.shift()!;
-    if (!upstream.destroyed) upstream.end(TERMINATE);
+    if (upstream.destroyed) continue;
+    upstream.end(TERMINATE);
+    setTimeout(() => upstream.destroy(), DESTROY_AFTER_MS).unref();
   }
   const next = closing[0];
   if (!next) return;
@@ -218,8 +235,11 @@ export class Relay {
   terminate(sqlstate: string, message: string): void {
     if (this.ended) return;
     this.terminated = true;
-    if (!this.client.destroyed)
+    if (!this.client.destroyed) {
+      // the error and the end of the connection leave together (end() uncorks)
+      this.client.cork();
       this.client.write(errorResponse({ severity: "FATAL", code: sqlstate, message }));
+    }
     this.end(message);
   }
 
@@ -241,15 +261,23 @@ export class Relay {
       for (const event of ["data", "drain", "close", "error"]) this.upstream.removeAllListeners(event);
       this.upstream.resume();
       this.releaseUpstream!(this.upstream);
-    } else if (!this.upstream.destroyed) {
-      if (this.terminated) closeUpstreamSoon(this.upstream);
+    }
+    const deferUpstream = !reusable && this.terminated && this.status === "I" && this.pendingSyncs === 0;
+    if (!reusable && !this.upstream.destroyed) {
+      if (deferUpstream) closeUpstreamSoon(this.upstream);
       else this.upstream.end(TERMINATE);
     }
     setTimeout(() => {
       this.client.destroy();
-      if (!reusable) this.upstream.destroy();
-    }, 1_000).unref();
-    for (const handler of this.closeHandlers) handler(reason);
+      if (!reusable && !deferUpstream) this.upstream.destroy();
+    }, DESTROY_AFTER_MS).unref();
+    const handlers = this.closeHandlers.splice(0);
+    const closed = () => {
+      for (const handler of handlers.splice(0)) handler(reason);
+    };
+    // the cut first: a session the proxy ended is accounted for once its client socket has closed
+    if (this.terminated && !this.client.destroyed) this.client.once("close", closed);
+    else closed();
   }
 
   get isEnded(): boolean {
