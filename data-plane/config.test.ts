@@ -2,7 +2,13 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadDataPlaneConfig, parseDataPlaneConfig, readRolePassword } from "./config.js";
+import {
+  busBackoff,
+  ConfigError,
+  loadDataPlaneConfig,
+  parseDataPlaneConfig,
+  readRolePassword,
+} from "./config.js";
 
 const minimal = {
   oidc: { issuers: [{ issuer: "https://login.example.com", audience: "portcullis" }] },
@@ -50,6 +56,19 @@ describe("data-plane config", () => {
     ).toThrow(/upstream.tls/);
     expect(() => parseDataPlaneConfig({ ...minimal, listen: { port: 70000 } })).toThrow(/listen.port/);
     expect(() => parseDataPlaneConfig({ ...minimal, surprise: 1 })).toThrow(/surprise|unrecognized/i);
+  });
+
+  it("caps the NATS reconnect backoff at bus.reconnect_max_ms (10 s unless told)", () => {
+    const bus = { servers: "nats://127.0.0.1:4222" };
+    const byDefault = parseDataPlaneConfig({ ...minimal, bus }).bus!;
+    expect(busBackoff(byDefault)).toEqual({ initialMs: 250, maxMs: 10_000 });
+    const quick = parseDataPlaneConfig({ ...minimal, bus: { ...bus, reconnect_max_ms: 1000 } }).bus!;
+    expect(busBackoff(quick)).toEqual({ initialMs: 250, maxMs: 1000 });
+    const tiny = parseDataPlaneConfig({ ...minimal, bus: { ...bus, reconnect_max_ms: 100 } }).bus!;
+    expect(busBackoff(tiny)).toEqual({ initialMs: 100, maxMs: 100 });
+    expect(() => parseDataPlaneConfig({ ...minimal, bus: { ...bus, reconnect_max_ms: 10 } })).toThrow(
+      /bus.reconnect_max_ms/,
+    );
   });
 
   it("reads role passwords from env or file and never puts the value in an error", () => {

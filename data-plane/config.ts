@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { applyEnvOverrides, bool, duration, formatZodError, urlList } from "../common/config.js";
+import { type Backoff, DEFAULT_BACKOFF } from "../common/nats-link.js";
 
 /**
  * The data plane's configuration: one YAML file, validated here, with environment overrides
@@ -105,6 +106,11 @@ export const dataPlaneConfigSchema = z
         state_dir: z.string().default("./.portcullis/data-plane"),
         /** Status reports and session heartbeats. */
         status_interval_ms: z.coerce.number().int().positive().default(10_000),
+        /**
+         * The longest wait between attempts to reach NATS again (backoff from 250 ms, doubling, with
+         * jitter). Lower it to catch up sooner after an outage, at the cost of more attempts.
+         */
+        reconnect_max_ms: z.coerce.number().int().min(100).max(300_000).default(10_000),
       })
       .optional(),
     /** Revocations from stream PORTCULLIS_REVOCATIONS (needs `bus`). */
@@ -155,6 +161,14 @@ export const dataPlaneConfigSchema = z
   .strict();
 
 export type DataPlaneConfig = z.infer<typeof dataPlaneConfigSchema>;
+
+/** The reconnect backoff of the data plane's NATS links (`bus.reconnect_max_ms`). */
+export function busBackoff(bus: { reconnect_max_ms: number }): Backoff {
+  return {
+    initialMs: Math.min(DEFAULT_BACKOFF.initialMs, bus.reconnect_max_ms),
+    maxMs: bus.reconnect_max_ms,
+  };
+}
 
 export class ConfigError extends Error {}
 

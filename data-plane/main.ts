@@ -8,7 +8,7 @@ import { decodeBundle, readBundle } from "../proto/bundle-file.js";
 import { TokenVerifier } from "./auth/token-verifier.js";
 import { BundleWatcher } from "./bus/bundle-watcher.js";
 import { DecisionLog } from "./bus/decision-log.js";
-import { type DataPlaneConfig, readRolePassword } from "./config.js";
+import { busBackoff, type DataPlaneConfig, readRolePassword } from "./config.js";
 import { DataPlane } from "./data-plane.js";
 import { DataPlaneMetrics } from "./metrics.js";
 import { loadBundlePublicKeys, verifyBundle } from "./policy/bundle-verify.js";
@@ -122,6 +122,7 @@ export async function startDataPlane(
   if (config.bus && config.decision_log.enabled) {
     decisionLog = new DecisionLog({
       servers: config.bus.servers,
+      backoff: busBackoff(config.bus),
       id: config.proxy.id,
       region: config.proxy.region,
       maxQueue: config.decision_log.max_queue,
@@ -220,6 +221,7 @@ export async function startDataPlane(
   if (config.bus) {
     watcher = new BundleWatcher({
       servers: config.bus.servers,
+      backoff: busBackoff(config.bus),
       id: config.proxy.id,
       region: config.proxy.region,
       labels: config.proxy.labels,

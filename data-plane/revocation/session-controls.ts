@@ -18,7 +18,7 @@ import type { Logger } from "../../common/logger.js";
 import type { TokenClaims } from "../../proto/policy.js";
 import { RevocationFeed } from "../bus/revocations.js";
 import { SessionReporter } from "../bus/session-events.js";
-import type { DataPlaneConfig } from "../config.js";
+import { busBackoff, type DataPlaneConfig } from "../config.js";
 import type { DataPlaneMetrics } from "../metrics.js";
 import type { SessionRegistry } from "../session/registry.js";
 import { SessionLimits } from "../session/session-limits.js";
@@ -88,6 +88,7 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
     });
     feed = new RevocationFeed({
       servers: bus.servers,
+      backoff: busBackoff(bus),
       id: config.proxy.id,
       logger,
       onRevocation: async (revocation, context) => {
