@@ -10,18 +10,19 @@
  * Usage: node floor-server.js --nats URL --subject SUBJECT; prints `{"port": N}` once listening.
  */
 import { createServer, type Socket } from "node:net";
-import { createSecureContext, TLSSocket } from "node:tls";
+import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
+import { SocketReader } from "../../data-plane/client/socket-reader.js";
+import { negotiateStartup } from "../../data-plane/client/startup.js";
 import {
   authenticationCleartextPassword,
   authenticationOk,
   errorResponse,
   readyForQuery,
 } from "../../data-plane/protocol/backend-messages.js";
+import { MAX_AUTH_MESSAGE } from "../../data-plane/protocol/frontend-messages.js";
 import { selfSignedCertificate } from "../../data-plane/tls-context.js";
-
-const SSL_REQUEST = 80877103;
 
 const { values } = parseArgs({
   options: { nats: { type: "string" }, subject: { type: "string" } },
@@ -31,61 +32,25 @@ if (!values.nats || !values.subject) throw new Error("give --nats URL and --subj
 const secureContext = createSecureContext(await selfSignedCertificate("portcullis-bench-floor"));
 const sessions = new Set<Socket>();
 
-/** Reads length-prefixed messages: `typed` when they start with a type byte (after start-up). */
-function readMessages(socket: Socket, onMessage: (body: Buffer, type: number) => void, typed: () => boolean) {
-  let buffer: Buffer = Buffer.alloc(0);
-  socket.on("data", (chunk: Buffer) => {
-    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
-    for (;;) {
-      const header = typed() ? 5 : 4;
-      if (buffer.length < header) return;
-      const length = buffer.readInt32BE(header - 4);
-      if (length < 4 || length > 100_000) return socket.destroy();
-      const total = header - 4 + length;
-      if (buffer.length < total) return;
-      const type = typed() ? buffer[0]! : 0;
-      const body = buffer.subarray(header, total);
-      buffer = buffer.subarray(total);
-      onMessage(body, type);
-    }
-  });
-}
-
-/** Start-up, password, ReadyForQuery; then the session is held until the cut. */
-function serve(socket: Socket): void {
-  let phase: "startup" | "password" | "ready" = "startup";
+/** The data plane's own start-up stage (SSLRequest → TLS, StartupMessage), a password, ReadyForQuery. */
+async function serve(tcp: Socket): Promise<void> {
+  tcp.setNoDelay(true);
+  const reader = new SocketReader(tcp);
+  const startup = await negotiateStartup(tcp, reader, { secureContext, handshakeTimeoutMs: 10_000 });
+  if (startup.kind !== "startup") return void tcp.destroy();
+  const socket = startup.socket;
+  socket.write(authenticationCleartextPassword());
+  await reader.readMessage(MAX_AUTH_MESSAGE);
+  reader.release();
   socket.on("error", () => socket.destroy());
   socket.on("close", () => sessions.delete(socket));
-  readMessages(
-    socket,
-    (body) => {
-      if (phase === "startup") {
-        phase = "password";
-        socket.write(authenticationCleartextPassword());
-      } else if (phase === "password") {
-        phase = "ready";
-        socket.write(Buffer.concat([authenticationOk(), readyForQuery("I")]));
-        sessions.add(socket);
-      } else if (body.length === 0) {
-        socket.end();
-      }
-    },
-    () => phase !== "startup",
-  );
+  socket.resume(); // the session stays idle: anything the client sends is dropped
+  socket.write(Buffer.concat([authenticationOk(), readyForQuery("I")]));
+  sessions.add(socket);
 }
 
 const server = createServer((tcp) => {
-  tcp.setNoDelay(true);
-  tcp.on("error", () => tcp.destroy());
-  tcp.once("data", (first: Buffer) => {
-    if (first.length >= 8 && first.readInt32BE(4) === SSL_REQUEST) {
-      tcp.write("S");
-      serve(new TLSSocket(tcp, { isServer: true, secureContext }));
-    } else {
-      serve(tcp);
-      tcp.emit("data", first);
-    }
-  });
+  serve(tcp).catch(() => tcp.destroy());
 });
 
 const nc = await connect({ servers: values.nats });
