@@ -250,20 +250,20 @@ export class Relay {
     // A client that left cleanly, with nothing in flight and no transaction open, leaves an upstream
     // session that can serve the next client of the same role once reset; anything else is closed
     // (Terminate, then the socket), which rolls back whatever was open.
+    const idle = this.pendingSyncs === 0 && this.status === "I";
     const reusable =
       this.releaseUpstream !== undefined &&
       !this.terminated &&
       (reason === "client terminated" || reason === "client closed") &&
-      this.pendingSyncs === 0 &&
-      this.status === "I" &&
+      idle &&
       !this.upstream.destroyed;
+    // only a session the proxy ended leaves its (idle) upstream for closeUpstreamSoon to close
+    const deferUpstream = this.terminated && idle;
     if (reusable) {
       for (const event of ["data", "drain", "close", "error"]) this.upstream.removeAllListeners(event);
       this.upstream.resume();
       this.releaseUpstream!(this.upstream);
-    }
-    const deferUpstream = !reusable && this.terminated && this.status === "I" && this.pendingSyncs === 0;
-    if (!reusable && !this.upstream.destroyed) {
+    } else if (!this.upstream.destroyed) {
       if (deferUpstream) closeUpstreamSoon(this.upstream);
       else this.upstream.end(TERMINATE);
     }
@@ -271,13 +271,12 @@ export class Relay {
       this.client.destroy();
       if (!reusable && !deferUpstream) this.upstream.destroy();
     }, DESTROY_AFTER_MS).unref();
-    const handlers = this.closeHandlers.splice(0);
-    const closed = () => {
-      for (const handler of handlers.splice(0)) handler(reason);
+    const runCloseHandlers = () => {
+      for (const handler of this.closeHandlers) handler(reason);
     };
     // the cut first: a session the proxy ended is accounted for once its client socket has closed
-    if (this.terminated && !this.client.destroyed) this.client.once("close", closed);
-    else closed();
+    if (this.terminated && !this.client.destroyed) this.client.once("close", runCloseHandlers);
+    else runCloseHandlers();
   }
 
   get isEnded(): boolean {
