@@ -22,6 +22,7 @@ import {
 } from "./admin/server.js";
 import { type AdminTls, adminServerTls } from "./admin/tls.js";
 import { DecisionConsumer } from "./audit/decision-consumer.js";
+import { signActivation } from "./bundle/sign-activation.js";
 import { exportPublicKey, loadOrCreateSigningKey, type SigningKey } from "./bundle/signing-key.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { Distributor } from "./distribute/distributor.js";
@@ -104,6 +105,7 @@ export async function startControlPlane(
       backoff: { initialMs: config.nats.reconnect_initial_ms, maxMs: config.nats.reconnect_max_ms },
       connectTimeoutMs: config.nats.connect_timeout_ms,
       active: () => store.bundles.activeBundle(),
+      signActivation: (activation) => signActivation(activation, signingKey),
       onPublished: (bundle, at) => store.bundles.markPublished(bundle.activationId, at),
       onStatus: (report) => fleet.record(report),
       onConnectionChange: (connected) => metrics.natsConnected.set(connected ? 1 : 0),

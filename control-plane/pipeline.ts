@@ -357,6 +357,7 @@ export class Pipeline {
           revision: build.revision,
           entrypoints: compiled.entrypoints,
           opaVersion: compiled.opaVersion,
+          sequence: this.#store.bundles.nextBundleSequence(),
         },
         this.#options.signingKey,
       );

@@ -5,12 +5,14 @@ import type { Server } from "node:http";
 import { createLogger, type Logger } from "../common/logger.js";
 import { startStatusServer } from "../common/status-server.js";
 import { decodeBundle, readBundle } from "../proto/bundle-file.js";
+import type { BundlePointer } from "../proto/bus.js";
 import { TokenVerifier } from "./auth/token-verifier.js";
 import { BundleWatcher } from "./bus/bundle-watcher.js";
 import { DecisionLog } from "./bus/decision-log.js";
 import { busBackoff, type DataPlaneConfig, readRolePassword } from "./config.js";
 import { DataPlane } from "./data-plane.js";
 import { DataPlaneMetrics } from "./metrics.js";
+import { ActivationGuard } from "./policy/activation-guard.js";
 import { loadBundlePublicKeys, verifyBundle } from "./policy/bundle-verify.js";
 import { PolicyHolder, PolicyRuntime } from "./policy/runtime.js";
 import { type SessionControls, startSessionControls } from "./revocation/session-controls.js";
@@ -98,6 +100,15 @@ export async function startDataPlane(
     const runtime = await PolicyRuntime.load(verified, { observer, logger });
     policy.swap(runtime);
     return runtime.revision;
+  };
+  // Bundles from NATS also need the control plane's signed activation, newer than the one in force.
+  const activations = new ActivationGuard(publicKeys);
+  const loadActivated = async (bytes: Uint8Array, pointer: BundlePointer): Promise<void> => {
+    const verified = await verifyBundle(await decodeBundle(bytes), publicKeys);
+    const activation = await activations.check(pointer.activation, bytes, verified.manifest);
+    const runtime = await PolicyRuntime.load(verified, { observer, logger });
+    policy.swap(runtime);
+    activations.accept(activation);
   };
   if (config.policy.bundle) await loadVerified(await readBundle(config.policy.bundle));
 
@@ -228,9 +239,7 @@ export async function startDataPlane(
       stateDir: config.bus.state_dir,
       statusIntervalMs: config.bus.status_interval_ms,
       sessions: () => dataPlane.registry.size,
-      onBundle: async (bytes) => {
-        await loadVerified(await decodeBundle(bytes));
-      },
+      onBundle: loadActivated,
       logger,
     });
     if (!policy.current()) await watcher.loadLastGood();

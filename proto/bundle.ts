@@ -39,8 +39,13 @@ export const bundleManifestSchema = z
   .object({
     /** Git commit of the policy source, or a content hash when there is none. */
     revision: z.string().min(1).max(200),
-    /** RFC 3339 UTC timestamp of the build. */
+    /** RFC 3339 UTC timestamp of the build: the manifest's issue time. */
     created_at: z.iso.datetime(),
+    /**
+     * Monotonic over the bundles a control plane builds (proto/activation.ts says how data planes
+     * use it to refuse older bundles). Absent only in bundles built before it existed.
+     */
+    sequence: z.number().int().min(1).optional(),
     /** The entrypoints compiled into policy.wasm, e.g. "portcullis/query/decision". */
     entrypoints: z.array(z.string().min(1)).min(1),
     /** `opa version` of the compiler. */

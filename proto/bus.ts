@@ -74,6 +74,12 @@ export const bundlePointerSchema = z.object({
   activated_at: timestamp,
   size: count,
   bucket: z.string().min(1),
+  /**
+   * The signed activation (proto/activation.ts): what makes a data plane switch. A pointer without
+   * one is refused by data planes; the field is optional here only so that such a pointer decodes
+   * and is reported as refused.
+   */
+  activation: z.string().min(1).max(8192).optional(),
 });
 export type BundlePointer = z.infer<typeof bundlePointerSchema>;
 

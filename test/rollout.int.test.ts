@@ -226,6 +226,8 @@ afterAll(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
+let rolledBackPointer: BundlePointer | undefined;
+
 describe("policy rollout: git → control plane → NATS → two proxies", () => {
   let first: string; // the default policies
   let audit: string; // + the audit rule
@@ -319,6 +321,8 @@ describe("policy rollout: git → control plane → NATS → two proxies", () =>
     });
     await converged(first);
     await expectCustomers("allowed");
+    rolledBackPointer = await cp.distributor.readPointer();
+    expect(rolledBackPointer?.revision).toBe(first);
 
     const forward = await admin.ActivateBundle({ revision: audit, reason: "audit on" });
     expect(forward).toMatchObject({ revision: audit, previous_revision: first, published: true });
@@ -430,6 +434,53 @@ describe("policy rollout: git → control plane → NATS → two proxies", () =>
     } finally {
       await nc.close();
     }
+  });
+
+  it("refuses a re-published older pointer (no rollback by replay); a rollback the control plane signs is enforced", async () => {
+    expect(rolledBackPointer).toBeDefined();
+    const replayed = rolledBackPointer!;
+    const nc = await connect({ servers: nats.url, name: "rollout-test-replayer" });
+    try {
+      const kv = await new Kvm(nc).open(BUS.bundleKv);
+      // the genuine pointer of an earlier activation, bytes and signatures all valid, put back
+      await kv.put(BUS.activeKey, encodeBusMessage(replayed));
+      const fleet = await eventually(async () => {
+        const f = await admin.GetFleetStatus({});
+        return f.data_planes.length === 2 && f.data_planes.every((d) => d.load_error !== "") ? f : undefined;
+      }, "both data planes to refuse the replayed pointer");
+      for (const d of fleet.data_planes) {
+        expect(d).toMatchObject({ revision: audit, wanted_revision: first });
+        expect(d.load_error).toMatch(
+          /activation refused: activation \d+ of \w+ is not newer than activation \d+/,
+        );
+      }
+      for (const plane of planes) expect(plane.stack.proxy.policy.revision).toBe(audit);
+      await expectCustomers("denied");
+      console.log(`replayed pointer: refused with "${fleet.data_planes[0]?.load_error}"`);
+
+      // a pointer with the activation stripped is refused too
+      const { activation: _stripped, ...unsigned } = replayed;
+      await kv.put(BUS.activeKey, encodeBusMessage(unsigned));
+      await eventually(async () => {
+        const f = await admin.GetFleetStatus({});
+        return f.data_planes.every((d) => /carries no signed activation/.test(d.load_error)) ? f : undefined;
+      }, "both data planes to refuse the pointer without an activation");
+      for (const plane of planes) expect(plane.stack.proxy.policy.revision).toBe(audit);
+    } finally {
+      await nc.close();
+    }
+
+    // the control plane's own rollback: a newer activation signed as a rollback
+    const back = await admin.ActivateBundle({ revision: first, reason: "explicit rollback" });
+    expect(back).toMatchObject({ revision: first, published: true });
+    const pointer = await cp.distributor.readPointer();
+    expect(pointer?.activation).not.toBe(replayed.activation);
+    await converged(first);
+    await expectCustomers("allowed");
+    const forward = await admin.ActivateBundle({ revision: audit, reason: "audit on" });
+    expect(forward.published).toBe(true);
+    await converged(audit);
+    await expectCustomers("denied");
   });
 
   it("starts a data plane from its last good bundle on disk while NATS is down", async () => {

@@ -3,9 +3,8 @@
  * the entrypoints, the compiler version and the SHA-256 of policy.wasm and data.json; the
  * signature is a compact JWS (EdDSA, Ed25519) whose payload is the canonical manifest.
  */
-import { CompactSign } from "jose";
+import { signJws } from "../../common/jws.js";
 import {
-  BUNDLE_JWS_ALG,
   BUNDLE_JWS_TYPE,
   type BundleFiles,
   type BundleManifest,
@@ -22,6 +21,8 @@ export interface BundleContents {
   opaVersion: string;
   /** Defaults to now. */
   createdAt?: Date;
+  /** Monotonic build sequence (the store's `nextBundleSequence`); defaults to the time in ms. */
+  sequence?: number;
 }
 
 export interface SignedBundle extends BundleFiles {
@@ -32,13 +33,12 @@ export async function signBundle(contents: BundleContents, key: SigningKey): Pro
   const manifest: BundleManifest = {
     revision: contents.revision,
     created_at: (contents.createdAt ?? new Date()).toISOString(),
+    sequence: contents.sequence ?? Date.now(),
     entrypoints: [...contents.entrypoints],
     opa_version: contents.opaVersion,
     sha256: { policy_wasm: sha256(contents.policyWasm), data_json: sha256(contents.dataJson) },
   };
   const manifestJson = canonicalManifestBytes(manifest);
-  const signature = await new CompactSign(manifestJson)
-    .setProtectedHeader({ alg: BUNDLE_JWS_ALG, typ: BUNDLE_JWS_TYPE, kid: key.kid })
-    .sign(key.privateKey);
+  const signature = await signJws(manifestJson, key, BUNDLE_JWS_TYPE);
   return { manifest, manifestJson, signature, policyWasm: contents.policyWasm, dataJson: contents.dataJson };
 }

@@ -96,6 +96,7 @@ describe("signBundle", () => {
         entrypoints: ["portcullis/query/decision"],
         opaVersion: "1.22.3",
         createdAt: new Date("2025-05-06T07:08:09Z"),
+        sequence: 42,
       },
       key,
     );
@@ -112,6 +113,7 @@ describe("signBundle", () => {
     expect(parseManifest(payload)).toEqual({
       revision: "abc123",
       created_at: "2025-05-06T07:08:09.000Z",
+      sequence: 42,
       entrypoints: ["portcullis/query/decision"],
       opa_version: "1.22.3",
       sha256: { policy_wasm: sha256(policyWasm), data_json: sha256(dataJson) },

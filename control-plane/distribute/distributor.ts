@@ -16,6 +16,7 @@ import { Objm } from "@nats-io/obj";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import type { Activation } from "../../proto/activation.js";
 import {
   BUS,
   type BundlePointer,
@@ -45,6 +46,11 @@ export interface DistributorOptions {
   connectTimeoutMs?: number;
   /** The store's active bundle (with bytes), or undefined when none was ever activated. */
   active: () => ActiveBundle | undefined;
+  /**
+   * Signs the active bundle's activation (proto/activation.ts): the pointer's `activation`, what
+   * makes a data plane switch and lets it refuse a replayed older pointer.
+   */
+  signActivation: (activation: Activation) => Promise<string>;
   /** Told when an activation has reached NATS. */
   onPublished?: (bundle: ActiveBundle, at: string) => void;
   /** Valid status reports from data planes. */
@@ -235,6 +241,14 @@ export class Distributor {
       activated_at: active.activatedAt,
       size: active.sizeBytes,
       bucket: this.#objectBucket,
+      activation: await this.#options.signActivation({
+        revision: active.revision,
+        bundle_sha256: active.sha256,
+        manifest_sequence: active.manifestSequence,
+        sequence: active.activationSequence,
+        issued_at: active.activatedAt,
+        rollback: active.rollback,
+      }),
     };
     const info = await handles.os.info(object);
     if (!info || info.deleted || info.size !== active.sizeBytes || info.metadata?.sha256 !== active.sha256) {
@@ -256,6 +270,7 @@ export class Distributor {
           existing.revision === pointer.revision &&
           existing.sha256 === pointer.sha256 &&
           existing.activated_at === pointer.activated_at &&
+          existing.activation === pointer.activation &&
           existing.object === pointer.object &&
           existing.bucket === pointer.bucket;
       } catch {

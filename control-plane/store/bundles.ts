@@ -114,6 +114,12 @@ export interface ActiveBundle {
   bytes: Uint8Array;
   activatedAt: string;
   activationId: number;
+  /** The activation's monotonic sequence (proto/activation.ts). */
+  activationSequence: number;
+  /** The bundle manifest's sequence (0 when it has none). */
+  manifestSequence: number;
+  /** Whether this activation went back to a bundle older than one activated before. */
+  rollback: boolean;
 }
 
 export class BundleNotFoundError extends StoreError {
@@ -284,6 +290,15 @@ export class BundleRepository {
     return this.require(revision);
   }
 
+  /**
+   * The sequence for the next bundle manifest: above every one signed before, and at least the
+   * time in milliseconds, so it stays monotonic even for a control plane that lost its database.
+   */
+  nextBundleSequence(nowMs: number = Date.now()): number {
+    const row = this.db.prepare("SELECT max(sequence) AS max FROM bundles").get() as { max: number | null };
+    return Math.max((row.max ?? 0) + 1, nowMs);
+  }
+
   markReady(revision: string, ready: ReadyBuild): BundleRecord {
     const result = this.db
       .prepare(
@@ -308,6 +323,10 @@ export class BundleRepository {
         revision,
       );
     if (result.changes !== 1) throw this.notBuilding(revision);
+    const sequence = (JSON.parse(ready.manifestJson) as { sequence?: unknown }).sequence;
+    if (typeof sequence === "number") {
+      this.db.prepare("UPDATE bundles SET sequence = ? WHERE revision = ?").run(sequence, revision);
+    }
     return this.require(revision);
   }
 
@@ -420,7 +439,8 @@ export class BundleRepository {
     const row = this.db
       .prepare(
         `SELECT b.revision, b.sha256, b.signature, b.size_bytes, b.bundle, a.id AS activation_id,
-                a.activated_at
+                a.activated_at, coalesce(a.sequence, a.id) AS activation_sequence, a.rollback,
+                coalesce(b.sequence, 0) AS manifest_sequence
          FROM bundles b JOIN activations a ON a.revision = b.revision
          WHERE b.status = 'active' ORDER BY a.id DESC LIMIT 1`,
       )
@@ -433,6 +453,9 @@ export class BundleRepository {
           bundle: Buffer;
           activation_id: number;
           activated_at: string;
+          activation_sequence: number;
+          rollback: number;
+          manifest_sequence: number;
         }
       | undefined;
     if (!row) return undefined;
@@ -444,6 +467,9 @@ export class BundleRepository {
       bytes: new Uint8Array(row.bundle),
       activatedAt: row.activated_at,
       activationId: row.activation_id,
+      activationSequence: row.activation_sequence,
+      manifestSequence: row.manifest_sequence,
+      rollback: row.rollback === 1,
     };
   }
 
@@ -469,12 +495,30 @@ export class BundleRepository {
         this.db.prepare("UPDATE bundles SET status = 'ready' WHERE revision = ?").run(previous.revision);
       }
       this.db.prepare("UPDATE bundles SET status = 'active' WHERE revision = ?").run(revision);
+      // Monotonic, and at least the time in ms (see nextBundleSequence); a rollback is going back
+      // to a bundle older than one that was ever enforced, which data planes accept only when the
+      // signed activation says so.
+      const seen = this.db
+        .prepare(
+          `SELECT max(coalesce(a.sequence, a.id)) AS activation, max(coalesce(b.sequence, 0)) AS manifest
+           FROM activations a JOIN bundles b ON b.revision = a.revision`,
+        )
+        .get() as { activation: number | null; manifest: number | null };
+      const targetSequence = (
+        this.db
+          .prepare("SELECT coalesce(sequence, 0) AS s FROM bundles WHERE revision = ?")
+          .get(revision) as {
+          s: number;
+        }
+      ).s;
+      const sequence = Math.max((seen.activation ?? 0) + 1, Date.now());
+      const rollback = targetSequence < (seen.manifest ?? 0) ? 1 : 0;
       const info = this.db
         .prepare(
-          `INSERT INTO activations (revision, previous_revision, activated_at, activated_by, reason)
-           VALUES (?, ?, ?, ?, ?)`,
+          `INSERT INTO activations (revision, previous_revision, activated_at, activated_by, reason, sequence, rollback)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(revision, previous?.revision ?? null, at, by, reason ?? null);
+        .run(revision, previous?.revision ?? null, at, by, reason ?? null, sequence, rollback);
       const activation = this.db
         .prepare("SELECT * FROM activations WHERE id = ?")
         .get(Number(info.lastInsertRowid)) as ActivationRow;

@@ -215,4 +215,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX decision_relations_decision ON decision_relations (decision_id);
     `,
   },
+  {
+    version: 5,
+    name: "bundle and activation sequences (no rollback by replay)",
+    sql: `
+      -- The manifest's monotonic sequence (NULL for bundles signed before manifests had one).
+      ALTER TABLE bundles ADD COLUMN sequence INTEGER;
+      -- The signed activation's monotonic sequence, and whether it went back to an older bundle.
+      ALTER TABLE activations ADD COLUMN sequence INTEGER;
+      ALTER TABLE activations ADD COLUMN rollback INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

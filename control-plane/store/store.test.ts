@@ -197,6 +197,39 @@ describe("bundles", () => {
     ).toThrow(/UNIQUE constraint failed/);
   });
 
+  it("gives manifests and activations monotonic sequences and flags a rollback", () => {
+    const sequenced = (revision: string, sequence: number) => {
+      store.bundles.startBuild({ revision, source: "publish" });
+      return store.bundles.markReady(revision, {
+        ...ready(sequence % 200),
+        manifestJson: JSON.stringify({ revision, sequence }),
+      });
+    };
+    const s1 = store.bundles.nextBundleSequence(1000);
+    expect(s1).toBe(1000);
+    sequenced("r1", s1);
+    // a clock that went back still gives a higher sequence
+    const s2 = store.bundles.nextBundleSequence(10);
+    expect(s2).toBe(1001);
+    sequenced("r2", s2);
+
+    store.bundles.activate("r1", "git");
+    const a1 = store.bundles.activeBundle()!;
+    expect(a1).toMatchObject({ revision: "r1", manifestSequence: 1000, rollback: false });
+    store.bundles.activate("r2", "git");
+    const a2 = store.bundles.activeBundle()!;
+    expect(a2).toMatchObject({ revision: "r2", manifestSequence: 1001, rollback: false });
+    expect(a2.activationSequence).toBeGreaterThan(a1.activationSequence);
+    // back to r1: a newer activation, signed as a rollback
+    store.bundles.activate("r1", "alice", "bad deploy");
+    const a3 = store.bundles.activeBundle()!;
+    expect(a3).toMatchObject({ revision: "r1", manifestSequence: 1000, rollback: true });
+    expect(a3.activationSequence).toBeGreaterThan(a2.activationSequence);
+    // and forward to r2 again: r2 is the newest bundle ever activated, so no rollback
+    store.bundles.activate("r2", "alice");
+    expect(store.bundles.activeBundle()).toMatchObject({ revision: "r2", rollback: false });
+  });
+
   it("lists newest first, filtered by status, and names what is missing", () => {
     store.bundles.startBuild({ revision: "a", source: "publish", createdAt: "2025-01-01T00:00:00.000Z" });
     store.bundles.startBuild({ revision: "b", source: "publish", createdAt: "2025-01-02T00:00:00.000Z" });

@@ -108,7 +108,8 @@ function packageVersion(): string {
 }
 
 const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-const pointerKey = (p: BundlePointer) => `${p.revision}\0${p.sha256}`;
+/** A pointer's identity: its bundle and its activation (a new activation of the same bundle is new). */
+const pointerKey = (p: BundlePointer) => `${p.revision}\0${p.sha256}\0${p.activation ?? ""}`;
 
 async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;

@@ -10,9 +10,8 @@
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { compactVerify, decodeProtectedHeader, errors as joseErrors } from "jose";
+import { JwsError, sameBytes, verifyJws } from "../../common/jws.js";
 import {
-  BUNDLE_JWS_ALG,
   BUNDLE_JWS_TYPE,
   type BundleFiles,
   BundleFormatError,
@@ -109,10 +108,6 @@ export async function loadBundlePublicKeys(path: string): Promise<KeyObject[]> {
   return parseBundlePublicKeys(text, `bundle public key ${path}`);
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
-}
-
 /** Checks a bundle against the control plane's public key(s); returns it verified or throws. */
 export async function verifyBundle(
   files: BundleFiles,
@@ -125,50 +120,15 @@ export async function verifyBundle(
   const jws = typeof files.signature === "string" ? files.signature.trim() : "";
   if (jws === "") throw new BundleVerificationError("unsigned", "the bundle has no signature (manifest.jws)");
 
-  let header: ReturnType<typeof decodeProtectedHeader>;
+  let payload: Uint8Array;
+  let kid: string | undefined;
   try {
-    header = decodeProtectedHeader(jws);
+    ({ payload, kid } = await verifyJws(jws, keys, BUNDLE_JWS_TYPE));
   } catch (err) {
-    throw new BundleVerificationError(
-      "malformed_signature",
-      `manifest.jws is not a compact JWS: ${(err as Error).message}`,
-    );
-  }
-  if (jws.split(".").length !== 3) {
-    throw new BundleVerificationError("malformed_signature", "manifest.jws is not a compact JWS");
-  }
-  if (header.alg !== BUNDLE_JWS_ALG) {
-    throw new BundleVerificationError(
-      "wrong_algorithm",
-      `signature algorithm ${JSON.stringify(header.alg)} is not accepted (only ${BUNDLE_JWS_ALG})`,
-    );
-  }
-  if (header.typ !== BUNDLE_JWS_TYPE) {
-    throw new BundleVerificationError(
-      "malformed_signature",
-      `signature typ ${JSON.stringify(header.typ)} is not ${BUNDLE_JWS_TYPE}`,
-    );
-  }
-
-  let payload: Uint8Array | undefined;
-  for (const key of keys) {
-    try {
-      payload = (await compactVerify(jws, key, { algorithms: [BUNDLE_JWS_ALG] })).payload;
-      break;
-    } catch (err) {
-      if (err instanceof joseErrors.JWSSignatureVerificationFailed) continue;
-      throw new BundleVerificationError(
-        "malformed_signature",
-        `signature cannot be checked: ${(err as Error).message}`,
-      );
-    }
-  }
-  if (!payload) {
-    throw new BundleVerificationError(
-      "bad_signature",
-      `the signature does not verify with the configured public key${keys.length > 1 ? "s" : ""}` +
-        (header.kid ? ` (signed by key ${header.kid})` : ""),
-    );
+    if (!(err instanceof JwsError)) throw err;
+    // A signature of another kind (a revocation's, an activation's) is not a bundle signature.
+    const code = err.code === "wrong_type" ? "malformed_signature" : err.code;
+    throw new BundleVerificationError(code, err.message);
   }
   if (!sameBytes(payload, files.manifestJson)) {
     throw new BundleVerificationError("manifest_mismatch", "manifest.json differs from the signed manifest");
@@ -202,7 +162,7 @@ export async function verifyBundle(
     revision: manifest.revision,
     policyWasm,
     dataJson,
-    keyId: typeof header.kid === "string" ? header.kid : undefined,
+    keyId: kid,
     [verified]: true,
   };
 }
