@@ -49,6 +49,11 @@ export class MaskPins {
     if (!columns.has(attnum)) columns.set(attnum, with_);
   }
 
+  /** Whether any mask is pinned to a column of this table. */
+  has(oid: number | undefined): boolean {
+    return oid !== undefined && this.byOid.has(oid);
+  }
+
   get(oid: number, attnum: number): ColumnMask["with"] | undefined {
     return this.byOid.get(oid)?.get(attnum);
   }

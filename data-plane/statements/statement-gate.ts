@@ -526,14 +526,24 @@ export class StatementGate implements RelayStages {
 
   /**
    * Whether a statement's result can carry a masked column: RowDescription names a table only when the
-   * query reads it directly, so that is any relation among its relations (masks are pinned by table OID:
-   * a masked table renamed since is masked under its new name), or a cursor FETCH or an EXECUTE whose
-   * rows come from elsewhere. Only then are upstream messages inspected.
+   * query reads it directly, so that is a masked relation among its relations (by the name a mask gives
+   * it, or by the table OID a mask was pinned to: a masked table renamed since), or a cursor FETCH or an
+   * EXECUTE whose rows come from elsewhere. Only then are upstream messages inspected.
    */
   private mayReturnMasked(info: StatementInfo): boolean {
     if (this.masks.length === 0) return false;
     if (containsExecute(info) || info.command === "FetchStmt") return true;
-    return info.relations.length > 0;
+    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    return info.relations.some(
+      (r) =>
+        this.masks.some(
+          (m) =>
+            m.relation === undefined ||
+            m.relation === `${r.schema}.${r.name}` ||
+            (r.schema === null && m.relation.slice(m.relation.lastIndexOf(".") + 1) === r.name),
+        ) ||
+        (r.schema !== null && this.pins.has(catalog?.find(r.schema, r.name)?.oid)),
+    );
   }
 
   private addMasks(masks: readonly ColumnMask[] | undefined): void {
