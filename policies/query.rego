@@ -425,6 +425,33 @@ copy_may_include(r, column) if column in r.columns
 
 copy_may_include(r, _) if "*" in r.columns
 
+# DDL, utility statements and GRANTs on a masked relation, for a session with masks: a rename (of a
+# column, the table or its schema: ALTER TABLE … RENAME, SET SCHEMA) moves what the masks name, and an
+# index, constraint, trigger, rule, policy, statistics object or comment on a masked column is an
+# oracle (a unique index answers whether a guessed value exists). CREATE TABLE AS and CREATE VIEW
+# only read it, and their columns are guarded above.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	s.kind in {"ddl", "utility", "grant"}
+	not s.command in {"CreateTableAsStmt", "ViewStmt"}
+	some r in object.get(s, "relations", [])
+	some m in active_masks
+	relation_ref_matches(r, mask_relation(m))
+	msg := sprintf("%s on masked relation %s is not allowed for a session with masks", [
+		lib.label(object.get(s, "command", null)),
+		lib.relation_label(r),
+	])
+}
+
+# A rename of anything but a relation (ALTER SCHEMA hr RENAME TO …) may move masked relations.
+deny contains "renaming a schema or any object other than a relation is not allowed for a session with masks" if {
+	count(active_masks) > 0
+	some s in statements
+	s.command in {"RenameStmt", "AlterObjectSchemaStmt"}
+	count(object.get(s, "relations", [])) == 0
+}
+
 # ---------------------------------------------------------------------------------------------
 # Denials for restricted roles (every role without `unrestricted`).
 

@@ -675,6 +675,7 @@ test_statements_whose_literals_matter_are_not_cacheable_by_shape if {
 		"analyst", ["analysts"],
 		with_fields(select_from([]), {"settings": [{"name": "search_path", "value": "hr", "local": false}]}),
 	)
+
 	# grant/role/ddl decisions read the text
 	not query.cacheable_by_shape with input as query_input("admin", ["admins"], stmt("grant", "GrantRoleStmt", []))
 	not query.cacheable_by_shape with input as query_input("admin", ["admins"], stmt("ddl", "CreateStmt", []))
@@ -722,4 +723,36 @@ test_masked_admin_may_not_run_code if {
 test_admin_exempt_from_every_mask_may_run_code if {
 	d := query.decision with input as query_input("admin", ["admins", "hr"], stmt("do", "DoStmt", []))
 	d.allow
+}
+
+# ---------------------------------------------------------------------------------------------
+# DDL on masked relations (a rename moves what the masks name; an index is an oracle)
+
+test_masked_session_may_not_rename_a_masked_column if {
+	s := stmt("ddl", "RenameStmt", [rel("hr", "employees", "write")])
+	denied_with(admin(s), "RenameStmt on masked relation hr.employees is not allowed for a session with masks")
+	allowed(hr_admin(s))
+}
+
+test_masked_session_may_not_index_a_masked_relation if {
+	denied_with(admin(stmt("ddl", "IndexStmt", [rel("hr", "employees", "write")])), "IndexStmt on masked relation")
+	denied_with(admin(stmt("ddl", "CreateTrigStmt", [rel("hr", "employees", "write")])), "on masked relation")
+	denied_with(admin(stmt("ddl", "AlterObjectSchemaStmt", [rel("hr", "employees", "write")])), "on masked relation")
+	denied_with(admin(stmt("ddl", "CommentStmt", [unresolved("employees", "write")])), "on masked relation")
+	denied_with(admin(stmt("utility", "VacuumStmt", [rel("hr", "employees", "write")])), "on masked relation")
+}
+
+test_masked_session_may_not_reference_a_masked_relation_from_a_constraint if {
+	s := stmt("ddl", "AlterTableStmt", [rel("public", "t", "write"), rel("hr", "employees", "read")])
+	denied_with(admin(s), "AlterTableStmt on masked relation hr.employees")
+}
+
+test_masked_session_ddl_elsewhere_allowed if {
+	allowed(admin(stmt("ddl", "IndexStmt", [rel("sales", "orders", "write")])))
+	allowed(admin(with_fields(ddl("CreateTableAsStmt"), {"inner": select_cols([employees], [col("hr.employees", "name", "output")])})))
+}
+
+test_masked_session_may_not_rename_a_schema if {
+	denied_with(admin(stmt("ddl", "RenameStmt", [])), "renaming a schema or any object other than a relation")
+	allowed(hr_admin(stmt("ddl", "RenameStmt", [])))
 }

@@ -116,6 +116,11 @@ export interface StatementInfo {
   savepoint?: string;
   /** DO: the language of the code block, lower-case ("plpgsql" when not written). */
   do_language?: string;
+  /**
+   * An integer constant in the statement names a select-list entry (ORDER BY 2, GROUP BY ROLLUP (2),
+   * DISTINCT ON (2)): the analysis depends on that literal's value (never decided by shape).
+   */
+  positional_references?: boolean;
   /** LISTEN/NOTIFY/UNLISTEN: the channel name (absent for UNLISTEN *). */
   channel?: string;
   text: string;

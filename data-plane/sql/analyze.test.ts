@@ -974,6 +974,144 @@ describe("columns: output entries named by position or alias, renamed columns", 
   ]);
 });
 
+describe("positions inside ROLLUP, CUBE and GROUPING SETS; positional references are marked", () => {
+  runCases([
+    {
+      sql: "SELECT name, salary FROM hr.employees GROUP BY ROLLUP (1, 2)",
+      kind: "select",
+      colsHas: ["hr.employees|salary|e", "hr.employees|name|e"],
+      check: (s) => expect(s.positional_references).toBe(true),
+    },
+    {
+      sql: "SELECT name, salary FROM hr.employees GROUP BY CUBE (2)",
+      kind: "select",
+      colsHas: ["hr.employees|salary|e"],
+    },
+    {
+      sql: "SELECT name, ssn FROM hr.employees GROUP BY GROUPING SETS ((2), ())",
+      kind: "select",
+      colsHas: ["hr.employees|ssn|e"],
+    },
+    {
+      sql: "SELECT name, ssn FROM hr.employees GROUP BY GROUPING SETS ((1, 2))",
+      kind: "select",
+      colsHas: ["hr.employees|ssn|e"],
+    },
+    {
+      sql: "SELECT name, ssn FROM hr.employees GROUP BY name, GROUPING SETS (ROLLUP (1, 2))",
+      kind: "select",
+      colsHas: ["hr.employees|ssn|e"],
+    },
+    {
+      sql: "SELECT DISTINCT ON (2) name, ssn FROM hr.employees",
+      kind: "select",
+      colsHas: ["hr.employees|ssn|e"],
+      check: (s) => expect(s.positional_references).toBe(true),
+    },
+    {
+      sql: "SELECT (SELECT max(x) FROM (SELECT ssn AS x FROM hr.employees ORDER BY 1) s)",
+      kind: "select",
+      check: (s) => expect(s.positional_references).toBe(true),
+    },
+    {
+      sql: "SELECT name FROM hr.employees ORDER BY name LIMIT 2",
+      kind: "select",
+      check: (s) => expect(s.positional_references).toBeUndefined(),
+    },
+    {
+      sql: "SELECT name, rank() OVER (ORDER BY 2) FROM hr.employees",
+      kind: "select",
+      check: (s) => expect(s.positional_references).toBeUndefined(),
+    },
+  ]);
+  it("marks a positional reference inside EXPLAIN and PREPARE", () => {
+    expect(one("EXPLAIN SELECT name, ssn FROM hr.employees ORDER BY 2").positional_references).toBe(true);
+    expect(one("PREPARE p AS SELECT name FROM hr.employees ORDER BY 1").positional_references).toBe(true);
+  });
+});
+
+describe("attribute notation: a qualified name is reported against its relation for the catalog check", () => {
+  runCases([
+    {
+      sql: "SELECT e.name, e.to_jsonb FROM hr.employees e",
+      kind: "select",
+      cols: ["hr.employees|name|o", "hr.employees|to_jsonb|o"],
+    },
+    {
+      sql: "SELECT employees.record_out FROM hr.employees",
+      kind: "select",
+      cols: ["hr.employees|record_out|o"],
+    },
+    {
+      sql: "SELECT hr.employees.row_to_json FROM hr.employees",
+      kind: "select",
+      cols: ["hr.employees|row_to_json|o"],
+    },
+    {
+      sql: "SELECT j.to_jsonb FROM (hr.employees e JOIN sales.orders o ON true) AS j",
+      kind: "select",
+      cols: ["?|to_jsonb|o", "hr.employees|to_jsonb|o", "sales.orders|to_jsonb|o"],
+    },
+    {
+      sql: "SELECT e.ssn.length FROM hr.employees e",
+      kind: "select",
+      cols: ["hr.employees|ssn|e"],
+    },
+    {
+      sql: "SELECT (e).ssn, (e).to_jsonb FROM hr.employees e",
+      kind: "select",
+      cols: ["hr.employees|*|e"],
+    },
+    { sql: "SELECT e::text FROM hr.employees e", kind: "select", cols: ["hr.employees|*|e"] },
+    { sql: "SELECT ROW(e.*) FROM hr.employees e", kind: "select", cols: ["hr.employees|*|e"] },
+    {
+      sql: "COPY (SELECT e.to_jsonb FROM hr.employees e) TO STDOUT",
+      kind: "copy",
+      colsHas: ["hr.employees|to_jsonb|e"],
+    },
+    {
+      sql: "CREATE TABLE public.leak AS SELECT e.row_to_json FROM hr.employees e",
+      kind: "ddl",
+      colsHas: ["hr.employees|row_to_json|e"],
+    },
+  ]);
+});
+
+describe("EXECUTE nested in CREATE TABLE AS and EXPLAIN", () => {
+  it("reports the prepared name on the nested EXECUTE", () => {
+    const ctas = one("CREATE TABLE public.copy AS EXECUTE p");
+    expect(ctas.kind).toBe("ddl");
+    expect(ctas.inner?.kind).toBe("execute");
+    expect(ctas.inner?.prepared_name).toBe("p");
+    const explain = one("EXPLAIN ANALYZE EXECUTE p");
+    expect(explain.inner?.kind).toBe("execute");
+    expect(explain.inner?.prepared_name).toBe("p");
+    const deep = one("EXPLAIN ANALYZE CREATE TABLE public.copy AS EXECUTE p (1)");
+    expect(deep.inner?.inner?.kind).toBe("execute");
+    expect(deep.inner?.inner?.prepared_name).toBe("p");
+  });
+});
+
+describe("DDL on a relation reports it written (the masked-relation DDL guard)", () => {
+  runCases([
+    { sql: "ALTER TABLE hr.employees RENAME COLUMN ssn TO s", kind: "ddl", rels: ["hr.employees:w"] },
+    { sql: "ALTER TABLE hr.employees RENAME TO staff", kind: "ddl", rels: ["hr.employees:w"] },
+    { sql: "ALTER TABLE hr.employees SET SCHEMA public", kind: "ddl", rels: ["hr.employees:w"] },
+    { sql: "CREATE UNIQUE INDEX ON hr.employees (ssn)", kind: "ddl", rels: ["hr.employees:w"] },
+    { sql: "COMMENT ON COLUMN hr.employees.ssn IS 'x'", kind: "ddl", rels: ["hr.employees:w"] },
+    {
+      sql: "CREATE STATISTICS s ON ssn, salary FROM hr.employees",
+      kind: "ddl",
+      rels: ["hr.employees:w"],
+    },
+    {
+      sql: "ALTER TABLE public.t ADD FOREIGN KEY (a) REFERENCES hr.employees (ssn)",
+      kind: "ddl",
+      rels: ["hr.employees:r", "public.t:w"],
+    },
+  ]);
+});
+
 describe("splitting multi-statement strings", () => {
   it("gives each statement its own trimmed text", () => {
     const all = analyzeAll("  SELECT 1 ;\n\tSELECT 2;  ");

@@ -25,6 +25,9 @@
  *   are also reported as transaction-local settings. `savepoint`: the name SAVEPOINT, RELEASE and
  *   ROLLBACK TO act on.
  * - `prepared_name`: absent for DEALLOCATE ALL.
+ * - `positional_references`: true when an integer constant names a select-list entry (ORDER BY 2,
+ *   GROUP BY 2 and inside ROLLUP/CUBE/GROUPING SETS, DISTINCT ON (2)), anywhere in the statement: its
+ *   analysis then depends on a literal's value, so it may not be shared by statements of the same shape.
  * - SET ROLE / SET SESSION AUTHORIZATION / RESET ROLE / RESET SESSION AUTHORIZATION: kind "role" with the
  *   setting (`{ name: "role", value: "admin" }`). RESET ALL does not touch them (PostgreSQL excludes them) and
  *   stays kind "set". ALTER ROLE … SET is kind "role"; ALTER SYSTEM / ALTER DATABASE … SET are "ddl"; none
@@ -362,5 +365,6 @@ export function analyzeNode(
   };
   if (c.has_where !== undefined) info.has_where = c.has_where;
   if (c.settings.length > 0) info.settings = c.settings;
+  if (c.positional) info.positional_references = true;
   return Object.assign(info, extras);
 }

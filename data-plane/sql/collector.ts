@@ -14,6 +14,8 @@ export interface Collected {
   has_where?: boolean;
   /** A set_config() call may switch the session's role (role / session_authorization / a computed name). */
   changesRole: boolean;
+  /** An integer constant is a positional reference (ORDER BY 2, GROUP BY ROLLUP (2), DISTINCT ON (2)). */
+  positional: boolean;
 }
 
 export class Collector {
@@ -26,6 +28,7 @@ export class Collector {
   private whereSeen = false;
   private whereAll = true;
   private changesRole = false;
+  private positional = false;
 
   addRelation(rel: RelationName, access: Access): void {
     const key = `${rel.schema ?? ""}\u001f${rel.name}\u001f${access}`;
@@ -62,6 +65,11 @@ export class Collector {
     this.changesRole = true;
   }
 
+  /** Records an integer constant that names a select-list entry by its position. */
+  notePositional(): void {
+    this.positional = true;
+  }
+
   /** Records one UPDATE/DELETE/MERGE and whether it is restricted. */
   noteWhere(restricted: boolean): void {
     this.whereSeen = true;
@@ -83,6 +91,7 @@ export class Collector {
     for (const s of inner.settings ?? []) this.addSetting(s);
     if (opts.keepWhere && inner.has_where !== undefined) this.noteWhere(inner.has_where);
     if (inner.kind === "role") this.changesRole = true;
+    if (inner.positional_references === true) this.positional = true;
   }
 
   finish(): Collected {
@@ -96,6 +105,7 @@ export class Collector {
       columns: [...this.columns.values()],
       settings: [...this.settings.values()],
       changesRole: this.changesRole,
+      positional: this.positional,
     };
     if (this.whereSeen) out.has_where = this.whereAll;
     return out;

@@ -353,7 +353,7 @@ export class QueryWalker {
       const w = unwrap(sortBy);
       keys.push(w?.type === "SortBy" ? w.node.node : sortBy);
     }
-    keys.push(...list(s.groupClause));
+    keys.push(...groupingKeys(list(s.groupClause), true));
     const distinct = list(s.distinctClause);
     if (distinct.some((d) => isObject(d) && Object.keys(d).length === 0)) {
       // plain DISTINCT
@@ -367,6 +367,9 @@ export class QueryWalker {
     for (const key of keys) {
       const w = unwrap(key);
       if (w?.type === "A_Const" && isObject(w.node.ival)) {
+        // an integer constant here names a select-list entry: the statement's meaning depends on the
+        // literal's value, so statements differing only in it must not share one analysis
+        this.out.notePositional();
         const position = w.node.ival.ival;
         if (typeof position !== "number" || position < 1) continue;
         const before = targets.slice(0, position);
@@ -469,7 +472,7 @@ export class QueryWalker {
         for (const a of [n.alias, n.join_using_alias]) {
           const alias = aliasName(a);
           if (alias === null) continue;
-          const item: RangeItem = { names: [alias], relation: null, underlying };
+          const item: RangeItem = { names: [alias], relation: null, underlying, join: true };
           if (renamesColumns(a)) item.renamed = true;
           level.items.push(item);
         }
@@ -632,8 +635,55 @@ export class QueryWalker {
     const column = parts[parts.length - 1] as string;
     // a.b / schema.table.col / catalog.schema.table.col: the qualifier is at most schema.table.
     const item = level.findItem(qualifierKey(parts.slice(0, -1).slice(-2)));
-    this.out.addColumn(item?.relation ?? null, item?.renamed === true ? "*" : column, context);
+    if (item === undefined && parts.length >= 3) {
+      // t.col.field: a field of a composite column, or a function called on it (attribute notation)
+      const owner = level.findItem(parts[0] as string);
+      if (owner !== undefined) {
+        this.qualifiedColumn(owner, parts[1] as string, "expression");
+        return;
+      }
+    }
+    if (item === undefined) {
+      this.out.addColumn(null, column, context);
+      return;
+    }
+    this.qualifiedColumn(item, column, context);
   }
+
+  /**
+   * `item.column`. The name may be no column at all but a function called on the item's whole row
+   * (`e.to_jsonb`): the analyzer cannot tell without the catalog, so it reports the name against the
+   * relation and the proxy checks it against the catalog. Through a join alias the name is reported
+   * against every joined relation.
+   */
+  private qualifiedColumn(item: RangeItem, column: string, context: ColumnUse["context"]): void {
+    if (item.renamed === true) {
+      this.out.addColumn(item.relation, "*", context);
+      return;
+    }
+    if (item.join === true && item.relation === null && item.underlying.length > 0) {
+      // a join's columns reach RowDescription traced to their tables; which table is not known here
+      this.out.addColumn(null, column, context);
+      for (const rel of item.underlying) this.out.addColumn(relationDisplay(rel), column, context);
+      return;
+    }
+    this.out.addColumn(item.relation, column, context);
+  }
+}
+
+/**
+ * GROUP BY items with ROLLUP, CUBE and GROUPING SETS flattened to the expressions they group by; a
+ * row constructor inside a grouping set is a list of them (the server flattens it the same way).
+ */
+function groupingKeys(items: unknown[], top: boolean): unknown[] {
+  const out: unknown[] = [];
+  for (const item of items) {
+    const w = unwrap(item);
+    if (w?.type === "GroupingSet") out.push(...groupingKeys(list(w.node.content), false));
+    else if (!top && w?.type === "RowExpr") out.push(...groupingKeys(list(w.node.args), false));
+    else out.push(item);
+  }
+  return out;
 }
 
 /** A `*` or `t.*` select-list entry. */

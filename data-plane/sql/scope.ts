@@ -27,6 +27,11 @@ export interface RangeItem {
    * through it cannot be told apart from any other of its columns, so it stands for the whole row.
    */
   renamed?: boolean;
+  /**
+   * A join alias (`(a JOIN b ON …) AS j`): `j.x` is a column of one of the joined relations, and
+   * `j.f` where f is no column is a function called on the join's whole row.
+   */
+  join?: boolean;
 }
 
 /** Key used to match a qualifier (possibly "schema.table") against item names. */

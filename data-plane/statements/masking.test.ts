@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { ColumnMask } from "../../proto/policy.js";
 import { CatalogSnapshot } from "./catalog.js";
-import { type ColumnPlan, maskDataRow, planFromRowDescription } from "./masking.js";
+import { type ColumnPlan, MaskPins, maskDataRow, planFromRowDescription } from "./masking.js";
 
 // Hand-built backend messages, byte for byte as the protocol lays them out.
 
@@ -189,6 +189,53 @@ describe("planFromRowDescription: masks keyed by table OID and attribute number"
       { name: "", table: EMPLOYEES, attnum: 5 },
     ]);
     expect(planFromRowDescription(raw, MASKS, catalog).actions).toEqual([undefined, "redact"]);
+  });
+
+  it("keeps a pinned mask on its table OID and attribute number after the column, table or schema is renamed", () => {
+    const pins = new MaskPins();
+    pins.pin(MASKS, catalog);
+    // the snapshot after ALTER TABLE hr.employees RENAME COLUMN ssn TO s, RENAME TO staff, SET SCHEMA public
+    const renamed = new CatalogSnapshot(Date.now(), [
+      {
+        oid: EMPLOYEES,
+        schema: "public",
+        name: "staff",
+        kind: "table",
+        columns: new Map([
+          [1, "id"],
+          [2, "name"],
+          [4, "contact"],
+          [5, "s"],
+          [6, "pay"],
+        ]),
+      },
+    ]);
+    const raw = rowDescription([
+      { name: "s", table: EMPLOYEES, attnum: 5 },
+      { name: "name", table: EMPLOYEES, attnum: 2 },
+      { name: "pay", table: EMPLOYEES, attnum: 6 },
+      { name: "contact", table: EMPLOYEES, attnum: 4, format: 1 },
+    ]);
+    expect(planFromRowDescription(raw, MASKS, renamed).actions).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(planFromRowDescription(raw, MASKS, renamed, pins).actions).toEqual([
+      "redact",
+      undefined,
+      "null",
+      "null",
+    ]);
+  });
+
+  it("pins a mask matched by name when the session had no snapshot to pin it with", () => {
+    const pins = new MaskPins();
+    pins.pin(MASKS, undefined);
+    const raw = rowDescription([{ name: "ssn", table: EMPLOYEES, attnum: 5 }]);
+    expect(planFromRowDescription(raw, MASKS, catalog, pins).actions).toEqual(["redact"]);
+    expect(pins.get(EMPLOYEES, 5)).toBe("redact");
   });
 
   it("handles a result with no columns", () => {

@@ -19,11 +19,59 @@ export interface ColumnPlan {
   unknownTables: boolean;
 }
 
-/** Reads RowDescription and decides, per column, which mask applies (if any). */
+/**
+ * Masks pinned to what they named when the session got them: table OID → attribute number → mask.
+ * A mask names `schema.table.column`, but once a session has it, it stays on that column whatever the
+ * column or table is called later (`RENAME COLUMN ssn TO s`, `RENAME TO`, `SET SCHEMA`).
+ */
+export class MaskPins {
+  private readonly byOid = new Map<number, Map<number, ColumnMask["with"]>>();
+
+  /** Pins every mask to the (OID, attribute number) the catalog says it names now. */
+  pin(masks: readonly ColumnMask[], catalog: CatalogSnapshot | undefined): void {
+    if (!catalog) return;
+    for (const mask of masks) {
+      for (const relation of catalog.byOid.values()) {
+        if (!maskNamesRelation(mask, relation.schema, relation.name)) continue;
+        for (const [attnum, name] of relation.columns) {
+          if (name === mask.column) this.add(relation.oid, attnum, mask.with);
+        }
+      }
+    }
+  }
+
+  add(oid: number, attnum: number, with_: ColumnMask["with"]): void {
+    let columns = this.byOid.get(oid);
+    if (!columns) {
+      columns = new Map();
+      this.byOid.set(oid, columns);
+    }
+    if (!columns.has(attnum)) columns.set(attnum, with_);
+  }
+
+  /** Whether any mask is pinned to a column of this table. */
+  has(oid: number | undefined): boolean {
+    return oid !== undefined && this.byOid.has(oid);
+  }
+
+  get(oid: number, attnum: number): ColumnMask["with"] | undefined {
+    return this.byOid.get(oid)?.get(attnum);
+  }
+}
+
+function maskNamesRelation(mask: ColumnMask, schema: string, name: string): boolean {
+  return mask.relation === undefined || mask.relation === `${schema}.${name}` || mask.relation === name;
+}
+
+/**
+ * Reads RowDescription and decides, per column, which mask applies (if any): a pinned one by table
+ * OID and attribute number, else one naming the column as the catalog names it now (then pinned).
+ */
 export function planFromRowDescription(
   raw: Buffer,
   masks: readonly ColumnMask[],
   catalog: CatalogSnapshot | undefined,
+  pins?: MaskPins,
 ): ColumnPlan {
   const count = raw.readInt16BE(5);
   const actions: (MaskAction | undefined)[] = new Array(count);
@@ -38,6 +86,12 @@ export function planFromRowDescription(
     const format = raw.readInt16BE(offset + 16);
     offset += 18;
     if (tableOid === 0) continue;
+    const pinned = pins?.get(tableOid, attnum);
+    if (pinned !== undefined) {
+      actions[i] = format === 1 ? "null" : pinned;
+      any = true;
+      continue;
+    }
     const relation = catalog?.byOid.get(tableOid);
     if (!relation) {
       // A table the snapshot does not know (created or re-created since it was read): it could be a
@@ -51,13 +105,11 @@ export function planFromRowDescription(
     }
     const column = relation.columns.get(attnum);
     if (!column) continue;
-    const qualified = `${relation.schema}.${relation.name}`;
     const mask = masks.find(
-      (m) =>
-        m.column === column &&
-        (m.relation === undefined || m.relation === qualified || m.relation === relation.name),
+      (m) => m.column === column && maskNamesRelation(m, relation.schema, relation.name),
     );
     if (mask) {
+      pins?.add(tableOid, attnum, mask.with);
       actions[i] = format === 1 ? "null" : mask.with;
       any = true;
     }

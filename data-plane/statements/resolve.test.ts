@@ -115,4 +115,47 @@ describe("resolveStatement", () => {
     expect(out).not.toBe(unqualified);
     expect(unqualified.relations[0]!.schema).toBeNull();
   });
+
+  it("reports a qualified name that is no column of its relation as a whole-row use (attribute notation)", () => {
+    const employees: CatalogRelation = {
+      oid: 30_000,
+      schema: "hr",
+      name: "employees",
+      kind: "table",
+      columns: new Map([
+        [1, "id"],
+        [2, "name"],
+        [5, "ssn"],
+      ]),
+    };
+    const snapshot = new CatalogSnapshot(1, [employees]);
+    const s = deepFreeze({
+      ...select({ ...ref("hr", "employees"), columns: ["name", "to_jsonb"] }),
+      columns: [
+        { relation: "hr.employees", column: "name", context: "output" as const },
+        { relation: "hr.employees", column: "to_jsonb", context: "output" as const },
+        { relation: "employees", column: "record_out", context: "output" as const },
+        { relation: "hr.employees", column: "ctid", context: "output" as const },
+        { relation: null, column: "to_jsonb", context: "output" as const },
+      ],
+    });
+    const out = resolveStatement(s, path("hr"), snapshot);
+    expect(out.columns).toEqual([
+      { relation: "hr.employees", column: "name", context: "output" },
+      { relation: "hr.employees", column: "*", context: "expression" },
+      { relation: "employees", column: "*", context: "expression" },
+      { relation: "hr.employees", column: "ctid", context: "output" },
+      { relation: null, column: "to_jsonb", context: "output" },
+    ]);
+    expect(out.relations[0]!.columns).toEqual(["name", "*"]);
+    // without a catalog nothing can be told: every named column is a whole-row use
+    const blind = resolveStatement(s, path("hr"), undefined);
+    expect(blind.columns?.filter((c) => c.column === "*")).toHaveLength(2);
+    // a plain column use needs no change: the cached analysis itself comes back
+    const plain = deepFreeze({
+      ...select(ref("hr", "employees")),
+      columns: [{ relation: "hr.employees", column: "ssn", context: "output" as const }],
+    });
+    expect(resolveStatement(plain, path("hr"), snapshot)).toBe(plain);
+  });
 });

@@ -79,4 +79,26 @@ describe("decisions by statement shape (cacheable_by_shape)", () => {
     }
     await client.end();
   });
+
+  it("never shares a shape across positional references (DISTINCT ON (1) then (2), ORDER BY 1 then 2)", async () => {
+    const pairs: [allowed: string, denied: string][] = [
+      [
+        "SELECT DISTINCT ON (1) name, ssn FROM hr.employees ORDER BY name",
+        "SELECT DISTINCT ON (2) name, ssn FROM hr.employees ORDER BY name",
+      ],
+      [
+        "SELECT name, salary FROM hr.employees ORDER BY 1 LIMIT 1",
+        "SELECT name, salary FROM hr.employees ORDER BY 2 LIMIT 1",
+      ],
+    ];
+    for (const [allowed, denied] of pairs) {
+      const { outcomes, records: made } = await decide("carol", [allowed, denied, allowed, denied]);
+      expect(outcomes).toEqual([undefined, "42501", undefined, "42501"]);
+      for (const r of [made[1]!, made[3]!]) {
+        expect(r.decision.reasons.join(" ")).toMatch(/masked column hr\.employees\.(ssn|salary)/);
+      }
+      // positional statements are never decided by shape
+      expect(made.map((r) => r.cached)).toEqual([false, false, true, true]);
+    }
+  });
 });

@@ -32,7 +32,7 @@ import {
   tidyDenialError,
 } from "./denial.js";
 import { invariantViolation } from "./invariants.js";
-import { type ColumnPlan, maskDataRow, planFromRowDescription } from "./masking.js";
+import { type ColumnPlan, MaskPins, maskDataRow, planFromRowDescription } from "./masking.js";
 import { resolveStatement } from "./resolve.js";
 import type { SearchPath } from "./search-path.js";
 
@@ -193,6 +193,8 @@ export class StatementGate implements RelayStages {
    */
   private masks: ColumnMask[] = [];
   private readonly maskKeys = new Set<string>();
+  /** The masks pinned to the table OIDs and attribute numbers they named when the session got them. */
+  private readonly pins = new MaskPins();
   /** Extended-protocol denials in flight: their ParseComplete and BindComplete are ours to drop. */
   private extendedDenials = 0;
   /** Denials in flight, either protocol: their ErrorResponse is ours to tidy. */
@@ -304,9 +306,12 @@ export class StatementGate implements RelayStages {
   }
 
   private needsCatalog(statements: readonly StatementInfo[]): boolean {
+    // unqualified names, EXECUTE, and column names (a name that is no column of its relation is a
+    // function called on the whole row: only the catalog tells)
     const unqualified = (s: StatementInfo): boolean =>
       s.kind === "execute" ||
-      s.relations.some((r) => r.schema === null) ||
+      s.relations.some((r) => r.schema === null || (r.columns?.length ?? 0) > 0) ||
+      (s.columns ?? []).some((c) => c.relation !== null && c.column !== "*") ||
       (s.inner !== undefined && unqualified(s.inner));
     return statements.some(unqualified) && !this.deps.catalog.fresh(this.deps.session.database);
   }
@@ -521,64 +526,100 @@ export class StatementGate implements RelayStages {
 
   /**
    * Whether a statement's result can carry a masked column: RowDescription names a table only when the
-   * query reads it directly, so that is a masked relation among its relations, or a cursor FETCH or an
+   * query reads it directly, so that is a masked relation among its relations (by the name a mask gives
+   * it, or by the table OID a mask was pinned to: a masked table renamed since), or a cursor FETCH or an
    * EXECUTE whose rows come from elsewhere. Only then are upstream messages inspected.
    */
   private mayReturnMasked(info: StatementInfo): boolean {
     if (this.masks.length === 0) return false;
-    if (info.kind === "execute" || info.command === "FetchStmt") return true;
-    return info.relations.some((r) =>
-      this.masks.some(
-        (m) =>
-          m.relation === undefined ||
-          m.relation === `${r.schema}.${r.name}` ||
-          (r.schema === null && m.relation.slice(m.relation.lastIndexOf(".") + 1) === r.name),
-      ),
+    if (containsExecute(info) || info.command === "FetchStmt") return true;
+    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    return info.relations.some(
+      (r) =>
+        this.masks.some(
+          (m) =>
+            m.relation === undefined ||
+            m.relation === `${r.schema}.${r.name}` ||
+            (r.schema === null && m.relation.slice(m.relation.lastIndexOf(".") + 1) === r.name),
+        ) ||
+        (r.schema !== null && this.pins.has(catalog?.find(r.schema, r.name)?.oid)),
     );
   }
 
   private addMasks(masks: readonly ColumnMask[] | undefined): void {
+    const added: ColumnMask[] = [];
     for (const mask of masks ?? []) {
       const key = `${mask.relation ?? ""}\u0000${mask.column}\u0000${mask.with}`;
       if (this.maskKeys.has(key)) continue;
       this.maskKeys.add(key);
       this.masks.push(mask);
+      added.push(mask);
     }
+    // from now on a mask follows its column, not its name (the statement has not run yet)
+    if (added.length > 0) this.pins.pin(added, this.deps.catalog.fresh(this.deps.session.database));
   }
 
   /**
-   * Resolves a statement's names with `state`'s search_path. EXECUTE is decided on what `state` says
-   * was prepared under that name, resolved again if the search_path changed since, as the server does.
+   * Resolves a statement's names with `state`'s search_path. An EXECUTE, at the top or nested at any
+   * depth (`CREATE TABLE … AS EXECUTE`, `EXPLAIN [ANALYZE] EXECUTE`), is decided on what `state` says
+   * was prepared under that name, resolved again if the search_path changed since, as the server does;
+   * what it runs is folded into every statement that encloses it.
    */
   private resolve(
     raw: StatementInfo,
     state: SessionState,
     catalog: CatalogSnapshot | undefined,
   ): { info: StatementInfo; reasons: string[] } {
-    const info = resolveStatement(raw, state.path.schemas(), catalog);
-    if (info.kind !== "execute" || info.prepared_name === undefined) return { info, reasons: [] };
-    const prepared = state.prepared.get(info.prepared_name);
-    if (!prepared) {
-      return {
-        info,
-        reasons: [
-          `prepared statement "${info.prepared_name}" does not exist (Portcullis saw no Parse or PREPARE of it in this session)`,
-        ],
-      };
+    return this.resolveExecutes(resolveStatement(raw, state.path.schemas(), catalog), state, catalog);
+  }
+
+  private resolveExecutes(
+    info: StatementInfo,
+    state: SessionState,
+    catalog: CatalogSnapshot | undefined,
+  ): { info: StatementInfo; reasons: string[] } {
+    let inner: StatementInfo | undefined;
+    if (info.kind === "execute") {
+      if (info.prepared_name === undefined) return { info, reasons: ["EXECUTE without a statement name"] };
+      const prepared = state.prepared.get(info.prepared_name);
+      if (!prepared) {
+        return {
+          info,
+          reasons: [
+            `prepared statement "${info.prepared_name}" does not exist (Portcullis saw no Parse or PREPARE of it in this session)`,
+          ],
+        };
+      }
+      inner = prepared.info;
+      if (prepared.pathKey !== state.path.key()) {
+        const again = this.resolve(prepared.raw, state, catalog);
+        if (again.reasons.length > 0) return { info, reasons: again.reasons };
+        inner = again.info;
+      }
+    } else if (info.inner !== undefined && containsExecute(info.inner)) {
+      const nested = this.resolveExecutes(info.inner, state, catalog);
+      if (nested.reasons.length > 0) return { info, reasons: nested.reasons };
+      inner = nested.info;
     }
-    let inner = prepared.info;
-    if (prepared.pathKey !== state.path.key()) {
-      const again = this.resolve(prepared.raw, state, catalog);
-      if (again.reasons.length > 0) return { info, reasons: again.reasons };
-      inner = again.info;
-    }
+    if (inner === undefined) return { info, reasons: [] };
+    // a plain EXPLAIN (no ANALYZE) runs nothing: what it would write, it only reads
+    const readsOnly = info.kind === "explain" && info.explain_analyze !== true;
     return {
       info: {
         ...info,
         inner,
-        relations: [...info.relations, ...inner.relations],
+        relations: [
+          ...info.relations,
+          ...inner.relations.map((r) => (readsOnly ? { ...r, access: "read" as const } : r)),
+        ],
         functions: [...new Set([...info.functions, ...inner.functions])],
-        columns: [...(info.columns ?? []), ...(inner.columns ?? [])],
+        columns: [
+          ...(info.columns ?? []),
+          // rows a CREATE TABLE AS stores go into a table, not through a RowDescription
+          ...(inner.columns ?? []).map((c) =>
+            info.kind === "ddl" ? { ...c, context: "expression" as const } : c,
+          ),
+        ],
       },
       reasons: [],
     };
@@ -666,11 +707,10 @@ export class StatementGate implements RelayStages {
     const key = `${context}\u0000${info.text}\u0000${info.prepared_name ?? ""}`;
     // a decision the policy declared to hold for every statement of this shape (see cacheable_by_shape)
     const shapeKey = shape === undefined ? undefined : `${context}\u0000shape\u0000${shape}`;
-    const hit =
-      info.kind === "execute"
-        ? undefined
-        : ((shapeKey !== undefined ? this.deps.decisions.get(shapeKey) : undefined) ??
-          this.deps.decisions.get(key));
+    const hit = containsExecute(info)
+      ? undefined
+      : ((shapeKey !== undefined ? this.deps.decisions.get(shapeKey) : undefined) ??
+        this.deps.decisions.get(key));
     if (hit) {
       this.record(protocol, info, info.text, hit, true, 0, runtime.revision);
       return { decision: hit };
@@ -678,7 +718,7 @@ export class StatementGate implements RelayStages {
     const started = performance.now();
     const decision = runtime.evaluateQuery(input);
     const micros = (performance.now() - started) * 1000;
-    if (info.kind !== "execute" && runtime.hasCacheable && runtime.isCacheable(input)) {
+    if (!containsExecute(info) && runtime.hasCacheable && runtime.isCacheable(input)) {
       this.deps.decisions.set(key, decision);
       if (shapeKey !== undefined && runtime.isCacheableByShape(input))
         this.deps.decisions.set(shapeKey, decision);
@@ -820,6 +860,7 @@ export class StatementGate implements RelayStages {
             raw,
             this.masks,
             this.deps.catalog.fresh(this.deps.session.database),
+            this.pins,
           );
           if (plan.unknownTables) this.deps.catalog.invalidate(this.deps.session.database);
           if (this.awaitingDescribe !== undefined) {
@@ -918,6 +959,11 @@ export class StatementGate implements RelayStages {
   }
 }
 
+/** Whether a statement is, or nests at any depth, an EXECUTE. */
+function containsExecute(info: StatementInfo): boolean {
+  return info.kind === "execute" || (info.inner !== undefined && containsExecute(info.inner));
+}
+
 function emptyStatement(): StatementInfo {
   return { kind: "utility", command: "EmptyQuery", relations: [], functions: [], text: "", fingerprint: "" };
 }
@@ -932,12 +978,15 @@ const MAX_SHAPE_TEXT = 8 * 1024;
 
 /**
  * Statements whose analysis does not depend on their literal values: plain reads and writes with no
- * settings (SET, set_config). Every statement of the same shape has the same analysis but its text.
+ * settings (SET, set_config) and no positional reference (`ORDER BY 2` normalizes to `ORDER BY $1`,
+ * but which column it uses is the literal's value). Every statement of the same shape has the same
+ * analysis but its text.
  */
 function shapeable(info: StatementInfo): boolean {
   return (
     (info.kind === "select" || info.kind === "insert" || info.kind === "update" || info.kind === "delete") &&
     (info.settings?.length ?? 0) === 0 &&
+    info.positional_references !== true &&
     info.inner === undefined
   );
 }

@@ -870,6 +870,198 @@ const ROWS: Row[] = [
     expect: { denied: "role analyst may not read hr.employees" },
   },
 
+  // -- attribute notation: a qualified name that is no column is a function called on the whole row
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT e.name, e.to_jsonb FROM hr.employees e",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    sql: "SELECT e.row_to_json FROM hr.employees e WHERE e.id = $1",
+    params: [1],
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT employees.record_out FROM hr.employees",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = hr"],
+    sql: "SELECT employees.to_json FROM employees",
+    expect: { denied: "masked column employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT j.to_jsonb FROM (hr.employees e JOIN sales.orders o ON o.id = e.id) AS j",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "COPY (SELECT e.to_jsonb FROM hr.employees e) TO STDOUT",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE TABLE public.leak_rows AS SELECT e.row_to_json FROM hr.employees e",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT (e).ssn FROM hr.employees e",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT e::text FROM hr.employees e",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ROW(e.*) FROM hr.employees e",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT e.name, e.ssn FROM hr.employees e WHERE e.id = 1",
+    expect: { rows: ["Alice Analyst|***"] },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT j.name, j.ssn FROM (hr.employees e JOIN sales.orders o ON o.id = e.id) AS j ORDER BY j.name LIMIT 1",
+    expect: { rows: ["Alice Analyst|***"] },
+  },
+
+  // -- an EXECUTE nested in another statement is decided as what it executes
+  {
+    user: "carol",
+    via: "psql",
+    before: ["PREPARE leakp AS SELECT name, ssn, salary FROM hr.employees"],
+    sql: "CREATE TABLE public.leak_exec AS EXECUTE leakp",
+    expect: { denied: "masked column hr.employees.ssn" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["PREPARE leakp AS SELECT name, ssn FROM hr.employees"],
+    sql: "EXPLAIN ANALYZE CREATE TABLE public.leak_exec AS EXECUTE leakp",
+    expect: { denied: "masked column hr.employees.ssn" },
+  },
+  {
+    user: "alice",
+    via: "psql",
+    before: [
+      "SET search_path = sales",
+      "PREPARE firstc AS SELECT * FROM customers",
+      "SET search_path = secret",
+    ],
+    sql: "EXPLAIN ANALYZE EXECUTE firstc",
+    expect: { denied: "role analyst may not read secret.customers" },
+  },
+  {
+    user: "alice",
+    via: "psql",
+    before: [
+      "SET search_path = sales",
+      "PREPARE firstc AS SELECT * FROM customers",
+      "SET search_path = secret",
+    ],
+    sql: "CREATE TEMP TABLE c AS EXECUTE firstc",
+    expect: { denied: "role analyst may not read secret.customers" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["PREPARE names AS SELECT name FROM hr.employees"],
+    sql: "EXPLAIN (COSTS OFF) EXECUTE names",
+    expect: { match: [/Seq Scan on employees/] },
+  },
+
+  // -- masks follow OID and attribute number: no DDL on a masked relation for a masked session
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE hr.employees RENAME COLUMN ssn TO s",
+    expect: { denied: "RenameStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE hr.employees RENAME TO staff",
+    expect: { denied: "RenameStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    sql: "ALTER TABLE hr.employees SET SCHEMA public",
+    expect: { denied: "AlterObjectSchemaStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER SCHEMA hr RENAME TO h2",
+    expect: { denied: "renaming a schema or any object other than a relation" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE UNIQUE INDEX ON hr.employees (ssn)",
+    expect: { denied: "IndexStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = hr"],
+    sql: "CREATE STATISTICS st ON ssn, salary FROM employees",
+    expect: { denied: "CreateStatsStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE hr.employees ADD CONSTRAINT ssn_check CHECK (ssn <> '123-45-6789')",
+    expect: { denied: "AlterTableStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE POLICY p ON hr.employees USING (ssn LIKE '1%')",
+    expect: { denied: "CreatePolicyStmt on masked relation hr.employees" },
+  },
+
+  // -- positions inside ROLLUP, CUBE and GROUPING SETS
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT department, ssn FROM hr.employees GROUP BY ROLLUP (1, 2)",
+    expect: { denied: "masked column hr.employees.ssn" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT department, salary FROM hr.employees GROUP BY CUBE (1, 2)",
+    expect: { denied: "masked column hr.employees.salary" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT department, email FROM hr.employees GROUP BY GROUPING SETS ((1, 2))",
+    expect: { denied: "masked column hr.employees.email" },
+  },
+
   // -- EXPLAIN
   {
     user: "alice",
@@ -1374,5 +1566,24 @@ describe("the extended protocol, message by message", () => {
     c.send(serialize.query("SELECT 'alive'"));
     expect(dataRows(await c.untilReady())).toEqual([["alive"]]);
     c.end();
+  });
+});
+
+describe("masks follow the column, not its name", () => {
+  it("keeps masking a column renamed by someone else during the session (table OID and attribute number)", async () => {
+    const client = await stack.client(tokens.carol);
+    try {
+      const first = await client.query("SELECT ssn FROM hr.employees WHERE id = 1");
+      expect(first.rows).toEqual([{ ssn: "***" }]);
+      // a rename the proxy does not see (directly on the server), then DDL through the proxy that makes
+      // it reload its catalog, which now calls attribute 5 "s"
+      await postgres.psql("ALTER TABLE hr.employees RENAME COLUMN ssn TO s");
+      await client.query("CREATE TEMP TABLE carol_reload (id int)");
+      const renamed = await client.query("SELECT s, name FROM hr.employees WHERE id = 1");
+      expect(renamed.rows).toEqual([{ s: "***", name: "Alice Analyst" }]);
+    } finally {
+      await postgres.psql("ALTER TABLE hr.employees RENAME COLUMN s TO ssn");
+      await client.end();
+    }
   });
 });
