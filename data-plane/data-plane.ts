@@ -21,7 +21,7 @@ import {
 import { ProtocolError, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
 import { closeDeferredUpstreamsNow, Relay, type RelayStages } from "./session/relay.js";
-import { unsafeClientEncoding } from "./statements/invariants.js";
+import { unsafeClientEncoding, unsafeReportedSetting } from "./statements/invariants.js";
 import {
   cancelUpstream,
   connectUpstream,
@@ -172,12 +172,14 @@ export class DataPlane {
         );
       }
       if (startup.negotiate) client.write(negotiateProtocolVersion(0, startup.negotiate.unsupported));
-      const encoding = startup.parameters.client_encoding;
-      if (encoding && unsafeClientEncoding(encoding)) {
-        throw new LoginRefused(
-          `client_encoding ${encoding} is not supported through Portcullis`,
-          SQLSTATE.featureNotSupported,
-        );
+      // the server takes setting names in any case (CLIENT_ENCODING=SJIS): so does this check
+      for (const [key, encoding] of Object.entries(startup.parameters)) {
+        if (key.toLowerCase() === "client_encoding" && unsafeClientEncoding(encoding)) {
+          throw new LoginRefused(
+            `client_encoding ${encoding} is not supported through Portcullis`,
+            SQLSTATE.featureNotSupported,
+          );
+        }
       }
 
       const id = randomUUID();
@@ -204,9 +206,13 @@ export class DataPlane {
       const ignored: string[] = [];
       for (const [key, value] of Object.entries(startup.parameters)) {
         if (key === "user" || key === "database") continue;
-        if (FORWARDED_PARAMETERS.has(key.toLowerCase())) forwarded[key] = value;
+        if (FORWARDED_PARAMETERS.has(key.toLowerCase())) forwarded[key.toLowerCase()] = value;
         else if (value !== "") ignored.push(key);
       }
+      // What the proxy's reading of SQL depends on is set explicitly, so that no database or role
+      // default (ALTER DATABASE … SET client_encoding) applies; the values reported are checked too.
+      forwarded.client_encoding ??= "UTF8";
+      forwarded.standard_conforming_strings = "on";
       let password: string;
       try {
         password = this.deps.rolePassword ? this.deps.rolePassword(dbRole) : readRolePassword(config, dbRole);
@@ -237,17 +243,17 @@ export class DataPlane {
             }
             throw new LoginRefused("cannot connect to the database right now", SQLSTATE.cannotConnectNow);
           }));
-      const scs = upstream.parameters.find(([name]) => name === "standard_conforming_strings")?.[1];
-      if (scs !== "on") {
+      // fresh or pooled (re-read after its reset), the session must report what the parser assumes
+      const reported = new Map(upstream.parameters.map(([name, value]) => [name.toLowerCase(), value]));
+      const unsafe =
+        (reported.get("standard_conforming_strings") === undefined
+          ? "the database session did not report standard_conforming_strings"
+          : undefined) ??
+        [...reported].map(([name, value]) => unsafeReportedSetting(name, value)).find((r) => r);
+      if (unsafe) {
         upstream.socket.destroy();
-        log.error(
-          { database, role: dbRole },
-          "upstream session has standard_conforming_strings off: refused",
-        );
-        throw new LoginRefused(
-          "the database session has standard_conforming_strings off, which Portcullis cannot analyse safely",
-          SQLSTATE.featureNotSupported,
-        );
+        log.error({ database, role: dbRole, reason: unsafe }, "upstream session refused");
+        throw new LoginRefused(unsafe, SQLSTATE.featureNotSupported);
       }
       const context: SessionContext = {
         id,

@@ -93,12 +93,8 @@ interface Prepared {
 interface Portal {
   info: StatementInfo;
   masks: ColumnMask[];
-  /** Whether its result can hold a masked column (it reads a masked relation, or a cursor/prepared one). */
-  maskable: boolean;
   /** What running it does to the tracked session state. */
   effect: Effect;
-  /** The RowDescription of this portal's result, learned from a Describe the proxy added after Bind. */
-  plan?: ColumnPlan;
 }
 
 /**
@@ -130,10 +126,17 @@ const NO_EFFECT: Effect = () => {};
  * PortalSuspended). An ErrorResponse voids the rest: the server runs nothing more of the cycle.
  */
 interface Cycle {
+  kind: "query" | "extended";
   parses: Effect[];
   completions: Effect[];
   /** It may change the search_path, the transaction or the prepared statements. */
   tracked: boolean;
+  /** Describe messages forwarded in this cycle (the client's and the proxy's), in order. */
+  describes: number;
+  /** Their answers (RowDescription or NoData) received so far. */
+  described: number;
+  /** Positions among `describes` of the proxy's own: their answers are the masking plan, not the client's. */
+  ours: number[];
 }
 
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
@@ -198,11 +201,8 @@ export class StatementGate implements RelayStages {
   /** Denials in flight, either protocol: their ErrorResponse is ours to tidy. */
   private denials = 0;
   private held: Buffer[] = [];
-  /** Portals whose Describe the proxy added: the next RowDescription/NoData after BindComplete is ours. */
-  private describes: string[] = [];
-  private awaitingDescribe: string | undefined;
-  /** Portals being executed, in order: DataRows belong to the head. Kept whenever the session has masks. */
-  private executing: (Portal | undefined)[] = [];
+  /** The proxy's own Describes (before each Execute of a masked session) not answered yet, all cycles. */
+  private ourDescribes = 0;
   /** A simple-protocol query that may return masked columns is in flight. */
   private simpleMasking = false;
   /** The column plan for the result being received (simple protocol: from its RowDescription). */
@@ -230,6 +230,11 @@ export class StatementGate implements RelayStages {
       case "E":
         return this.enter("extended", (cycle) => this.onExecute(message, toUpstream, cycle));
       case "D":
+        return this.enter("extended", (cycle) => {
+          cycle.describes++;
+          toUpstream.push(message.raw);
+          return true;
+        });
       case "H":
         return this.enter("extended", () => {
           toUpstream.push(message.raw);
@@ -292,7 +297,15 @@ export class StatementGate implements RelayStages {
       );
     }
     const begin = (): true | Promise<boolean> => {
-      const cycle: Cycle = { parses: [], completions: [], tracked: false };
+      const cycle: Cycle = {
+        kind,
+        parses: [],
+        completions: [],
+        tracked: false,
+        describes: 0,
+        described: 0,
+        ours: [],
+      };
       this.cycles.push(cycle);
       if (kind === "extended") this.open = cycle;
       return next(cycle);
@@ -485,18 +498,7 @@ export class StatementGate implements RelayStages {
     pathKey: string,
   ): void {
     toUpstream.push(message.raw);
-    const entry: Portal = {
-      info,
-      masks,
-      maskable: this.mayReturnMasked(info),
-      effect: this.effectOf(raw, info, masks, pathKey),
-    };
-    this.portals.set(portal, entry);
-    if (entry.maskable) {
-      // learn the result's columns now, whether or not the client asks: masking needs them
-      toUpstream.push(serialize.describe({ type: "P", name: portal }));
-      this.describes.push(portal);
-    }
+    this.portals.set(portal, { info, masks, effect: this.effectOf(raw, info, masks, pathKey) });
   }
 
   private onExecute(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true {
@@ -509,9 +511,16 @@ export class StatementGate implements RelayStages {
       ]);
       return true;
     }
+    if (this.masks.length > 0) {
+      // Once a session has masks, every Execute is preceded by the proxy's own Describe of the portal:
+      // its answer, the RowDescription of whatever the server holds under that name right then (a
+      // cursor DECLAREd since, a portal re-bound, one that outlived its transaction), is the masking
+      // plan of the rows that follow. Nothing the proxy remembers about the portal is trusted for it.
+      toUpstream.push(serialize.describe({ type: "P", name: portal }));
+      cycle.ours.push(cycle.describes++);
+      this.ourDescribes++;
+    }
     toUpstream.push(message.raw);
-    // DataRows are matched to portals only once the session has masks
-    if (this.masks.length > 0) this.executing.push(entry);
     entry.effect(this.spec);
     cycle.completions.push(entry.effect);
     if (changesState(entry.info)) cycle.tracked = true;
@@ -775,11 +784,10 @@ export class StatementGate implements RelayStages {
   backendActive(): boolean {
     return (
       this.simpleMasking ||
-      this.executing.some((e) => e?.maskable) ||
+      this.plan !== undefined ||
       this.denials > 0 ||
       this.extendedDenials > 0 ||
-      this.describes.length > 0 ||
-      this.awaitingDescribe !== undefined
+      this.ourDescribes > 0
     );
   }
 
@@ -794,7 +802,6 @@ export class StatementGate implements RelayStages {
         }
         this.flushHeld(toClient);
         toClient.push(raw);
-        if (type === 0x32 && this.describes.length > 0) this.awaitingDescribe = this.describes.shift();
         return;
       case 0x45 /* E ErrorResponse */:
         {
@@ -806,10 +813,6 @@ export class StatementGate implements RelayStages {
           }
           this.flushHeld(toClient);
           toClient.push(tidy ?? raw);
-          // after an error the server skips to Sync: nothing we added after it will be answered
-          this.describes = [];
-          this.awaitingDescribe = undefined;
-          this.executing = [];
           this.plan = undefined;
           return;
         }
@@ -822,36 +825,38 @@ export class StatementGate implements RelayStages {
             this.deps.catalog.fresh(this.deps.session.database),
           );
           if (plan.unknownTables) this.deps.catalog.invalidate(this.deps.session.database);
-          if (this.awaitingDescribe !== undefined) {
-            const portal = this.portals.get(this.awaitingDescribe);
-            if (portal) portal.plan = plan;
-            this.awaitingDescribe = undefined;
-            return; // the proxy's own Describe: the client did not ask
+          const cycle = this.cycles[0];
+          if (cycle?.kind === "extended") {
+            // a Describe's answer; the proxy's own is the plan of the Execute right behind it
+            if (this.describeAnswered(cycle)) this.plan = plan.any ? plan : undefined;
+            else toClient.push(raw);
+            return;
           }
           this.plan = plan.any ? plan : undefined;
           toClient.push(raw);
           return;
         }
       case 0x6e /* n NoData */:
-        this.flushHeld(toClient);
-        if (this.awaitingDescribe !== undefined) {
-          this.awaitingDescribe = undefined;
-          return;
-        }
-        toClient.push(raw);
-        return;
-      case 0x44 /* D DataRow */:
         {
-          const plan = this.executing.length > 0 ? (this.executing[0]?.plan ?? this.plan) : this.plan;
-          toClient.push(plan?.any ? maskDataRow(raw, plan, this.deps.hashKey) : raw);
+          this.flushHeld(toClient);
+          const cycle = this.cycles[0];
+          if (cycle?.kind === "extended" && this.describeAnswered(cycle)) {
+            this.plan = undefined;
+            return;
+          }
+          toClient.push(raw);
           return;
         }
+      case 0x44 /* D DataRow */:
+        // held replies go first: PostgreSQL's order is ParseComplete, BindComplete, then the rows
+        this.flushHeld(toClient);
+        toClient.push(this.plan?.any ? maskDataRow(raw, this.plan, this.deps.hashKey) : raw);
+        return;
       case 0x43 /* C CommandComplete */:
       case 0x73 /* s PortalSuspended */:
       case 0x49 /* I EmptyQueryResponse */:
         this.flushHeld(toClient);
         this.observe(type);
-        if (this.executing.length > 0) this.executing.shift();
         this.plan = undefined;
         toClient.push(raw);
         return;
@@ -868,10 +873,21 @@ export class StatementGate implements RelayStages {
   }
 
   onResultEnd(type: number): void {
+    if (type === 0x54 /* T */ || type === 0x6e /* n */) {
+      const cycle = this.cycles[0];
+      if (cycle?.kind === "extended") this.describeAnswered(cycle);
+      return;
+    }
     this.observe(type);
-    if (type === 0x31 /* ParseComplete */) return;
-    if (type === 0x45 /* E */) this.executing = [];
-    else this.executing.shift();
+  }
+
+  /** Counts a Describe's answer in `cycle`; true when it answers the proxy's own Describe. */
+  private describeAnswered(cycle: Cycle): boolean {
+    const at = cycle.described++;
+    if (cycle.ours.length === 0 || cycle.ours[0] !== at) return false;
+    cycle.ours.shift();
+    this.ourDescribes--;
+    return true;
   }
 
   /** An answer that applies or voids effects of the oldest cycle (seen actively or passively). */
@@ -892,12 +908,17 @@ export class StatementGate implements RelayStages {
         this.confirmed.path.failed();
         cycle.parses = [];
         cycle.completions = [];
+        this.ourDescribes -= cycle.ours.length;
+        cycle.ours = [];
+        // later Describes of this cycle are skipped: none of them will be answered
+        cycle.described = Number.POSITIVE_INFINITY;
         return;
     }
   }
 
   onReadyForQuery(status: TransactionStatus): void {
-    this.cycles.shift();
+    const ended = this.cycles.shift();
+    if (ended) this.ourDescribes -= ended.ours.length;
     this.confirmed.path.cycleEnded(status);
     if (this.cycles.length === 0) {
       // nothing in flight: the speculation is what the server confirmed; a waiting cycle may go
@@ -910,9 +931,7 @@ export class StatementGate implements RelayStages {
     if (this.cycles.length === 0) this.denials = 0;
     if (this.cycles.length === 0) {
       this.simpleMasking = false;
-      this.executing = [];
-      this.describes = [];
-      this.awaitingDescribe = undefined;
+      this.ourDescribes = 0;
       this.plan = undefined;
     }
   }
