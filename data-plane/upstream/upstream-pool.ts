@@ -80,6 +80,8 @@ export class UpstreamPool {
     // the settings the reset reports replace those of the login: the next client is greeted with, and
     // the data plane checks, what the session now has
     const parameters = new Map(session.parameters);
+    // the relay has let go of the socket: an error during the reset must not go unheard (it would throw)
+    socket.on("error", () => {});
     try {
       await queryFirstValue(socket, "DISCARD ALL", 5_000, (name, value) => parameters.set(name, value));
     } catch (err) {
