@@ -17,6 +17,7 @@ import { LoginError, rows, summary, WireClient } from "../../test/harness/wire-c
 let postgres: LocalPostgres;
 let stack: ProxyStack;
 let token: string;
+let engineer: string;
 
 beforeAll(async () => {
   postgres = await startPostgres();
@@ -27,9 +28,10 @@ beforeAll(async () => {
     CREATE VIEW sales.scs_off AS SELECT public.change_setting('standard_conforming_strings', 'off') AS v;
     CREATE VIEW sales.encoding_sjis AS SELECT public.change_setting('client_encoding', 'SJIS') AS v;
     CREATE VIEW sales.encoding_latin1 AS SELECT public.change_setting('client_encoding', 'LATIN1') AS v;
-    GRANT SELECT ON sales.scs_off, sales.encoding_sjis, sales.encoding_latin1 TO analyst;`);
+    GRANT SELECT ON sales.scs_off, sales.encoding_sjis, sales.encoding_latin1 TO analyst, app_rw;`);
   stack = await startProxyStack({ pg: postgres });
   token = await stack.token(USERS.alice, { lifetimeSeconds: 3600 });
+  engineer = await stack.token(USERS.bob, { lifetimeSeconds: 3600 });
 }, 120_000);
 
 afterAll(async () => {
@@ -118,6 +120,78 @@ describe("settings changed during the session", () => {
       });
     }
   }
+
+  // bob may write: a statement with a backslash pipelined behind the hidden change must never run
+  const insert = (name: string) =>
+    `INSERT INTO sales.customers (name, email, region) VALUES ('${name}\\', 'x@example.com', 'eu')`;
+  /**
+   * Two string constants while standard_conforming_strings is on (what the proxy reads and allows);
+   * with it off, a string, an INSERT and a comment.
+   */
+  const smuggled = (name: string) =>
+    `SELECT 'x\\' , '; INSERT INTO sales.customers (name, email, region) VALUES ($h$${name}$h$, $h$h@example.com$h$, $h$eu$h$); --'`;
+  const written = (name: string) =>
+    postgres.psql(`SELECT count(*) FROM sales.customers WHERE name LIKE '${name}%'`);
+  const bob = () =>
+    WireClient.connect({
+      host: "127.0.0.1",
+      port: stack.port,
+      user: "bob@example.com",
+      password: engineer,
+      database: "app",
+    });
+
+  it("refuses a Parse with a backslash after an Execute in the same sequence", async () => {
+    const c = await bob();
+    c.send(
+      serialize.parse({ text: "SELECT v FROM sales.scs_off" }),
+      serialize.bind({}),
+      serialize.execute({}),
+      serialize.parse({ text: insert("same-sequence") }),
+      serialize.bind({}),
+      serialize.execute({}),
+      serialize.sync(),
+    );
+    const answered = await c.untilReady();
+    expect(summary(answered)).toEqual([
+      "parseComplete",
+      "bindComplete",
+      "dataRow",
+      "complete SELECT 1",
+      "error 42501",
+      "ready I",
+    ]);
+    expect(answered.find((m) => m.name === "error")?.message).toMatch(/backslash after an Execute/);
+    // the denial failed the sequence's implicit transaction: the hidden change was rolled back with it
+    expect(await show(c, "standard_conforming_strings")).toBe("on");
+    c.end();
+    expect(await written("same-sequence")).toBe("0");
+  });
+
+  it("holds a text with a backslash pipelined after a Sync until the answers before it are in", async () => {
+    const c = await bob();
+    c.send(
+      serialize.parse({ text: "SELECT v FROM sales.scs_off" }),
+      serialize.bind({}),
+      serialize.execute({}),
+      serialize.sync(),
+      serialize.query(smuggled("next-cycle")),
+    );
+    expect(await c.closed()).toBe(true);
+    expect(summary(c.pending()).at(-1)).toBe("error 0A000");
+    expect(await written("next-cycle")).toBe("0");
+  });
+
+  it("a backslash after an Execute is fine once a Sync came between (separate writes)", async () => {
+    const c = await bob();
+    c.send(...[serialize.parse({ text: "SELECT 1" }), serialize.bind({}), serialize.execute({})]);
+    c.send(serialize.sync());
+    await c.untilReady();
+    c.send(serialize.query(insert("fine")));
+    expect(summary(await c.untilReady())).toEqual(["complete INSERT 0 1", "ready I"]);
+    expect(await written("fine")).toBe("1");
+    c.end();
+  });
 
   it("keeps a session whose encoding changes to a safe one", async () => {
     const c = await connect();

@@ -137,6 +137,8 @@ interface Cycle {
   described: number;
   /** Positions among `describes` of the proxy's own: their answers are the masking plan, not the client's. */
   ours: number[];
+  /** Execute messages forwarded in this cycle. */
+  executes: number;
 }
 
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
@@ -222,9 +224,17 @@ export class StatementGate implements RelayStages {
     if (this.discardUntilSync && "QPBEDHCF".includes(message.type)) return true;
     switch (message.type) {
       case "Q":
-        return this.enter("query", (cycle) => this.onQuery(message, toUpstream, cycle));
+        return this.enter(
+          "query",
+          (cycle) => this.onQuery(message, toUpstream, cycle),
+          readsSettings(message.raw),
+        );
       case "P":
-        return this.enter("extended", (cycle) => this.onParse(message, toUpstream, cycle));
+        return this.enter(
+          "extended",
+          (cycle) => this.onParse(message, toUpstream, cycle),
+          readsSettings(message.raw),
+        );
       case "B":
         return this.enter("extended", (cycle) => this.onBind(message, toUpstream, cycle));
       case "E":
@@ -289,7 +299,12 @@ export class StatementGate implements RelayStages {
    * earlier cycle still in flight may change the tracked state (or may abort the open transaction
    * block), the new one waits for its ReadyForQuery (the relay holds the client meanwhile).
    */
-  private enter(kind: "query" | "extended", next: (cycle: Cycle) => true | Promise<boolean>) {
+  private enter(
+    kind: "query" | "extended",
+    next: (cycle: Cycle) => true | Promise<boolean>,
+    /** Its text reads differently under settings the server may have changed unseen (see readsSettings). */
+    settingSensitive = false,
+  ) {
     if (kind === "extended" && this.open) return next(this.open);
     if (this.open) {
       throw new ProtocolError(
@@ -305,13 +320,18 @@ export class StatementGate implements RelayStages {
         describes: 0,
         described: 0,
         ours: [],
+        executes: 0,
       };
       this.cycles.push(cycle);
       if (kind === "extended") this.open = cycle;
       return next(cycle);
     };
+    // A text the settings could change the reading of waits until the earlier cycles are answered: the
+    // server reports a setting changed out of sight (ParameterStatus) before their ReadyForQuery, and
+    // the relay ends the session there, before this text is sent.
     const mustWait =
-      this.cycles.length > 0 && (this.cycles.some((c) => c.tracked) || this.spec.path.inTransactionBlock());
+      this.cycles.length > 0 &&
+      (settingSensitive || this.cycles.some((c) => c.tracked) || this.spec.path.inTransactionBlock());
     if (!mustWait) return begin();
     return new Promise<void>((resolve) => this.waiters.push(resolve)).then(begin);
   }
@@ -413,6 +433,15 @@ export class StatementGate implements RelayStages {
 
   private onParse(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
     const parse = decodeParse(message.body);
+    if (cycle.executes > 0 && readsSettings(message.raw)) {
+      // The server parses it after running the statements before it in this sequence, which may have
+      // changed standard_conforming_strings or client_encoding where the proxy cannot see (it reports
+      // that only at the Sync): refused rather than read one way here and another way there.
+      this.deny("extended", cycle, toUpstream, parse.text, null, [
+        "a statement with a backslash after an Execute in the same sequence (before Sync) is not allowed through Portcullis: send a Sync first",
+      ]);
+      return true;
+    }
     const analysis = this.deps.analyze(parse.text);
     if (!analysis.ok) {
       this.refuseUnparseable("extended", cycle, toUpstream, parse.text, analysis);
@@ -521,6 +550,7 @@ export class StatementGate implements RelayStages {
       this.ourDescribes++;
     }
     toUpstream.push(message.raw);
+    cycle.executes++;
     entry.effect(this.spec);
     cycle.completions.push(entry.effect);
     if (changesState(entry.info)) cycle.tracked = true;
@@ -944,6 +974,16 @@ function emptyStatement(): StatementInfo {
 /** An ErrorResponse the proxy sends itself when no upstream round trip is possible. */
 export function localError(message: string): Buffer {
   return errorResponse({ severity: "ERROR", code: SQLSTATE.insufficientPrivilege, message });
+}
+
+/**
+ * Whether a Query's or Parse's bytes hold a backslash: the only byte whose reading the settings the
+ * proxy depends on change (an escape in a string once standard_conforming_strings is off; the trail
+ * byte of a double-byte character in SJIS, BIG5, GBK, GB18030 and JOHAB). A text without one reads
+ * the same whatever they are. (memchr: cheap on every statement.)
+ */
+function readsSettings(raw: Buffer): boolean {
+  return raw.includes(0x5c);
 }
 
 /** Longest query text the shape cache is used for. */
