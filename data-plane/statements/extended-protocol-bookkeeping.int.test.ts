@@ -90,6 +90,25 @@ const SHAPES: Record<string, Shape> = {
     [...pbe("SELECT 1"), ...pbe(denied), serialize.sync()],
     [serialize.query("ROLLBACK")],
   ],
+  "named statements and portals, a statement Describe and a Close before the denial": (denied) => [
+    [
+      serialize.parse({ name: "n1", text: "SELECT $1::int AS v" }),
+      serialize.describe({ type: "S", name: "n1" }),
+      serialize.bind({ statement: "n1", portal: "q1", values: ["7"] }),
+      serialize.execute({ portal: "q1" }),
+      serialize.close({ type: "P", name: "q1" }),
+      ...pbe(denied),
+      serialize.sync(),
+      serialize.close({ type: "S", name: "n1" }),
+      serialize.sync(),
+    ],
+  ],
+  "the denial first: nothing after it runs until Sync": (denied) => [
+    [...pbe(denied), ...pbe("SELECT 1"), serialize.sync(), ...pbe("SELECT 2"), serialize.sync()],
+  ],
+  "a simple Query between pipelines": (denied) => [
+    [...pbe("SELECT 1"), ...pbe(denied), serialize.sync(), serialize.query("SELECT 3")],
+  ],
   "Describe of the allowed portal, then the denial, then a second Sync": (denied) => [
     [
       serialize.parse({ text: "SELECT 1 AS one" }),
