@@ -91,6 +91,8 @@ interface Prepared {
 }
 
 interface Portal {
+  /** The cycle it was bound in: a portal ends with its transaction (see onReadyForQuery). */
+  cycle: number;
   info: StatementInfo;
   masks: ColumnMask[];
   /** What running it does to the tracked session state. */
@@ -126,6 +128,8 @@ const NO_EFFECT: Effect = () => {};
  * PortalSuspended). An ErrorResponse voids the rest: the server runs nothing more of the cycle.
  */
 interface Cycle {
+  /** Its place in the session's sequence of cycles. */
+  seq: number;
   kind: "query" | "extended";
   parses: Effect[];
   completions: Effect[];
@@ -150,6 +154,8 @@ function changesState(info: StatementInfo): boolean {
     (info.kind !== "show" && settings.some((s) => ["search_path", "all", "*unknown*"].includes(s.name)))
   );
 }
+
+const PORTAL_NAMESPACE_COMMANDS = new Set(["DeclareCursorStmt", "ClosePortalStmt", "DiscardStmt"]);
 
 const DISCARD_KEEPING_STATEMENTS = /^\s*discard\s+(plans|sequences|temp|temporary)\s*;?\s*$/i;
 
@@ -188,6 +194,7 @@ export class StatementGate implements RelayStages {
   /** A new cycle waiting for the earlier ones to be answered. */
   private waiters: (() => void)[] = [];
   private readonly portals = new Map<string, Portal>();
+  private cycleSeq = 0;
   /** After a denied or failed extended-protocol message: drop client messages until Sync. */
   private discardUntilSync = false;
 
@@ -313,6 +320,7 @@ export class StatementGate implements RelayStages {
     }
     const begin = (): true | Promise<boolean> => {
       const cycle: Cycle = {
+        seq: ++this.cycleSeq,
         kind,
         parses: [],
         completions: [],
@@ -527,7 +535,12 @@ export class StatementGate implements RelayStages {
     pathKey: string,
   ): void {
     toUpstream.push(message.raw);
-    this.portals.set(portal, { info, masks, effect: this.effectOf(raw, info, masks, pathKey) });
+    this.portals.set(portal, {
+      cycle: this.cycleSeq,
+      info,
+      masks,
+      effect: this.effectOf(raw, info, masks, pathKey),
+    });
   }
 
   private onExecute(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true {
@@ -660,6 +673,9 @@ export class StatementGate implements RelayStages {
   /** Side effects of a statement the server is about to run that need no answer: catalog freshness. */
   private executed(info: StatementInfo): void {
     if (info.kind === "ddl") this.deps.catalog.invalidate(this.deps.session.database);
+    // SQL cursors share the portals' namespace: after a CLOSE, DECLARE or DISCARD a name the proxy
+    // bound may now be a cursor (or gone), so what it remembers of every portal is dropped
+    if (PORTAL_NAMESPACE_COMMANDS.has(info.command)) this.portals.clear();
   }
 
   private decide(
@@ -948,7 +964,13 @@ export class StatementGate implements RelayStages {
 
   onReadyForQuery(status: TransactionStatus): void {
     const ended = this.cycles.shift();
-    if (ended) this.ourDescribes -= ended.ours.length;
+    if (ended) {
+      this.ourDescribes -= ended.ours.length;
+      // the transaction ended: so did every portal bound up to this cycle (Bind portals never hold)
+      if (status === "I" && this.portals.size > 0) {
+        for (const [name, portal] of this.portals) if (portal.cycle <= ended.seq) this.portals.delete(name);
+      }
+    }
     this.confirmed.path.cycleEnded(status);
     if (this.cycles.length === 0) {
       // nothing in flight: the speculation is what the server confirmed; a waiting cycle may go
