@@ -21,11 +21,12 @@ import {
 import { ProtocolError, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
 import { closeDeferredUpstreamsNow, Relay, type RelayStages } from "./session/relay.js";
-import { unsafeClientEncoding } from "./statements/invariants.js";
+import { unsafeClientEncoding, unsafeReportedSetting } from "./statements/invariants.js";
 import {
   cancelUpstream,
   connectUpstream,
   type UpstreamError,
+  type UpstreamLogin,
   type UpstreamSession,
   type UpstreamTarget,
 } from "./upstream/upstream-connection.js";
@@ -48,6 +49,10 @@ const FORWARDED_PARAMETERS = new Set([
   "lock_timeout",
   "idle_in_transaction_session_timeout",
 ]);
+
+/** Server answers to a login that pass: too many connections, starting up or shutting down a moment ago. */
+const TRANSIENT_UPSTREAM_SQLSTATES = new Set(["53300", "57P03"]);
+const UPSTREAM_LOGIN_ATTEMPTS = 4;
 
 export interface DataPlaneDependencies {
   config: DataPlaneConfig;
@@ -172,12 +177,14 @@ export class DataPlane {
         );
       }
       if (startup.negotiate) client.write(negotiateProtocolVersion(0, startup.negotiate.unsupported));
-      const encoding = startup.parameters.client_encoding;
-      if (encoding && unsafeClientEncoding(encoding)) {
-        throw new LoginRefused(
-          `client_encoding ${encoding} is not supported through Portcullis`,
-          SQLSTATE.featureNotSupported,
-        );
+      // the server takes setting names in any case (CLIENT_ENCODING=SJIS): so does this check
+      for (const [key, encoding] of Object.entries(startup.parameters)) {
+        if (key.toLowerCase() === "client_encoding" && unsafeClientEncoding(encoding)) {
+          throw new LoginRefused(
+            `client_encoding ${encoding} is not supported through Portcullis`,
+            SQLSTATE.featureNotSupported,
+          );
+        }
       }
 
       const id = randomUUID();
@@ -204,9 +211,13 @@ export class DataPlane {
       const ignored: string[] = [];
       for (const [key, value] of Object.entries(startup.parameters)) {
         if (key === "user" || key === "database") continue;
-        if (FORWARDED_PARAMETERS.has(key.toLowerCase())) forwarded[key] = value;
+        if (FORWARDED_PARAMETERS.has(key.toLowerCase())) forwarded[key.toLowerCase()] = value;
         else if (value !== "") ignored.push(key);
       }
+      // What the proxy's reading of SQL depends on is set explicitly, so that no database or role
+      // default (ALTER DATABASE … SET client_encoding) applies; the values reported are checked too.
+      forwarded.client_encoding ??= "UTF8";
+      forwarded.standard_conforming_strings = "on";
       let password: string;
       try {
         password = this.deps.rolePassword ? this.deps.rolePassword(dbRole) : readRolePassword(config, dbRole);
@@ -218,37 +229,6 @@ export class DataPlane {
         );
       }
       const poolKey = UpstreamPool.key(dbRole, database, forwarded);
-      const pooled = this.pool?.take(poolKey);
-      const upstream =
-        pooled ??
-        (await connectUpstream(this.upstreamTarget, {
-          user: dbRole,
-          password,
-          database,
-          parameters: forwarded,
-        })
-          .then((fresh) => this.pool?.adopt(fresh) ?? fresh)
-          .catch((err: unknown) => {
-            const e = err as UpstreamError;
-            log.warn({ role: dbRole, database, kind: e.kind, err: e.message }, "upstream login failed");
-            this.deps.metrics?.upstreamErrors.inc({ kind: e.kind ?? "unknown" });
-            if (e.kind === "server" && e.sqlstate === "3D000") {
-              throw new LoginRefused(`database "${database}" does not exist`, "3D000" as never);
-            }
-            throw new LoginRefused("cannot connect to the database right now", SQLSTATE.cannotConnectNow);
-          }));
-      const scs = upstream.parameters.find(([name]) => name === "standard_conforming_strings")?.[1];
-      if (scs !== "on") {
-        upstream.socket.destroy();
-        log.error(
-          { database, role: dbRole },
-          "upstream session has standard_conforming_strings off: refused",
-        );
-        throw new LoginRefused(
-          "the database session has standard_conforming_strings off, which Portcullis cannot analyse safely",
-          SQLSTATE.featureNotSupported,
-        );
-      }
       const context: SessionContext = {
         id,
         region: config.proxy.region,
@@ -258,16 +238,12 @@ export class DataPlane {
         status: () => relay?.status ?? "I",
       };
       let relay: Relay | undefined;
-      let stages: RelayStages;
-      try {
-        stages = this.deps.sessionStages
-          ? await this.deps.sessionStages(context, upstream)
-          : passThroughStages;
-      } catch (err) {
-        upstream.socket.destroy();
-        log.error({ err: (err as Error).message }, "session set-up failed");
-        throw new LoginRefused("cannot set up the session right now", SQLSTATE.cannotConnectNow);
-      }
+      const { upstream, stages } = await this.openUpstream(
+        { user: dbRole, password, database, parameters: forwarded },
+        poolKey,
+        context,
+        log,
+      );
       clearTimeout(timer);
       if (this.stopping || client.destroyed) {
         upstream.socket.destroy();
@@ -347,6 +323,89 @@ export class DataPlane {
         log.error({ err }, "login failed");
         this.refuse(client, SQLSTATE.internalError, "internal error during login");
       }
+    }
+  }
+
+  /**
+   * The upstream session of a new client, set up for it: a pooled one when there is one, else a fresh
+   * login. A pooled session that fails its checks or its set-up (its backend went away meanwhile) is
+   * dropped for a fresh one; a fresh login that fails for a passing reason (the server is out of
+   * connection slots, or refused or reset the connection in a burst) is tried again a few times,
+   * shortly after, before the client is refused. Every session, fresh or pooled, must report the
+   * settings the proxy's reading of SQL depends on.
+   */
+  private async openUpstream(
+    login: UpstreamLogin,
+    poolKey: string,
+    context: SessionContext,
+    log: Logger,
+  ): Promise<{ upstream: UpstreamSession; stages: RelayStages }> {
+    const pooled = this.pool?.take(poolKey);
+    if (pooled) {
+      try {
+        return await this.setUp(pooled, context, log);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, "pooled upstream session unusable: logging in afresh");
+      }
+    }
+    const upstream = await this.freshUpstream(login, log);
+    return this.setUp(upstream, context, log);
+  }
+
+  private async freshUpstream(login: UpstreamLogin, log: Logger): Promise<UpstreamSession> {
+    const { user: role, database } = login;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const fresh = await connectUpstream(this.upstreamTarget, login);
+        return this.pool?.adopt(fresh) ?? fresh;
+      } catch (err) {
+        const e = err as UpstreamError;
+        this.deps.metrics?.upstreamErrors.inc({ kind: e.kind ?? "unknown" });
+        if (e.kind === "server" && e.sqlstate === "3D000") {
+          throw new LoginRefused(`database "${database}" does not exist`, "3D000" as never);
+        }
+        const passing = e.kind === "unreachable" || TRANSIENT_UPSTREAM_SQLSTATES.has(e.sqlstate ?? "");
+        if (!passing || attempt >= UPSTREAM_LOGIN_ATTEMPTS || this.stopping) {
+          log.warn({ role, database, kind: e.kind, err: e.message, attempt }, "upstream login failed");
+          throw new LoginRefused("cannot connect to the database right now", SQLSTATE.cannotConnectNow);
+        }
+        log.info(
+          { role, database, kind: e.kind, err: e.message, attempt },
+          "upstream login failed: retrying",
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async setUp(
+    upstream: UpstreamSession,
+    context: SessionContext,
+    log: Logger,
+  ): Promise<{ upstream: UpstreamSession; stages: RelayStages }> {
+    const reported = new Map(upstream.parameters.map(([name, value]) => [name.toLowerCase(), value]));
+    const unsafe =
+      (reported.get("standard_conforming_strings") === undefined
+        ? "the database session did not report standard_conforming_strings"
+        : undefined) ??
+      [...reported].map(([name, value]) => unsafeReportedSetting(name, value)).find((r) => r);
+    if (unsafe) {
+      upstream.socket.destroy();
+      log.error(
+        { database: context.database, role: context.dbRole, reason: unsafe },
+        "upstream session refused",
+      );
+      throw new LoginRefused(unsafe, SQLSTATE.featureNotSupported);
+    }
+    try {
+      const stages = this.deps.sessionStages
+        ? await this.deps.sessionStages(context, upstream)
+        : passThroughStages;
+      return { upstream, stages };
+    } catch (err) {
+      upstream.socket.destroy();
+      log.error({ err: (err as Error).message }, "session set-up failed");
+      throw new LoginRefused("cannot set up the session right now", SQLSTATE.cannotConnectNow);
     }
   }
 

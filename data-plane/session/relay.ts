@@ -2,6 +2,7 @@ import type { Socket } from "node:net";
 import { BackendFramer, errorResponse, type TransactionStatus } from "../protocol/backend-messages.js";
 import { ProtocolError, SQLSTATE } from "../protocol/errors.js";
 import { FrontendFramer, type FrontendMessage } from "../protocol/frontend-messages.js";
+import { unsafeReportedSetting } from "../statements/invariants.js";
 
 /**
  * The relay between one client and its upstream session. Client bytes are cut into messages and each
@@ -30,7 +31,8 @@ export interface RelayStages {
    * While messages pass unobserved, the ends of results are still reported (CommandComplete,
    * PortalSuspended, EmptyQueryResponse, ErrorResponse: one call per statement, not per row), so a
    * stage can tell which result comes next when it starts rewriting; and ParseComplete, so it can tell
-   * which prepared statements the server has.
+   * which prepared statements the server has; and RowDescription and NoData, so it can count the
+   * answers to Describe.
    */
   onResultEnd?(type: number): void;
 }
@@ -86,6 +88,21 @@ function closeDue(): void {
   if (!next) return;
   if (next.dueAt <= now) setImmediate(closeDue);
   else closingTimer = setTimeout(closeDue, next.dueAt - now);
+}
+
+/** A ParameterStatus from the upstream that the proxy's reading of SQL cannot follow: the session ends. */
+class UnsafeSetting extends Error {}
+
+/** Checks one ParameterStatus message (name and value, NUL-terminated, after the 5-byte header). */
+function checkParameterStatus(raw: Buffer): void {
+  const nameEnd = raw.indexOf(0, 5);
+  const valueEnd = nameEnd < 0 ? -1 : raw.indexOf(0, nameEnd + 1);
+  if (valueEnd < 0) throw new UnsafeSetting("the database sent a malformed ParameterStatus");
+  const reason = unsafeReportedSetting(
+    raw.toString("utf8", 5, nameEnd),
+    raw.toString("utf8", nameEnd + 1, valueEnd),
+  );
+  if (reason) throw new UnsafeSetting(reason);
 }
 
 export class Relay {
@@ -204,6 +221,7 @@ export class Relay {
         const toClient: Buffer[] = [];
         this.backend.push(chunk, (type, raw) => {
           if (type === 0x5a /* Z */) this.readyForQuery(raw);
+          else if (type === 0x53 /* S */) checkParameterStatus(raw);
           stages.onBackend!(type, raw, toClient);
         });
         this.flush([], toClient);
@@ -211,9 +229,16 @@ export class Relay {
         const observeEnds = stages.onResultEnd !== undefined;
         const complete = this.backend.push(chunk, (type, raw) => {
           if (type === 0x5a /* Z */) this.readyForQuery(raw);
+          else if (type === 0x53 /* S */) checkParameterStatus(raw);
           else if (
             observeEnds &&
-            (type === 0x43 || type === 0x73 || type === 0x49 || type === 0x45 || type === 0x31)
+            (type === 0x43 ||
+              type === 0x73 ||
+              type === 0x49 ||
+              type === 0x45 ||
+              type === 0x31 ||
+              type === 0x54 ||
+              type === 0x6e)
           ) {
             stages.onResultEnd!(type);
           }
@@ -221,7 +246,13 @@ export class Relay {
         if (complete.length > 0 && !this.client.write(complete)) this.upstream.pause();
       }
     } catch (err) {
-      this.terminate(SQLSTATE.connectionFailure, `upstream protocol error: ${(err as Error).message}`);
+      // nothing of this chunk reaches the client: not the setting, not what the server ran after it
+      if (err instanceof UnsafeSetting) {
+        this.onError?.(err);
+        this.terminate(SQLSTATE.featureNotSupported, `${err.message}: the session is ended`);
+      } else {
+        this.terminate(SQLSTATE.connectionFailure, `upstream protocol error: ${(err as Error).message}`);
+      }
     }
   }
 

@@ -65,3 +65,20 @@ export function invariantViolation(info: StatementInfo): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Why a setting the server reports (ParameterStatus, at login or at any point of a session) makes its
+ * SQL read differently from the proxy's reading, or undefined when it is safe. Settings are changed
+ * in ways the proxy cannot see (set_config inside a function, ALTER DATABASE/ROLE … SET, RESET after
+ * such a default), so what the server reports is checked, whatever the statements looked like.
+ */
+export function unsafeReportedSetting(name: string, value: string): string | undefined {
+  const key = name.toLowerCase();
+  if (key === "standard_conforming_strings" && value.toLowerCase() !== "on") {
+    return `the database session's standard_conforming_strings is ${value}, which Portcullis cannot analyse safely`;
+  }
+  if (key === "client_encoding" && unsafeClientEncoding(value)) {
+    return `the database session's client_encoding is ${value}, which Portcullis cannot analyse safely`;
+  }
+  return undefined;
+}

@@ -91,14 +91,12 @@ interface Prepared {
 }
 
 interface Portal {
+  /** The cycle it was bound in: a portal ends with its transaction (see onReadyForQuery). */
+  cycle: number;
   info: StatementInfo;
   masks: ColumnMask[];
-  /** Whether its result can hold a masked column (it reads a masked relation, or a cursor/prepared one). */
-  maskable: boolean;
   /** What running it does to the tracked session state. */
   effect: Effect;
-  /** The RowDescription of this portal's result, learned from a Describe the proxy added after Bind. */
-  plan?: ColumnPlan;
 }
 
 /**
@@ -130,10 +128,21 @@ const NO_EFFECT: Effect = () => {};
  * PortalSuspended). An ErrorResponse voids the rest: the server runs nothing more of the cycle.
  */
 interface Cycle {
+  /** Its place in the session's sequence of cycles. */
+  seq: number;
+  kind: "query" | "extended";
   parses: Effect[];
   completions: Effect[];
   /** It may change the search_path, the transaction or the prepared statements. */
   tracked: boolean;
+  /** Describe messages forwarded in this cycle (the client's and the proxy's), in order. */
+  describes: number;
+  /** Their answers (RowDescription or NoData) received so far. */
+  described: number;
+  /** Positions among `describes` of the proxy's own: their answers are the masking plan, not the client's. */
+  ours: number[];
+  /** Execute messages forwarded in this cycle. */
+  executes: number;
 }
 
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
@@ -145,6 +154,8 @@ function changesState(info: StatementInfo): boolean {
     (info.kind !== "show" && settings.some((s) => ["search_path", "all", "*unknown*"].includes(s.name)))
   );
 }
+
+const PORTAL_NAMESPACE_COMMANDS = new Set(["DeclareCursorStmt", "ClosePortalStmt", "DiscardStmt"]);
 
 const DISCARD_KEEPING_STATEMENTS = /^\s*discard\s+(plans|sequences|temp|temporary)\s*;?\s*$/i;
 
@@ -183,6 +194,7 @@ export class StatementGate implements RelayStages {
   /** A new cycle waiting for the earlier ones to be answered. */
   private waiters: (() => void)[] = [];
   private readonly portals = new Map<string, Portal>();
+  private cycleSeq = 0;
   /** After a denied or failed extended-protocol message: drop client messages until Sync. */
   private discardUntilSync = false;
 
@@ -200,11 +212,8 @@ export class StatementGate implements RelayStages {
   /** Denials in flight, either protocol: their ErrorResponse is ours to tidy. */
   private denials = 0;
   private held: Buffer[] = [];
-  /** Portals whose Describe the proxy added: the next RowDescription/NoData after BindComplete is ours. */
-  private describes: string[] = [];
-  private awaitingDescribe: string | undefined;
-  /** Portals being executed, in order: DataRows belong to the head. Kept whenever the session has masks. */
-  private executing: (Portal | undefined)[] = [];
+  /** The proxy's own Describes (before each Execute of a masked session) not answered yet, all cycles. */
+  private ourDescribes = 0;
   /** A simple-protocol query that may return masked columns is in flight. */
   private simpleMasking = false;
   /** The column plan for the result being received (simple protocol: from its RowDescription). */
@@ -224,14 +233,27 @@ export class StatementGate implements RelayStages {
     if (this.discardUntilSync && "QPBEDHCF".includes(message.type)) return true;
     switch (message.type) {
       case "Q":
-        return this.enter("query", (cycle) => this.onQuery(message, toUpstream, cycle));
+        return this.enter(
+          "query",
+          (cycle) => this.onQuery(message, toUpstream, cycle),
+          readsSettings(message.raw),
+        );
       case "P":
-        return this.enter("extended", (cycle) => this.onParse(message, toUpstream, cycle));
+        return this.enter(
+          "extended",
+          (cycle) => this.onParse(message, toUpstream, cycle),
+          readsSettings(message.raw),
+        );
       case "B":
         return this.enter("extended", (cycle) => this.onBind(message, toUpstream, cycle));
       case "E":
         return this.enter("extended", (cycle) => this.onExecute(message, toUpstream, cycle));
       case "D":
+        return this.enter("extended", (cycle) => {
+          cycle.describes++;
+          toUpstream.push(message.raw);
+          return true;
+        });
       case "H":
         return this.enter("extended", () => {
           toUpstream.push(message.raw);
@@ -286,7 +308,12 @@ export class StatementGate implements RelayStages {
    * earlier cycle still in flight may change the tracked state (or may abort the open transaction
    * block), the new one waits for its ReadyForQuery (the relay holds the client meanwhile).
    */
-  private enter(kind: "query" | "extended", next: (cycle: Cycle) => true | Promise<boolean>) {
+  private enter(
+    kind: "query" | "extended",
+    next: (cycle: Cycle) => true | Promise<boolean>,
+    /** Its text reads differently under settings the server may have changed unseen (see readsSettings). */
+    settingSensitive = false,
+  ) {
     if (kind === "extended" && this.open) return next(this.open);
     if (this.open) {
       throw new ProtocolError(
@@ -294,13 +321,27 @@ export class StatementGate implements RelayStages {
       );
     }
     const begin = (): true | Promise<boolean> => {
-      const cycle: Cycle = { parses: [], completions: [], tracked: false };
+      const cycle: Cycle = {
+        seq: ++this.cycleSeq,
+        kind,
+        parses: [],
+        completions: [],
+        tracked: false,
+        describes: 0,
+        described: 0,
+        ours: [],
+        executes: 0,
+      };
       this.cycles.push(cycle);
       if (kind === "extended") this.open = cycle;
       return next(cycle);
     };
+    // A text the settings could change the reading of waits until the earlier cycles are answered: the
+    // server reports a setting changed out of sight (ParameterStatus) before their ReadyForQuery, and
+    // the relay ends the session there, before this text is sent.
     const mustWait =
-      this.cycles.length > 0 && (this.cycles.some((c) => c.tracked) || this.spec.path.inTransactionBlock());
+      this.cycles.length > 0 &&
+      (settingSensitive || this.cycles.some((c) => c.tracked) || this.spec.path.inTransactionBlock());
     if (!mustWait) return begin();
     return new Promise<void>((resolve) => this.waiters.push(resolve)).then(begin);
   }
@@ -405,6 +446,15 @@ export class StatementGate implements RelayStages {
 
   private onParse(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
     const parse = decodeParse(message.body);
+    if (cycle.executes > 0 && readsSettings(message.raw)) {
+      // The server parses it after running the statements before it in this sequence, which may have
+      // changed standard_conforming_strings or client_encoding where the proxy cannot see (it reports
+      // that only at the Sync): refused rather than read one way here and another way there.
+      this.deny("extended", cycle, toUpstream, parse.text, null, [
+        "a statement with a backslash after an Execute in the same sequence (before Sync) is not allowed through Portcullis: send a Sync first",
+      ]);
+      return true;
+    }
     const analysis = this.deps.analyze(parse.text);
     if (!analysis.ok) {
       this.refuseUnparseable("extended", cycle, toUpstream, parse.text, analysis);
@@ -490,18 +540,12 @@ export class StatementGate implements RelayStages {
     pathKey: string,
   ): void {
     toUpstream.push(message.raw);
-    const entry: Portal = {
+    this.portals.set(portal, {
+      cycle: this.cycleSeq,
       info,
       masks,
-      maskable: this.mayReturnMasked(info),
       effect: this.effectOf(raw, info, masks, pathKey),
-    };
-    this.portals.set(portal, entry);
-    if (entry.maskable) {
-      // learn the result's columns now, whether or not the client asks: masking needs them
-      toUpstream.push(serialize.describe({ type: "P", name: portal }));
-      this.describes.push(portal);
-    }
+    });
   }
 
   private onExecute(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true {
@@ -514,9 +558,17 @@ export class StatementGate implements RelayStages {
       ]);
       return true;
     }
+    if (this.masks.length > 0) {
+      // Once a session has masks, every Execute is preceded by the proxy's own Describe of the portal:
+      // its answer, the RowDescription of whatever the server holds under that name right then (a
+      // cursor DECLAREd since, a portal re-bound, one that outlived its transaction), is the masking
+      // plan of the rows that follow. Nothing the proxy remembers about the portal is trusted for it.
+      toUpstream.push(serialize.describe({ type: "P", name: portal }));
+      cycle.ours.push(cycle.describes++);
+      this.ourDescribes++;
+    }
     toUpstream.push(message.raw);
-    // DataRows are matched to portals only once the session has masks
-    if (this.masks.length > 0) this.executing.push(entry);
+    cycle.executes++;
     entry.effect(this.spec);
     cycle.completions.push(entry.effect);
     if (changesState(entry.info)) cycle.tracked = true;
@@ -662,6 +714,9 @@ export class StatementGate implements RelayStages {
   /** Side effects of a statement the server is about to run that need no answer: catalog freshness. */
   private executed(info: StatementInfo): void {
     if (info.kind === "ddl") this.deps.catalog.invalidate(this.deps.session.database);
+    // SQL cursors share the portals' namespace: after a CLOSE, DECLARE or DISCARD a name the proxy
+    // bound may now be a cursor (or gone), so what it remembers of every portal is dropped
+    if (PORTAL_NAMESPACE_COMMANDS.has(info.command)) this.portals.clear();
   }
 
   private decide(
@@ -815,11 +870,10 @@ export class StatementGate implements RelayStages {
   backendActive(): boolean {
     return (
       this.simpleMasking ||
-      this.executing.some((e) => e?.maskable) ||
+      this.plan !== undefined ||
       this.denials > 0 ||
       this.extendedDenials > 0 ||
-      this.describes.length > 0 ||
-      this.awaitingDescribe !== undefined
+      this.ourDescribes > 0
     );
   }
 
@@ -834,7 +888,6 @@ export class StatementGate implements RelayStages {
         }
         this.flushHeld(toClient);
         toClient.push(raw);
-        if (type === 0x32 && this.describes.length > 0) this.awaitingDescribe = this.describes.shift();
         return;
       case 0x45 /* E ErrorResponse */:
         {
@@ -846,10 +899,6 @@ export class StatementGate implements RelayStages {
           }
           this.flushHeld(toClient);
           toClient.push(tidy ?? raw);
-          // after an error the server skips to Sync: nothing we added after it will be answered
-          this.describes = [];
-          this.awaitingDescribe = undefined;
-          this.executing = [];
           this.plan = undefined;
           return;
         }
@@ -863,36 +912,38 @@ export class StatementGate implements RelayStages {
             this.pins,
           );
           if (plan.unknownTables) this.deps.catalog.invalidate(this.deps.session.database);
-          if (this.awaitingDescribe !== undefined) {
-            const portal = this.portals.get(this.awaitingDescribe);
-            if (portal) portal.plan = plan;
-            this.awaitingDescribe = undefined;
-            return; // the proxy's own Describe: the client did not ask
+          const cycle = this.cycles[0];
+          if (cycle?.kind === "extended") {
+            // a Describe's answer; the proxy's own is the plan of the Execute right behind it
+            if (this.describeAnswered(cycle)) this.plan = plan.any ? plan : undefined;
+            else toClient.push(raw);
+            return;
           }
           this.plan = plan.any ? plan : undefined;
           toClient.push(raw);
           return;
         }
       case 0x6e /* n NoData */:
-        this.flushHeld(toClient);
-        if (this.awaitingDescribe !== undefined) {
-          this.awaitingDescribe = undefined;
-          return;
-        }
-        toClient.push(raw);
-        return;
-      case 0x44 /* D DataRow */:
         {
-          const plan = this.executing.length > 0 ? (this.executing[0]?.plan ?? this.plan) : this.plan;
-          toClient.push(plan?.any ? maskDataRow(raw, plan, this.deps.hashKey) : raw);
+          this.flushHeld(toClient);
+          const cycle = this.cycles[0];
+          if (cycle?.kind === "extended" && this.describeAnswered(cycle)) {
+            this.plan = undefined;
+            return;
+          }
+          toClient.push(raw);
           return;
         }
+      case 0x44 /* D DataRow */:
+        // held replies go first: PostgreSQL's order is ParseComplete, BindComplete, then the rows
+        this.flushHeld(toClient);
+        toClient.push(this.plan?.any ? maskDataRow(raw, this.plan, this.deps.hashKey) : raw);
+        return;
       case 0x43 /* C CommandComplete */:
       case 0x73 /* s PortalSuspended */:
       case 0x49 /* I EmptyQueryResponse */:
         this.flushHeld(toClient);
         this.observe(type);
-        if (this.executing.length > 0) this.executing.shift();
         this.plan = undefined;
         toClient.push(raw);
         return;
@@ -909,10 +960,21 @@ export class StatementGate implements RelayStages {
   }
 
   onResultEnd(type: number): void {
+    if (type === 0x54 /* T */ || type === 0x6e /* n */) {
+      const cycle = this.cycles[0];
+      if (cycle?.kind === "extended") this.describeAnswered(cycle);
+      return;
+    }
     this.observe(type);
-    if (type === 0x31 /* ParseComplete */) return;
-    if (type === 0x45 /* E */) this.executing = [];
-    else this.executing.shift();
+  }
+
+  /** Counts a Describe's answer in `cycle`; true when it answers the proxy's own Describe. */
+  private describeAnswered(cycle: Cycle): boolean {
+    const at = cycle.described++;
+    if (cycle.ours.length === 0 || cycle.ours[0] !== at) return false;
+    cycle.ours.shift();
+    this.ourDescribes--;
+    return true;
   }
 
   /** An answer that applies or voids effects of the oldest cycle (seen actively or passively). */
@@ -933,12 +995,23 @@ export class StatementGate implements RelayStages {
         this.confirmed.path.failed();
         cycle.parses = [];
         cycle.completions = [];
+        this.ourDescribes -= cycle.ours.length;
+        cycle.ours = [];
+        // later Describes of this cycle are skipped: none of them will be answered
+        cycle.described = Number.POSITIVE_INFINITY;
         return;
     }
   }
 
   onReadyForQuery(status: TransactionStatus): void {
-    this.cycles.shift();
+    const ended = this.cycles.shift();
+    if (ended) {
+      this.ourDescribes -= ended.ours.length;
+      // the transaction ended: so did every portal bound up to this cycle (Bind portals never hold)
+      if (status === "I" && this.portals.size > 0) {
+        for (const [name, portal] of this.portals) if (portal.cycle <= ended.seq) this.portals.delete(name);
+      }
+    }
     this.confirmed.path.cycleEnded(status);
     if (this.cycles.length === 0) {
       // nothing in flight: the speculation is what the server confirmed; a waiting cycle may go
@@ -951,9 +1024,7 @@ export class StatementGate implements RelayStages {
     if (this.cycles.length === 0) this.denials = 0;
     if (this.cycles.length === 0) {
       this.simpleMasking = false;
-      this.executing = [];
-      this.describes = [];
-      this.awaitingDescribe = undefined;
+      this.ourDescribes = 0;
       this.plan = undefined;
     }
   }
@@ -971,6 +1042,16 @@ function emptyStatement(): StatementInfo {
 /** An ErrorResponse the proxy sends itself when no upstream round trip is possible. */
 export function localError(message: string): Buffer {
   return errorResponse({ severity: "ERROR", code: SQLSTATE.insufficientPrivilege, message });
+}
+
+/**
+ * Whether a Query's or Parse's bytes hold a backslash: the only byte whose reading the settings the
+ * proxy depends on change (an escape in a string once standard_conforming_strings is off; the trail
+ * byte of a double-byte character in SJIS, BIG5, GBK, GB18030 and JOHAB). A text without one reads
+ * the same whatever they are. (memchr: cheap on every statement.)
+ */
+function readsSettings(raw: Buffer): boolean {
+  return raw.includes(0x5c);
 }
 
 /** Longest query text the shape cache is used for. */

@@ -53,6 +53,23 @@ export class UpstreamError extends Error {
   }
 }
 
+/**
+ * A protocol 3.0 StartupMessage with exactly these parameters, in this order. (pg-protocol's own
+ * appends client_encoding=UTF8 after them, which would override the one asked for.)
+ */
+export function startupMessage(parameters: Record<string, string>): Buffer {
+  const pairs = Object.entries(parameters).flatMap(([k, v]) => [
+    Buffer.from(`${k}\0`),
+    Buffer.from(`${v}\0`),
+  ]);
+  const body = Buffer.concat([...pairs, Buffer.from([0])]);
+  const out = Buffer.alloc(8 + body.length);
+  out.writeInt32BE(out.length, 0);
+  out.writeInt32BE(196_608, 4); // 3.0
+  body.copy(out, 8);
+  return out;
+}
+
 function openSocket(target: UpstreamTarget): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: target.host, port: target.port, noDelay: true });
@@ -250,7 +267,7 @@ function authenticate(socket: Socket | TLSSocket, login: UpstreamLogin): Promise
     socket.on("data", onData);
     socket.on("error", onError);
     socket.on("close", onClose);
-    socket.write(serialize.startup({ user: login.user, database: login.database, ...login.parameters }));
+    socket.write(startupMessage({ user: login.user, database: login.database, ...login.parameters }));
   });
 }
 
@@ -275,6 +292,8 @@ export function queryFirstValue(
   socket: Socket | TLSSocket,
   sql: string,
   timeoutMs = 5_000,
+  /** Receives the ParameterStatus messages the server sends meanwhile (a reset reports what it changed). */
+  onParameter?: (name: string, value: string) => void,
 ): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const framer = new BackendFramer();
@@ -300,6 +319,8 @@ export function queryFirstValue(
             const m = msg as PgMessage & Record<string, unknown>;
             if (msg.name === "dataRow" && value === null) value = (m.fields as (string | null)[])[0] ?? null;
             if (msg.name === "error") error = m.message as string;
+            if (msg.name === "parameterStatus")
+              onParameter?.(m.parameterName as string, m.parameterValue as string);
           });
           if (type === 0x5a /* Z */) finish();
         });

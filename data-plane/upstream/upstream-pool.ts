@@ -77,8 +77,13 @@ export class UpstreamPool {
       socket.destroy();
       return;
     }
+    // the settings the reset reports replace those of the login: the next client is greeted with, and
+    // the data plane checks, what the session now has
+    const parameters = new Map(session.parameters);
+    // the relay has let go of the socket: an error during the reset must not go unheard (it would throw)
+    socket.on("error", () => {});
     try {
-      await queryFirstValue(socket, "DISCARD ALL", 5_000);
+      await queryFirstValue(socket, "DISCARD ALL", 5_000, (name, value) => parameters.set(name, value));
     } catch (err) {
       this.options.logger.debug({ err: (err as Error).message }, "upstream session not reusable");
       socket.destroy();
@@ -89,7 +94,7 @@ export class UpstreamPool {
       return;
     }
     const entry: Idle = {
-      session: { ...session, leftover: Buffer.alloc(0), status: "I" },
+      session: { ...session, parameters: [...parameters], leftover: Buffer.alloc(0), status: "I" },
       since: Date.now(),
       born,
       timer: setTimeout(() => this.evict(key, entry), this.options.idleTimeoutMs),

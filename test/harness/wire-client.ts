@@ -10,6 +10,7 @@ import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { serialize } from "pg-protocol";
 import type { BackendMessage } from "pg-protocol/dist/messages.js";
 import { Parser } from "pg-protocol/dist/parser.js";
+import { connectUpstream, startupMessage } from "../../data-plane/upstream/upstream-connection.js";
 
 export type { BackendMessage };
 
@@ -19,6 +20,18 @@ export interface WireClientOptions {
   user: string;
   password: string;
   database: string;
+  /** More start-up parameters, sent as given (names not lower-cased). */
+  parameters?: Record<string, string>;
+}
+
+/** A login the server refused, with its SQLSTATE. */
+export class LoginError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
 }
 
 /** A backend message with the fields tests look at, whatever its kind. */
@@ -40,7 +53,7 @@ export class WireClient {
   processId = 0;
   secretKey = 0;
 
-  private constructor(readonly socket: TLSSocket) {
+  private constructor(readonly socket: Socket | TLSSocket) {
     const parser = new Parser();
     socket.on("data", (chunk: Buffer) => {
       parser.parse(chunk, (msg) => {
@@ -79,16 +92,36 @@ export class WireClient {
       socket.once("error", reject);
     });
     const client = new WireClient(socket);
-    client.send(serialize.startup({ user: options.user, database: options.database }));
+    // with parameters: exactly those (pg-protocol's own startup would add client_encoding=UTF8)
+    client.send(
+      options.parameters
+        ? startupMessage({ user: options.user, database: options.database, ...options.parameters })
+        : serialize.startup({ user: options.user, database: options.database }),
+    );
     for (;;) {
       const msg = await client.next();
       if (msg.name === "authenticationCleartextPassword") client.send(serialize.password(options.password));
       else if (msg.name === "backendKeyData") {
         client.processId = msg.processID ?? 0;
         client.secretKey = msg.secretKey ?? 0;
-      } else if (msg.name === "error") throw new Error(`login failed: ${msg.message}`);
+      } else if (msg.name === "error") throw new LoginError(`login failed: ${msg.message}`, msg.code);
       else if (msg.name === "readyForQuery") return client;
     }
+  }
+
+  /**
+   * A session straight on PostgreSQL (TLS, SCRAM, as the data plane logs in upstream), to compare the
+   * server's own answers with the proxy's for the same messages.
+   */
+  static async direct(options: WireClientOptions): Promise<WireClient> {
+    const session = await connectUpstream(
+      { host: options.host, port: options.port, tls: "require", connectTimeoutMs: 10_000 },
+      { user: options.user, password: options.password, database: options.database, parameters: {} },
+    );
+    const client = new WireClient(session.socket);
+    client.processId = session.processId;
+    client.secretKey = session.secretKey;
+    return client;
   }
 
   send(...buffers: Buffer[]): void {
