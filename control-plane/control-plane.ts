@@ -93,7 +93,7 @@ export async function startControlPlane(
     metrics.setActiveRevision(store.bundles.active()?.revision);
 
     const distributor = new Distributor({
-      servers: config.nats.servers,
+      servers: config.nats,
       name: config.nats.name,
       logger: logger.child({ component: "distributor" }),
       kvBucket: config.distribution.kv_bucket,
@@ -111,7 +111,7 @@ export async function startControlPlane(
     cleanup.unshift(() => distributor.stop());
 
     const decisions = new DecisionConsumer({
-      servers: config.nats.servers,
+      servers: config.nats,
       name: `${config.nats.name}-decisions`,
       logger: logger.child({ component: "decisions" }),
       repository: store.decisions,

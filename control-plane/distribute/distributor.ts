@@ -16,6 +16,7 @@ import { Objm } from "@nats-io/obj";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import type { NatsTarget } from "../../common/nats-settings.js";
 import {
   BUS,
   type BundlePointer,
@@ -29,7 +30,7 @@ import {
 import type { ActiveBundle } from "../store/index.js";
 
 export interface DistributorOptions {
-  servers: string | string[];
+  servers: NatsTarget;
   /** Client name on the NATS server. */
   name?: string;
   logger: Logger;

@@ -29,6 +29,7 @@ import {
 import { type NatsConnection, nanos, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import type { NatsTarget } from "../../common/nats-settings.js";
 import {
   BUS,
   BusMessageError,
@@ -52,7 +53,7 @@ const STREAM_NOT_FOUND = 10059;
 const STREAM_NAME_IN_USE = 10058;
 
 export interface RevocationBusOptions {
-  servers: string | string[];
+  servers: NatsTarget;
   name?: string;
   logger: Logger;
   /** max_age of the stream (`revocation.retention`). */

@@ -81,7 +81,7 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
 
   let revocations: RevocationService | undefined;
   const bus = new RevocationBus({
-    servers: config.nats.servers,
+    servers: config.nats,
     name: `${config.nats.name}-revocations`,
     logger: logger.child({ component: "revocation-bus" }),
     retentionMs: config.revocation.retention,
