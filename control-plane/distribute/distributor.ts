@@ -38,6 +38,8 @@ export interface DistributorOptions {
   objectBucket?: string;
   /** JetStream replicas of both buckets (1 for a single server, 3 for a cluster). */
   replicas?: number;
+  /** The JetStream cluster both buckets are created in (a region's cluster in a supercluster). */
+  placementCluster?: string;
   /** Pointer history kept in the KV bucket. */
   kvHistory?: number;
   /** Bundle objects kept besides the active one (older ones are deleted; SQLite keeps every bundle). */
@@ -176,10 +178,16 @@ export class Distributor {
       const kv = await new Kvm(nc).create(this.#kvBucket, {
         history: this.#options.kvHistory ?? 10,
         replicas: this.#options.replicas ?? 1,
+        ...(this.#options.placementCluster
+          ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+          : {}),
         description: "Portcullis: the active policy bundle pointer (key `active`)",
       });
       const os = await new Objm(nc).create(this.#objectBucket, {
         replicas: this.#options.replicas ?? 1,
+        ...(this.#options.placementCluster
+          ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+          : {}),
         description: "Portcullis: signed policy bundles (single-file form)",
       });
       this.#handles = { nc, kv, os };
@@ -188,8 +196,16 @@ export class Distributor {
       await new Kvm(nc).create(this.#kvBucket, {
         history: this.#options.kvHistory ?? 10,
         replicas: this.#options.replicas ?? 1,
+        ...(this.#options.placementCluster
+          ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+          : {}),
       });
-      await new Objm(nc).create(this.#objectBucket, { replicas: this.#options.replicas ?? 1 });
+      await new Objm(nc).create(this.#objectBucket, {
+        replicas: this.#options.replicas ?? 1,
+        ...(this.#options.placementCluster
+          ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+          : {}),
+      });
     }
     if (this.#statusSub?.nc !== nc) {
       const sub = nc.subscribe(STATUS_WILDCARD, {

@@ -59,6 +59,8 @@ export interface RevocationBusOptions {
   /** max_age of the stream (`revocation.retention`). */
   retentionMs: number;
   replicas?: number;
+  /** The JetStream cluster the stream is created in (a region's cluster in a supercluster). */
+  placementCluster?: string;
   backoff?: Backoff;
   connectTimeoutMs?: number;
   /** Revocations in force (SQLite), oldest first, each with the stream sequence it was stored at. */
@@ -131,6 +133,7 @@ export class RevocationBus {
       discard: DiscardPolicy.Old,
       max_age: nanos(this.#options.retentionMs),
       num_replicas: this.#options.replicas ?? 1,
+      ...(this.#options.placementCluster ? { placement: { cluster: this.#options.placementCluster, tags: [] } } : {}),
       duplicate_window: nanos(Math.min(2 * 60 * 1000, this.#options.retentionMs)),
     };
   }

@@ -86,6 +86,7 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
     logger: logger.child({ component: "revocation-bus" }),
     retentionMs: config.revocation.retention,
     replicas: config.distribution.replicas,
+    placementCluster: config.distribution.placement_cluster,
     backoff: { initialMs: config.nats.reconnect_initial_ms, maxMs: config.nats.reconnect_max_ms },
     connectTimeoutMs: config.nats.connect_timeout_ms,
     live: () => revocations?.live() ?? [],
