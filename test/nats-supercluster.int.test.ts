@@ -5,7 +5,9 @@
  * region (us) connects only to its own region's servers and reaches them through the gateway.
  *
  * What is proven: the regions form one supercluster; a policy commit reaches the data planes of
- * both regions; a revocation reaches both.
+ * both regions; a revocation reaches both; with the home region's servers gone (the other region
+ * cut off from the streams, as a cut gateway leaves it) the us data plane keeps enforcing its last
+ * bundle and its deny-list, and it catches up with a commit made once the link is back.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -118,4 +120,27 @@ describe("two regions joined by gateways", () => {
       );
     }
   }, 120_000);
+
+  it("a region cut off from the home region keeps enforcing, and catches up when the link is back", async () => {
+    const us = dps.find((dp) => dp.id === "dp-us")!;
+    const before = us.policy.current()!.revision;
+    for (const node of cluster.region("eu")) await node.kill();
+    const [alice, bob] = await Promise.all([oidc.token(USERS.alice), oidc.token(USERS.bob)]);
+    // within the staleness bound: the last bundle and the deny-list still decide
+    expect(await tryLogin(us.port, alice)).toEqual({ ok: true });
+    expect(await tryLogin(us.port, bob)).toMatchObject({ ok: false, code: "28000" });
+    expect(us.policy.current()!.revision).toBe(before);
+    for (const node of cluster.region("eu")) await node.restart();
+    await repo.write({ "policies/region_marker.rego": "package region_marker\n\nmarker := 3\n" });
+    const revision = await repo.commit("a commit after the link is back");
+    await eventually(
+      async () => {
+        await cp.sync();
+        return converged(revision);
+      },
+      "both regions on the commit made after the link came back",
+      120_000,
+    );
+    expect(await tryLogin(us.port, bob)).toMatchObject({ ok: false, code: "28000" });
+  }, 240_000);
 });
