@@ -97,6 +97,8 @@ describe("two regions joined by gateways", () => {
       "fleet records naming each data plane's NATS cluster",
     );
     expect(cluster.region("us").map((n) => n.name)).toContain(cp.fleet.get("dp-us")!.natsServer);
+    const fleet = await admin.GetFleetStatus({ include_stale: false });
+    expect(fleet.data_planes.find((d) => d.id === "dp-us")).toMatchObject({ nats_cluster: "us" });
   });
 
   it("a policy commit reaches every region", async () => {

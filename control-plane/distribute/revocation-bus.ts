@@ -133,7 +133,9 @@ export class RevocationBus {
       discard: DiscardPolicy.Old,
       max_age: nanos(this.#options.retentionMs),
       num_replicas: this.#options.replicas ?? 1,
-      ...(this.#options.placementCluster ? { placement: { cluster: this.#options.placementCluster, tags: [] } } : {}),
+      ...(this.#options.placementCluster
+        ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+        : {}),
       duplicate_window: nanos(Math.min(2 * 60 * 1000, this.#options.retentionMs)),
     };
   }
