@@ -369,10 +369,22 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
           (response.nats_connected ? "" : "; the control plane is NOT connected to NATS");
         if (response.data_planes.length === 0) return `${head}\nno data plane has reported`;
         return `${head}\n${formatTable(
-          ["ID", "REGION", "VERSION", "REVISION", "CONVERGED", "LIVE", "SESSIONS", "LAST SEEN", "ERROR"],
+          [
+            "ID",
+            "REGION",
+            "NATS",
+            "VERSION",
+            "REVISION",
+            "CONVERGED",
+            "LIVE",
+            "SESSIONS",
+            "LAST SEEN",
+            "ERROR",
+          ],
           response.data_planes.map((d) => [
             d.id,
             d.region,
+            d.nats_server ? `${d.nats_server}${d.nats_cluster ? ` (${d.nats_cluster})` : ""}` : "-",
             d.version,
             d.revision ? short(d.revision) : "-",
             d.converged ? "yes" : "no",

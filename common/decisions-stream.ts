@@ -27,6 +27,8 @@ export interface DecisionsStreamLimits {
   maxBytes?: number;
   /** JetStream replicas (3 on a cluster). */
   replicas?: number;
+  /** The JetStream cluster the stream is created in (a region's cluster in a supercluster). */
+  placementCluster?: string;
 }
 
 export const DECISIONS_STREAM_DEFAULTS = {
@@ -53,6 +55,7 @@ function streamConfig(limits: DecisionsStreamLimits): Partial<StreamConfig> & { 
     max_age: nanos(limits.maxAgeMs ?? DECISIONS_STREAM_DEFAULTS.maxAgeMs),
     max_bytes: limits.maxBytes ?? DECISIONS_STREAM_DEFAULTS.maxBytes,
     num_replicas: limits.replicas ?? DECISIONS_STREAM_DEFAULTS.replicas,
+    ...(limits.placementCluster ? { placement: { cluster: limits.placementCluster, tags: [] } } : {}),
     duplicate_window: nanos(DECISIONS_STREAM_DEFAULTS.duplicateWindowMs),
   };
 }

@@ -7,6 +7,7 @@
  */
 import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "./logger.js";
+import { type NatsTarget, natsConnectionOptions, natsServers } from "./nats-settings.js";
 
 export interface Backoff {
   initialMs: number;
@@ -21,8 +22,27 @@ export function backoffDelay(attempt: number, backoff: Backoff = DEFAULT_BACKOFF
   return Math.max(1, Math.round(base * (0.8 + Math.random() * 0.4)));
 }
 
+/** The server a link is on, from the server's INFO: its name and its cluster (the region in a supercluster). */
+export interface NatsServerIdentity {
+  url: string;
+  name: string;
+  cluster?: string;
+}
+
+/** The NATS server and cluster of a connection (undefined before the handshake). */
+export function natsServerIdentity(nc: NatsConnection): NatsServerIdentity | undefined {
+  const info = nc.info;
+  if (!info) return undefined;
+  return {
+    url: nc.getServer(),
+    name: info.server_name,
+    ...(info.cluster ? { cluster: info.cluster } : {}),
+  };
+}
+
 export interface NatsLinkOptions {
-  servers: string | string[];
+  /** A URL, a list of cluster members, or a config section with credentials and TLS (common/nats-settings.ts). */
+  servers: NatsTarget;
   /** Client name shown by the server's monitoring. */
   name: string;
   logger: Logger;
@@ -31,7 +51,7 @@ export interface NatsLinkOptions {
   connectTimeoutMs?: number;
   /** Client pings: a silent server is detected after about twice this. */
   pingIntervalMs?: number;
-  /** Authentication, TLS… passed to the client as they are. */
+  /** More client options, passed as they are (over those derived from `servers`). */
   connectionOptions?: Partial<ConnectionOptions>;
   /** Runs after each connection and reconnection; a throw is logged and retried with backoff. */
   onReady?: (nc: NatsConnection) => Promise<void>;
@@ -69,6 +89,12 @@ export class NatsLink {
   /** True when connected and the last `onReady` succeeded. */
   get connected(): boolean {
     return this.#ready && this.#nc !== undefined && !this.#nc.isClosed();
+  }
+
+  /** The server and cluster the link is on now (also while not ready), for status reports and logs. */
+  get server(): NatsServerIdentity | undefined {
+    const nc = this.#nc;
+    return nc && !nc.isClosed() ? natsServerIdentity(nc) : undefined;
   }
 
   /** The live connection, when connected and ready. */
@@ -147,8 +173,9 @@ export class NatsLink {
       let nc: NatsConnection;
       try {
         nc = await connect({
+          ...natsConnectionOptions(this.#options.servers),
           ...this.#options.connectionOptions,
-          servers: this.#options.servers,
+          servers: natsServers(this.#options.servers),
           name: this.#options.name,
           timeout: this.#options.connectTimeoutMs ?? 5_000,
           pingInterval: this.#options.pingIntervalMs ?? 20_000,
@@ -168,7 +195,12 @@ export class NatsLink {
         const log =
           attempt === 1 || attempt % 10 === 0 ? logger.warn.bind(logger) : logger.debug.bind(logger);
         log(
-          { servers: this.#options.servers, attempt, retryInMs: delay, err: (err as Error).message },
+          {
+            servers: natsServers(this.#options.servers),
+            attempt,
+            retryInMs: delay,
+            err: (err as Error).message,
+          },
           "NATS is not reachable; retrying",
         );
         await this.#sleep(delay);
@@ -180,7 +212,7 @@ export class NatsLink {
       }
       attempt = 0;
       this.#nc = nc;
-      logger.info({ server: nc.getServer() }, "connected to NATS");
+      logger.info({ nats: natsServerIdentity(nc) }, "connected to NATS");
       void this.#watchStatus(nc);
       await this.#prepare(nc, ++this.#generation);
       const closed = await nc.closed();
@@ -209,7 +241,7 @@ export class NatsLink {
         }
       } else if (status.type === "reconnect") {
         this.#reconnectAttempts = 0;
-        logger.info({ server: status.server }, "reconnected to NATS");
+        logger.info({ nats: natsServerIdentity(nc) }, "reconnected to NATS");
         void this.#prepare(nc, ++this.#generation);
       }
     }

@@ -16,6 +16,7 @@ import {
   formatZodError,
   urlList,
 } from "../common/config.js";
+import { checkNatsAccess, natsAccessFields, resolveNatsAccessPaths } from "../common/nats-settings.js";
 
 const port = z.coerce.number().int().min(0).max(65535);
 const ms = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
@@ -80,8 +81,11 @@ export const controlPlaneConfigSchema = z
         connect_timeout_ms: ms(5_000, 1),
         reconnect_initial_ms: ms(250, 1),
         reconnect_max_ms: ms(10_000, 1),
+        /** Credentials and TLS (common/nats-settings.ts): the control plane's own NATS user. */
+        ...natsAccessFields,
       })
       .strict()
+      .superRefine((v, ctx) => checkNatsAccess(v, ctx))
       .prefault({}),
     distribution: z
       .object({
@@ -93,8 +97,14 @@ export const controlPlaneConfigSchema = z
           .string()
           .regex(/^[-\w]+$/)
           .default("portcullis_bundle_objects"),
-        /** JetStream replicas (3 on a cluster). */
+        /** JetStream replicas (3 on a cluster): the bundle KV, the Object Store and the streams. */
         replicas: z.coerce.number().int().min(1).max(5).default(1),
+        /**
+         * The JetStream cluster (the region's cluster name in a supercluster) the bundle KV, Object
+         * Store and streams are placed in when the control plane creates them; the server's own
+         * cluster when absent. See deploy/README.md for where the streams live and why.
+         */
+        placement_cluster: z.string().min(1).optional(),
         kv_history: z.coerce.number().int().min(1).max(64).default(10),
         /** Bundle objects kept in the object store besides the active one. */
         keep_objects: z.coerce.number().int().min(0).default(10),
@@ -276,6 +286,7 @@ export function parseControlPlaneConfig(raw: unknown, baseDir: string = process.
   }
   if (git.binary?.includes("/")) git.binary = abs(git.binary);
   if (config.pipeline.opa_path) config.pipeline.opa_path = abs(config.pipeline.opa_path);
+  resolveNatsAccessPaths(config.nats, baseDir);
   if (config.nats.reconnect_max_ms < config.nats.reconnect_initial_ms) {
     throw new ControlPlaneConfigError(
       "invalid control-plane config:\n  nats.reconnect_max_ms: must not be below reconnect_initial_ms",

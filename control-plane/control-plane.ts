@@ -94,12 +94,13 @@ export async function startControlPlane(
     metrics.setActiveRevision(store.bundles.active()?.revision);
 
     const distributor = new Distributor({
-      servers: config.nats.servers,
+      servers: config.nats,
       name: config.nats.name,
       logger: logger.child({ component: "distributor" }),
       kvBucket: config.distribution.kv_bucket,
       objectBucket: config.distribution.object_bucket,
       replicas: config.distribution.replicas,
+      placementCluster: config.distribution.placement_cluster,
       kvHistory: config.distribution.kv_history,
       keepObjects: config.distribution.keep_objects,
       backoff: { initialMs: config.nats.reconnect_initial_ms, maxMs: config.nats.reconnect_max_ms },
@@ -113,7 +114,7 @@ export async function startControlPlane(
     cleanup.unshift(() => distributor.stop());
 
     const decisions = new DecisionConsumer({
-      servers: config.nats.servers,
+      servers: config.nats,
       name: `${config.nats.name}-decisions`,
       logger: logger.child({ component: "decisions" }),
       repository: store.decisions,
@@ -123,6 +124,7 @@ export async function startControlPlane(
         maxAgeMs: config.decisions.stream_max_age_ms,
         maxBytes: config.decisions.stream_max_bytes,
         replicas: config.distribution.replicas,
+        placementCluster: config.distribution.placement_cluster,
       },
       retentionMs: config.decisions.retention_days * 24 * 3600 * 1000,
       pruneIntervalMs: config.decisions.prune_interval_ms,

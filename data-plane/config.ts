@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { applyEnvOverrides, bool, duration, formatZodError, urlList } from "../common/config.js";
 import { type Backoff, DEFAULT_BACKOFF } from "../common/nats-link.js";
+import { checkNatsAccess, natsAccessFields, resolveNatsAccessPaths } from "../common/nats-settings.js";
 
 /**
  * The data plane's configuration: one YAML file, validated here, with environment overrides
@@ -111,7 +112,10 @@ export const dataPlaneConfigSchema = z
          * jitter). Lower it to catch up sooner after an outage, at the cost of more attempts.
          */
         reconnect_max_ms: z.coerce.number().int().min(100).max(300_000).default(10_000),
+        /** Credentials and TLS (common/nats-settings.ts): this data plane's NATS user. */
+        ...natsAccessFields,
       })
+      .superRefine((v, ctx) => checkNatsAccess(v, ctx))
       .optional(),
     /** Revocations from stream PORTCULLIS_REVOCATIONS (needs `bus`). */
     revocation: z
@@ -184,7 +188,10 @@ export function parseDataPlaneConfig(raw: unknown, baseDir = process.cwd()): Dat
   config.policy.public_key_file = abs(config.policy.public_key_file)!;
   config.upstream.ca_file = abs(config.upstream.ca_file);
   config.masking.hash_key_file = abs(config.masking.hash_key_file);
-  if (config.bus) config.bus.state_dir = abs(config.bus.state_dir)!;
+  if (config.bus) {
+    config.bus.state_dir = abs(config.bus.state_dir)!;
+    resolveNatsAccessPaths(config.bus, baseDir);
+  }
   for (const role of Object.values(config.upstream.roles)) role.password_file = abs(role.password_file);
   return config;
 }

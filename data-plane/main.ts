@@ -132,7 +132,7 @@ export async function startDataPlane(
   let decisionLog: DecisionLog | undefined;
   if (config.bus && config.decision_log.enabled) {
     decisionLog = new DecisionLog({
-      servers: config.bus.servers,
+      servers: config.bus,
       backoff: busBackoff(config.bus),
       id: config.proxy.id,
       region: config.proxy.region,
@@ -231,7 +231,7 @@ export async function startDataPlane(
   let watcher: BundleWatcher | undefined;
   if (config.bus) {
     watcher = new BundleWatcher({
-      servers: config.bus.servers,
+      servers: config.bus,
       backoff: busBackoff(config.bus),
       id: config.proxy.id,
       region: config.proxy.region,

@@ -94,6 +94,8 @@ export const statusReportSchema = z.object({
   wanted_revision: z.string().max(200).optional(),
   started_at: timestamp.optional(),
   labels: z.record(z.string(), z.string()).optional(),
+  nats_server: z.string().max(200).optional(),
+  nats_cluster: z.string().max(200).optional(),
 });
 export type StatusReport = z.infer<typeof statusReportSchema>;
 

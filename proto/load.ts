@@ -146,6 +146,8 @@ export interface DataPlaneMessage {
   live: boolean;
   wanted_revision: string;
   labels: Record<string, string>;
+  nats_server: string;
+  nats_cluster: string;
 }
 export interface FleetStatusMessage {
   active_revision: string;

@@ -244,6 +244,8 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
         live: d.live,
         wanted_revision: d.wantedRevision ?? "",
         labels: d.labels,
+        nats_server: d.natsServer ?? "",
+        nats_cluster: d.natsCluster ?? "",
       })),
       live: summary.live,
       converged: summary.converged,

@@ -24,6 +24,7 @@ import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import { type DecisionsStreamLimits, ensureDecisionsStream } from "../../common/decisions-stream.js";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import type { NatsTarget } from "../../common/nats-settings.js";
 import { BUS, BusMessageError, type DecisionRecordMessage, decodeDecisionRecord } from "../../proto/bus.js";
 import type { DecisionRepository, StoredDecisionInput } from "../store/decisions.js";
 
@@ -36,7 +37,7 @@ export interface DecisionConsumerMetrics {
 }
 
 export interface DecisionConsumerOptions {
-  servers: string | string[];
+  servers: NatsTarget;
   /** Client name on the NATS server. */
   name?: string;
   logger: Logger;

@@ -16,6 +16,7 @@ import { Objm } from "@nats-io/obj";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import type { NatsTarget } from "../../common/nats-settings.js";
 import type { Activation } from "../../proto/activation.js";
 import {
   BUS,
@@ -30,7 +31,7 @@ import {
 import type { ActiveBundle } from "../store/index.js";
 
 export interface DistributorOptions {
-  servers: string | string[];
+  servers: NatsTarget;
   /** Client name on the NATS server. */
   name?: string;
   logger: Logger;
@@ -38,6 +39,8 @@ export interface DistributorOptions {
   objectBucket?: string;
   /** JetStream replicas of both buckets (1 for a single server, 3 for a cluster). */
   replicas?: number;
+  /** The JetStream cluster both buckets are created in (a region's cluster in a supercluster). */
+  placementCluster?: string;
   /** Pointer history kept in the KV bucket. */
   kvHistory?: number;
   /** Bundle objects kept besides the active one (older ones are deleted; SQLite keeps every bundle). */
@@ -181,10 +184,16 @@ export class Distributor {
       const kv = await new Kvm(nc).create(this.#kvBucket, {
         history: this.#options.kvHistory ?? 10,
         replicas: this.#options.replicas ?? 1,
+        ...(this.#options.placementCluster
+          ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+          : {}),
         description: "Portcullis: the active policy bundle pointer (key `active`)",
       });
       const os = await new Objm(nc).create(this.#objectBucket, {
         replicas: this.#options.replicas ?? 1,
+        ...(this.#options.placementCluster
+          ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+          : {}),
         description: "Portcullis: signed policy bundles (single-file form)",
       });
       this.#handles = { nc, kv, os };
@@ -193,8 +202,16 @@ export class Distributor {
       await new Kvm(nc).create(this.#kvBucket, {
         history: this.#options.kvHistory ?? 10,
         replicas: this.#options.replicas ?? 1,
+        ...(this.#options.placementCluster
+          ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+          : {}),
       });
-      await new Objm(nc).create(this.#objectBucket, { replicas: this.#options.replicas ?? 1 });
+      await new Objm(nc).create(this.#objectBucket, {
+        replicas: this.#options.replicas ?? 1,
+        ...(this.#options.placementCluster
+          ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+          : {}),
+      });
     }
     if (this.#statusSub?.nc !== nc) {
       const sub = nc.subscribe(STATUS_WILDCARD, {

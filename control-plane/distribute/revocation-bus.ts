@@ -29,6 +29,7 @@ import {
 import { type NatsConnection, nanos, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import type { NatsTarget } from "../../common/nats-settings.js";
 import {
   BUS,
   BusMessageError,
@@ -52,12 +53,14 @@ const STREAM_NOT_FOUND = 10059;
 const STREAM_NAME_IN_USE = 10058;
 
 export interface RevocationBusOptions {
-  servers: string | string[];
+  servers: NatsTarget;
   name?: string;
   logger: Logger;
   /** max_age of the stream (`revocation.retention`). */
   retentionMs: number;
   replicas?: number;
+  /** The JetStream cluster the stream is created in (a region's cluster in a supercluster). */
+  placementCluster?: string;
   backoff?: Backoff;
   connectTimeoutMs?: number;
   /** Revocations in force (SQLite), oldest first, each with the stream sequence it was stored at. */
@@ -130,6 +133,9 @@ export class RevocationBus {
       discard: DiscardPolicy.Old,
       max_age: nanos(this.#options.retentionMs),
       num_replicas: this.#options.replicas ?? 1,
+      ...(this.#options.placementCluster
+        ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
+        : {}),
       duplicate_window: nanos(Math.min(2 * 60 * 1000, this.#options.retentionMs)),
     };
   }

@@ -81,11 +81,12 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
 
   let revocations: RevocationService | undefined;
   const bus = new RevocationBus({
-    servers: config.nats.servers,
+    servers: config.nats,
     name: `${config.nats.name}-revocations`,
     logger: logger.child({ component: "revocation-bus" }),
     retentionMs: config.revocation.retention,
     replicas: config.distribution.replicas,
+    placementCluster: config.distribution.placement_cluster,
     backoff: { initialMs: config.nats.reconnect_initial_ms, maxMs: config.nats.reconnect_max_ms },
     connectTimeoutMs: config.nats.connect_timeout_ms,
     live: () => revocations?.live() ?? [],

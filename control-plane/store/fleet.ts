@@ -12,6 +12,9 @@ export interface DataPlaneRecord {
   sessions: number;
   labels: Record<string, string>;
   startedAt?: string;
+  /** The NATS server the data plane reported it is connected to, and that server's cluster (its region). */
+  natsServer?: string;
+  natsCluster?: string;
   firstSeenAt: string;
   lastSeenAt: string;
 }
@@ -28,6 +31,7 @@ interface DataPlaneRow {
   started_at: string | null;
   first_seen_at: string;
   last_seen_at: string;
+  last_report_json: string | null;
 }
 
 function toRecord(row: DataPlaneRow): DataPlaneRecord {
@@ -44,6 +48,11 @@ function toRecord(row: DataPlaneRow): DataPlaneRecord {
   if (row.wanted_revision !== null) record.wantedRevision = row.wanted_revision;
   if (row.load_error !== null) record.loadError = row.load_error;
   if (row.started_at !== null) record.startedAt = row.started_at;
+  if (row.last_report_json) {
+    const report = JSON.parse(row.last_report_json) as Partial<StatusReport>;
+    if (report.nats_server) record.natsServer = report.nats_server;
+    if (report.nats_cluster) record.natsCluster = report.nats_cluster;
+  }
   return record;
 }
 

@@ -22,6 +22,7 @@ import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { ConnectionOptions, NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { type Logger, silentLogger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import type { NatsTarget } from "../../common/nats-settings.js";
 import { BUNDLE_LIMITS } from "../../proto/bundle.js";
 import { decodeBundle } from "../../proto/bundle-file.js";
 import {
@@ -36,7 +37,7 @@ import {
 
 export interface BundleWatcherOptions {
   /** NATS server URL(s). */
-  servers: string | string[];
+  servers: NatsTarget;
   /** This data plane's id (unique in the fleet), region and labels, as reported. */
   id: string;
   region: string;
@@ -312,6 +313,9 @@ export class BundleWatcher {
     if (this.#loadError) report.load_error = this.#loadError.slice(0, 4000);
     if (this.#wanted) report.wanted_revision = this.#wanted.revision;
     if (this.#options.labels) report.labels = this.#options.labels;
+    const server = this.#link.server;
+    if (server) report.nats_server = server.name;
+    if (server?.cluster) report.nats_cluster = server.cluster;
     try {
       nc.publish(statusSubject(this.#options.id), encodeBusMessage(report));
     } catch (err) {

@@ -22,6 +22,7 @@ import { LRUCache } from "lru-cache";
 import { ensureDecisionsStream } from "../../common/decisions-stream.js";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, backoffDelay, NatsLink } from "../../common/nats-link.js";
+import type { NatsTarget } from "../../common/nats-settings.js";
 import {
   type DecisionKind,
   type DecisionRecordMessage,
@@ -36,7 +37,7 @@ import type { DecisionRecord as StatementDecision } from "../statements/statemen
 
 export interface DecisionLogOptions {
   /** NATS server URL(s). */
-  servers: string | string[];
+  servers: NatsTarget;
   /** This data plane's id and region, as recorded. */
   id: string;
   region: string;

@@ -16,6 +16,7 @@ import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } fro
 import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
 import { type Logger, silentLogger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import type { NatsTarget } from "../../common/nats-settings.js";
 import {
   BUS,
   BusMessageError,
@@ -34,7 +35,7 @@ export interface RevocationContext {
 }
 
 export interface RevocationFeedOptions {
-  servers: string | string[];
+  servers: NatsTarget;
   /** This data plane's id (acks carry it). */
   id: string;
   stream?: string;

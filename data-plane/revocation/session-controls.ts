@@ -87,7 +87,7 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
       };
     });
     feed = new RevocationFeed({
-      servers: bus.servers,
+      servers: bus,
       backoff: busBackoff(bus),
       id: config.proxy.id,
       logger,
