@@ -193,7 +193,7 @@ export function createAdminGateway(options: AdminGatewayOptions): AdminGateway {
     );
     let started = false;
     const start = (): void => {
-      if (started) return;
+      if (started || res.headersSent) return;
       started = true;
       res.writeHead(200, {
         "content-type": "text/event-stream; charset=utf-8",
@@ -228,8 +228,8 @@ export function createAdminGateway(options: AdminGatewayOptions): AdminGateway {
         finish();
       });
       call.on("end", () => {
-        if (!started) start();
-        res.end();
+        start();
+        if (!res.writableEnded) res.end();
         finish();
       });
       res.on("close", () => {
