@@ -221,7 +221,7 @@ export async function startControlPlane(
       store,
       pipeline,
       fleet,
-      ...(source ? { sync } : {}),
+      ...(source ? { sync, sourceFiles: (commit: string) => source!.files(commit) } : {}),
       natsConnected: () => distributor.connected,
       authorize: options.authorize ?? authorizer!.authorize,
       sessionApi: live.api,

@@ -177,6 +177,15 @@ describe("the console in a browser", () => {
     await expect
       .poll(() => page.locator('tr[data-status="active"]').innerText(), { timeout: 60_000 })
       .toMatch(/A second policy revision/);
+    // the Rego diff between the two revisions (GetBundleSources: the files at each commit)
+    await page.getByRole("button", { name: "Show Rego diff" }).click();
+    await expect
+      .poll(() => page.locator("#diff-summary").innerText(), { timeout: 30_000 })
+      .toMatch(/^1 file changed/);
+    expect(await page.locator('section[aria-label="Changes to lib.rego"] .add').allInnerTexts()).toEqual([
+      "+ ",
+      "+ # a second revision, from the console test",
+    ]);
     await shot(page, "bundles");
     const older = page.locator('tr[data-revision]:not([data-status="active"])').first();
     const revision = (await older.getAttribute("data-revision"))!;

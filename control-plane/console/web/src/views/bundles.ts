@@ -1,8 +1,18 @@
 /** Bundles: every revision, its commit, test results, compile errors (file:line), activate / roll back. */
 import { call } from "../api";
+import { diffLines, hunks } from "../diff";
 import { confirmDialog, h, time } from "../dom";
 import type { ViewContext } from "../main";
 import { table } from "./table";
+
+interface Sources {
+  revision: string;
+  source_commit: string;
+  files: { path: string; content: string }[];
+}
+
+const text = (base64: string): string =>
+  new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
 
 interface PolicyError {
   stage: string;
@@ -31,6 +41,71 @@ interface Bundle {
 export function bundlesView(ctx: ViewContext): HTMLElement {
   const body = h("div", {});
   const detail = h("div", { class: "detail", "aria-live": "polite" });
+  const from = h("select", { id: "diff-from" });
+  const to = h("select", { id: "diff-to" });
+  for (const select of [from, to]) select.addEventListener("change", () => (select.dataset.chosen = "1"));
+  const diffOut = h("div", { class: "diff", "aria-live": "polite" });
+  const compare = async (): Promise<void> => {
+    if (!from.value || !to.value) return;
+    try {
+      const [a, b] = await Promise.all([
+        call<Sources>("GetBundleSources", { revision: from.value }),
+        call<Sources>("GetBundleSources", { revision: to.value }),
+      ]);
+      const before = new Map(a.files.map((f) => [f.path, text(f.content)]));
+      const after = new Map(b.files.map((f) => [f.path, text(f.content)]));
+      const paths = [...new Set([...before.keys(), ...after.keys()])].sort();
+      const changed = paths.filter((p) => before.get(p) !== after.get(p));
+      diffOut.replaceChildren(
+        h(
+          "p",
+          { id: "diff-summary" },
+          `${changed.length} file${changed.length === 1 ? "" : "s"} changed between ${a.source_commit.slice(0, 12)} and ${b.source_commit.slice(0, 12)}`,
+        ),
+        ...changed.map((path) =>
+          h(
+            "section",
+            { class: "diff-file", "aria-label": `Changes to ${path}` },
+            h(
+              "h3",
+              {},
+              h("code", {}, path),
+              before.has(path) ? (after.has(path) ? "" : " (deleted)") : " (new)",
+            ),
+            h(
+              "pre",
+              {},
+              hunks(diffLines(before.get(path) ?? "", after.get(path) ?? "")).map((l) =>
+                l === "gap"
+                  ? h("span", { class: "gap" }, "…")
+                  : h(
+                      "span",
+                      { class: l.kind === "+" ? "add" : l.kind === "-" ? "del" : "" },
+                      `${l.kind} ${l.text}`,
+                    ),
+              ),
+            ),
+          ),
+        ),
+      );
+    } catch (err) {
+      ctx.fail(err);
+    }
+  };
+  const diffForm = h(
+    "form",
+    {
+      class: "toolbar",
+      "aria-label": "Compare two revisions",
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void compare();
+      },
+    },
+    h("label", { for: "diff-from" }, "Compare ", from),
+    h("label", { for: "diff-to" }, " with ", to),
+    h("button", { type: "submit", id: "diff-show" }, "Show Rego diff"),
+  );
   let active = "";
 
   const activate = async (b: Bundle): Promise<void> => {
@@ -113,6 +188,20 @@ export function bundlesView(ctx: ViewContext): HTMLElement {
     try {
       const res = await call<{ bundles: Bundle[]; active_revision: string }>("ListBundles", { limit: 100 });
       active = res.active_revision;
+      const withCommit = res.bundles.filter((b) => b.source_commit && b.status !== "failed");
+      const options = (selected: string) =>
+        withCommit.map((b) =>
+          h(
+            "option",
+            { value: b.revision, selected: b.revision === selected },
+            `${b.revision.slice(0, 12)} ${b.commit_message}`,
+          ),
+        );
+      // the latest two, until the user picks others
+      const keepFrom = (from.dataset.chosen && from.value) || withCommit[1]?.revision || "";
+      const keepTo = (to.dataset.chosen && to.value) || withCommit[0]?.revision || "";
+      from.replaceChildren(...options(keepFrom));
+      to.replaceChildren(...options(keepTo));
       body.dataset.activeCreated = res.bundles.find((b) => b.revision === active)?.created_at ?? "";
       body.replaceChildren(
         table(
@@ -177,5 +266,5 @@ export function bundlesView(ctx: ViewContext): HTMLElement {
     if (e.kind === "bundle" || e.kind === "activation") void refresh();
   });
   void refresh();
-  return h("section", { class: "bundles" }, body, detail);
+  return h("section", { class: "bundles" }, body, detail, h("h2", {}, "Rego diff"), diffForm, diffOut);
 }
