@@ -14,6 +14,8 @@ setup:
 
 build: setup
 	@$(NODE_BIN)/tsc -p tsconfig.json
+	@$(NODE_BIN)/tsc -p control-plane/console/web/tsconfig.json
+	@$(NODE_BIN)/vite build --config control-plane/console/web/vite.config.ts
 
 lint: setup
 	@$(NODE_BIN)/biome check .

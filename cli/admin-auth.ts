@@ -14,6 +14,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { withoutIpServerName } from "../common/grpc-tls.js";
 
 export interface AdminConnectionOptions {
   server: string;
@@ -79,16 +80,18 @@ export async function adminCredentials(
     return grpc.credentials.createInsecure();
   }
   if (options.insecure) {
-    return grpc.credentials.createSsl(null, null, null, {
-      rejectUnauthorized: false,
-      checkServerIdentity: () => undefined,
-    });
+    return withoutIpServerName(
+      grpc.credentials.createSsl(null, null, null, {
+        rejectUnauthorized: false,
+        checkServerIdentity: () => undefined,
+      }),
+    );
   }
   if (options.ca) {
     const ca = await readFile(resolve(options.ca)).catch((err: NodeJS.ErrnoException) => {
       throw new AdminConnectionError(`cannot read the CA file ${options.ca}: ${err.code ?? err.message}`);
     });
-    return grpc.credentials.createSsl(ca);
+    return withoutIpServerName(grpc.credentials.createSsl(ca));
   }
-  return grpc.credentials.createSsl();
+  return withoutIpServerName(grpc.credentials.createSsl());
 }

@@ -35,9 +35,14 @@ function banner(env: DemoEnvironment): string {
     `  ${psql("carol")}`,
     "      SELECT name, ssn, salary, email FROM hr.employees;",
     "",
-    `  # the admin API (TLS, OIDC): ${env.admin_user} is the demo admin`,
-    `  export PORTCULLIS_ADMIN_SERVER=${env.admin} PORTCULLIS_ADMIN_CA=${env.admin_ca}`,
-    `  export PORTCULLIS_TOKEN=$(./portcullis demo token ${env.admin_user})`,
+    ...(env.console
+      ? [
+          `  # the console: ${env.console}  (sign in as ${env.admin_user}; the certificate is self-signed: ${env.admin_ca})`,
+          "",
+        ]
+      : []),
+    `  # the admin API (TLS, OIDC): ${env.admin_user} is the demo admin; run this line first in the same shell`,
+    `  export PORTCULLIS_ADMIN_SERVER=${env.admin} PORTCULLIS_ADMIN_CA=${env.admin_ca} PORTCULLIS_TOKEN=$(./portcullis demo token ${env.admin_user})`,
     "  ./portcullis admin bundles",
     "  ./portcullis admin fleet",
     "  ./portcullis admin sessions                          # who is connected, where",

@@ -9,6 +9,8 @@ export interface Toolchain {
   pgBinDir: string;
   psql: string;
   pgbench: string;
+  /** Headless browser for the console's tests (Debian's chromium). */
+  chromium: string;
 }
 
 export class ToolchainError extends Error {}
@@ -54,7 +56,7 @@ function pick(env: string, key: keyof Toolchain, fallback?: () => string | undef
 
 /**
  * Reads `.portcullis/toolchain.json` written by `make setup`; each entry can be overridden with
- * PORTCULLIS_OPA, PORTCULLIS_NATS_SERVER, PORTCULLIS_PG_BINDIR, PORTCULLIS_PSQL, PORTCULLIS_PGBENCH.
+ * PORTCULLIS_OPA, PORTCULLIS_NATS_SERVER, PORTCULLIS_PG_BINDIR, PORTCULLIS_PSQL, PORTCULLIS_PGBENCH, PORTCULLIS_CHROMIUM.
  * Each tool is looked up only when asked for, and a missing one fails with one clear line.
  */
 export function toolchain(): Toolchain {
@@ -73,6 +75,9 @@ export function toolchain(): Toolchain {
     },
     get pgbench() {
       return pick("PORTCULLIS_PGBENCH", "pgbench", () => onPath("pgbench"));
+    },
+    get chromium() {
+      return pick("PORTCULLIS_CHROMIUM", "chromium", () => onPath("chromium") ?? onPath("chromium-browser"));
     },
   };
 }

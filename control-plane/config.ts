@@ -176,6 +176,28 @@ export const controlPlaneConfigSchema = z
       })
       .strict()
       .prefault({}),
+    console: z
+      .object({
+        /**
+         * `host:port` of the web console (HTTPS with the admin API's certificate); absent: no console.
+         * Its JSON gateway calls the admin API with the browser user's token, so every call is
+         * authorized by portcullis/admin/decision as the CLI's are.
+         */
+        listen: z.string().min(1).optional(),
+        /** The OIDC provider the browser logs in with (authorization code + PKCE, a public client). */
+        oidc: z
+          .object({
+            /** Default: the first of admin.oidc.issuers. */
+            issuer: z.string().url().optional(),
+            /** A public client whose redirect URI is the console's URL; it must be an admin audience. */
+            client_id: z.string().min(1).default("portcullis-console"),
+            scope: z.string().min(1).default("openid email groups"),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     revocation: z
       .object({
         /**

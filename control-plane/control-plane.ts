@@ -25,6 +25,7 @@ import { DecisionConsumer } from "./audit/decision-consumer.js";
 import { signActivation } from "./bundle/sign-activation.js";
 import { exportPublicKey, loadOrCreateSigningKey, type SigningKey } from "./bundle/signing-key.js";
 import type { ControlPlaneConfig } from "./config.js";
+import { type RunningConsole, startConsoleFor } from "./console/start.js";
 import { Distributor } from "./distribute/distributor.js";
 import { FleetView } from "./distribute/fleet.js";
 import { ControlPlaneMetrics } from "./metrics.js";
@@ -54,6 +55,8 @@ export interface RunningControlPlane {
   admin: RunningAdminServer;
   /** The admin API's TLS (certFile: the certificate clients can pin; absent when plaintext). */
   adminTls: Pick<AdminTls, "certFile" | "certPem" | "selfSigned">;
+  /** The web console (`console.listen`), when configured. */
+  console: RunningConsole | undefined;
   /** Revocations, the live session view and admin events. */
   live: LiveFeatures;
   metrics: ControlPlaneMetrics;
@@ -222,7 +225,7 @@ export async function startControlPlane(
       store,
       pipeline,
       fleet,
-      ...(source ? { sync } : {}),
+      ...(source ? { sync, sourceFiles: (commit: string) => source!.files(commit) } : {}),
       natsConnected: () => distributor.connected,
       authorize: options.authorize ?? authorizer!.authorize,
       sessionApi: live.api,
@@ -230,6 +233,13 @@ export async function startControlPlane(
       logger: logger.child({ component: "admin" }),
     });
     cleanup.unshift(() => admin.stop());
+    const consoleServer = await startConsoleFor(
+      config,
+      admin,
+      adminTls,
+      logger.child({ component: "console" }),
+    );
+    if (consoleServer) cleanup.unshift(() => consoleServer.stop());
 
     let status: { server: Server; port: number } | undefined;
     if (config.metrics.port !== undefined) {
@@ -250,6 +260,7 @@ export async function startControlPlane(
     logger.info(
       {
         admin: admin.address,
+        console: consoleServer?.url,
         metricsPort: status?.port,
         store: config.store.path,
         source: source?.describe(),
@@ -272,6 +283,7 @@ export async function startControlPlane(
       decisions,
       source,
       admin,
+      console: consoleServer,
       adminTls: { certFile: adminTls.certFile, certPem: adminTls.certPem, selfSigned: adminTls.selfSigned },
       live,
       metrics,

@@ -32,6 +32,9 @@ export const DEMO_USERS: Record<string, OidcUser> = {
   carol: { sub: "carol", email: "carol@example.com", groups: ["admins"], name: "Carol Admin" },
 };
 
+/** The console's OIDC client at the demo issuer (public, PKCE, redirect = the console). */
+export const DEMO_CONSOLE_CLIENT = "portcullis-console";
+
 export interface DemoEnvironment {
   proxies: { region: string; host: string; port: number; metrics: string }[];
   admin: string;
@@ -39,6 +42,8 @@ export interface DemoEnvironment {
   admin_ca: string;
   /** The demo user whose token the admin API accepts for every call. */
   admin_user: string;
+  /** The web console (HTTPS, the admin API's certificate): log in as admin_user. */
+  console: string;
   users: string[];
   issuer: string;
   client_id: string;
@@ -58,6 +63,8 @@ export interface DemoOptions {
   dir: string;
   progress?: (step: string) => void;
   logger?: Logger;
+  /** The console's port (default: any free one). */
+  consolePort?: number;
 }
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
@@ -126,11 +133,18 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
           host: "127.0.0.1",
           port: 0,
           auth: "oidc",
-          oidc: { issuers: [{ issuer: oidc.issuer, audience: oidc.clientId }], allow_insecure_issuer: true },
+          oidc: {
+            issuers: [{ issuer: oidc.issuer, audience: [oidc.clientId, DEMO_CONSOLE_CLIENT] }],
+            allow_insecure_issuer: true,
+          },
           // until the first bundle is built, the demo admin may call; then the policy decides
           bootstrap: { groups: ["admins"] },
         },
         metrics: { host: "127.0.0.1", port: 0 },
+        console: {
+          listen: `127.0.0.1:${options.consolePort ?? 0}`,
+          oidc: { client_id: DEMO_CONSOLE_CLIENT },
+        },
       },
       dir,
     );
@@ -138,6 +152,10 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       logger: logger.child({ plane: "control" }),
     });
     stops.push(() => control.stop());
+    // The console logs in with the demo issuer: a public browser client whose redirect is the console.
+    const consoleUrl = control.console?.url ?? "";
+    if (consoleUrl) oidc.registerWebClient(DEMO_CONSOLE_CLIENT, [`${consoleUrl}callback`]);
+    oidc.addUsers(Object.values(DEMO_USERS));
     await control.sync();
 
     step("data planes: eu and us");
@@ -205,6 +223,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       admin: control.admin.address,
       admin_ca: control.adminTls.certFile ?? "",
       admin_user: "carol",
+      console: consoleUrl,
       users: Object.keys(DEMO_USERS),
       issuer: oidc.issuer,
       client_id: oidc.clientId,

@@ -88,6 +88,13 @@ export interface OidcHarness {
    * to (the client's redirect URI with `code` and `state`), without following it.
    */
   authorize(authorizationUrl: string | URL, user: OidcUser): Promise<URL>;
+  /**
+   * Registers a browser app (the console): a public `web` client using the authorization code with PKCE,
+   * these redirect URIs only, and CORS for their origins at the token endpoint.
+   */
+  registerWebClient(clientId: string, redirectUris: string[]): void;
+  /** Makes users known up front, so a browser can log in as one (`login_hint`) before any token() call. */
+  addUsers(users: OidcUser[]): void;
   /** New RSA and EC signing keys with new `kid`s; tokens from now on are signed with them. */
   rotateSigningKey(opts?: RotateOptions): Promise<void>;
   /** The current private signing keys (RSA first, then EC). */
@@ -154,6 +161,8 @@ class ProviderHarness implements OidcHarness {
   readonly #cookieKeys = [randomBytes(32).toString("base64url")];
   /** client id → ID token signing algorithm */
   readonly #clients = new Map<string, HarnessAlgorithm>();
+  /** browser client id → redirect URIs */
+  readonly #webClients = new Map<string, string[]>();
   readonly #users = new Map<string, OidcUser>();
   readonly #extraClaimNames = new Set<string>();
   /** interaction uid → the account the driving "browser" logs in as */
@@ -189,6 +198,20 @@ class ProviderHarness implements OidcHarness {
     this.redirectUri = `${this.issuer}${CALLBACK_PATH}`;
     this.#keys = await newSigningKeys();
     this.#build();
+  }
+
+  registerWebClient(clientId: string, redirectUris: string[]): void {
+    if (this.#clients.has(clientId)) throw new OidcHarnessError(`${clientId} is already a native client`);
+    for (const uri of redirectUris) new URL(uri);
+    this.#webClients.set(clientId, [...redirectUris]);
+    this.#build();
+  }
+
+  addUsers(users: OidcUser[]): void {
+    for (const user of users) checkUser(user);
+    let rebuild = false;
+    for (const user of users) rebuild = this.#registerUser(user) || rebuild;
+    if (rebuild) this.#build();
   }
 
   async token(user: OidcUser, opts: TokenOptions = {}): Promise<string> {
@@ -404,6 +427,20 @@ class ProviderHarness implements OidcHarness {
       grant_types: ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
       id_token_signed_response_alg: algorithm,
     }));
+    for (const [clientId, redirectUris] of this.#webClients) {
+      clients.push({
+        client_id: clientId,
+        application_type: "web",
+        token_endpoint_auth_method: "none",
+        redirect_uris: redirectUris,
+        response_types: ["code"],
+        grant_types: ["authorization_code", "refresh_token"],
+        id_token_signed_response_alg: "RS256",
+      });
+    }
+    const webOrigins = new Map(
+      [...this.#webClients].map(([id, uris]) => [id, new Set(uris.map((u) => new URL(u).origin))]),
+    );
     return {
       adapter: this.#store.adapterClass(),
       clients,
@@ -459,7 +496,9 @@ class ProviderHarness implements OidcHarness {
         Session: 3600,
         Grant: 24 * 3600,
       },
-      clientBasedCORS: () => false,
+      // Only browser clients, from their own redirect URIs' origins.
+      clientBasedCORS: (_ctx: unknown, origin: string, client: { clientId: string }) =>
+        webOrigins.get(client.clientId)?.has(origin) ?? false,
       renderError: async (ctx: KoaContextish, out: Record<string, string>) => {
         ctx.type = "json";
         ctx.body = out;

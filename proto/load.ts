@@ -89,6 +89,14 @@ export interface GetBundleRequest {
   revision: string;
   include_bytes?: boolean;
 }
+export interface GetBundleSourcesRequest {
+  revision: string;
+}
+export interface BundleSourcesMessage {
+  revision: string;
+  source_commit: string;
+  files: SourceFileMessage[];
+}
 export interface SourceFileMessage {
   path: string;
   content: Buffer | Uint8Array;
@@ -296,6 +304,7 @@ export interface AdminUnaryMethods {
   ListRevocations: [ListRevocationsRequest, ListRevocationsResponse];
   ListBundles: [ListBundlesRequest, ListBundlesResponse];
   GetBundle: [GetBundleRequest, BundleMessage];
+  GetBundleSources: [GetBundleSourcesRequest, BundleSourcesMessage];
   PublishBundle: [PublishBundleRequest, PublishBundleResponse];
   ActivateBundle: [ActivateBundleRequest, ActivateBundleResponse];
   SyncPolicies: [SyncPoliciesRequest, SyncPoliciesResponse];
@@ -313,6 +322,7 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
   "ListRevocations",
   "ListBundles",
   "GetBundle",
+  "GetBundleSources",
   "PublishBundle",
   "ActivateBundle",
   "SyncPolicies",

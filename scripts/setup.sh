@@ -106,6 +106,19 @@ say postgres "$pg_version ($pg_bindir)"
 say psql "$("$psql_bin" --version | awk '{print $3}') ($psql_bin)"
 say pgbench "$("$pgbench_bin" --version | awk '{print $3}') ($pgbench_bin)"
 
+# --- chromium (the console's browser tests drive it headless; no browser is downloaded) -----
+chromium_bin=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$chromium_bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  t=$(date +%s)
+  echo "  installing chromium from the system packages (the console's browser tests)…"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+    || fail "apt-get install chromium failed: install Chromium (Debian: apt-get install chromium) and run make setup again"
+  chromium_bin=$(command -v chromium || true)
+  echo "  chromium installed in $(elapsed "$t")"
+fi
+[ -n "$chromium_bin" ] || fail "chromium not found: the console's browser tests need it (Debian: apt-get install chromium)"
+say chromium "$("$chromium_bin" --version 2>/dev/null | awk '{print $2}') ($chromium_bin)"
+
 # --- record ----------------------------------------------------------------------------------
 cat > "$root/.portcullis/toolchain.json.tmp" <<JSON
 {
@@ -113,7 +126,8 @@ cat > "$root/.portcullis/toolchain.json.tmp" <<JSON
   "natsServer": "$nats",
   "pgBinDir": "$pg_bindir",
   "psql": "$psql_bin",
-  "pgbench": "$pgbench_bin"
+  "pgbench": "$pgbench_bin",
+  "chromium": "$chromium_bin"
 }
 JSON
 mv "$root/.portcullis/toolchain.json.tmp" "$root/.portcullis/toolchain.json"

@@ -53,6 +53,23 @@ describe("portcullis demo", () => {
     expect(env.proxies.map((p) => p.region)).toEqual(["eu", "us"]);
     expect(env.users).toEqual(["alice", "bob", "carol"]);
     expect(env.admin).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(env.console).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(output).toContain(`# the console: ${env.console}`);
+    // nothing is wrong at start: no error-level log lines (the data planes' first replay is no staleness)
+    expect(output).not.toMatch(/"level":(50|60)/);
+  });
+
+  it("prints one line of admin exports that works when pasted as it is", async () => {
+    const exports = output
+      .split("\n")
+      .find((line) => line.trim().startsWith("export PORTCULLIS_ADMIN_SERVER="));
+    expect(exports).toBeDefined();
+    const pasted = await run("bash", ["-c", `${exports!.trim()}\n./portcullis admin fleet`], {
+      cwd: projectRoot(),
+      env: { ...process.env, PORTCULLIS_DEMO_DIR: join(dir, "demo") },
+    });
+    expect(pasted.stdout).toMatch(/2\/2 live data planes converged/);
+    expect(pasted.stderr).toBe(""); // no DEP0123 (an IP as TLS server name) or any other warning
   });
 
   it("lets alice SELECT and denies her DELETE through a scripted psql session", async () => {
@@ -95,6 +112,7 @@ describe("portcullis demo", () => {
     expect(existsSync(env.admin_ca)).toBe(true);
     const fleet = await run(process.execPath, [cli, "admin", "fleet"], { env: await adminEnv("carol") });
     expect(fleet.stdout).toMatch(/2\/2 live data planes converged/);
+    expect(fleet.stderr).not.toMatch(/DEP0123/);
     const sessions = await run(process.execPath, [cli, "admin", "sessions", "--json"], {
       env: await adminEnv("carol"),
     });

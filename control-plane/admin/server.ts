@@ -80,6 +80,8 @@ export interface AdminServerOptions {
   /** The git source; SyncPolicies fails with FAILED_PRECONDITION without one. */
   sync?: () => Promise<SourceSyncResult<CommitsOutcome>>;
   natsConnected?: () => boolean;
+  /** The files of the policy folder at a commit (the git source); GetBundleSources needs it. */
+  sourceFiles?: (commit: string) => Promise<{ path: string; content: Buffer }[]>;
   /** Decides every call (auth.ts); throw AdminAuthError to refuse. */
   authorize: Authorize;
   /** Sessions, revocations and events; those methods answer UNAVAILABLE without it. */
@@ -294,6 +296,22 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
       const revision = store.bundles.resolveRevision(request.revision);
       const record = store.bundles.require(revision);
       return bundleMessage(record, request.include_bytes ? store.bundles.bytes(revision) : undefined);
+    }),
+
+    GetBundleSources: unary("GetBundleSources", async (request) => {
+      if (!request.revision) throw new StatusError(grpc.status.INVALID_ARGUMENT, "give a revision");
+      const record = store.bundles.require(store.bundles.resolveRevision(request.revision));
+      if (!record.sourceCommit || !options.sourceFiles) {
+        throw new StatusError(
+          grpc.status.FAILED_PRECONDITION,
+          `revision ${record.revision} was not built from a commit of the git source: its sources are not kept`,
+        );
+      }
+      return {
+        revision: record.revision,
+        source_commit: record.sourceCommit,
+        files: await options.sourceFiles(record.sourceCommit),
+      };
     }),
 
     PublishBundle: unary("PublishBundle", async (request, caller) => {

@@ -21,6 +21,8 @@ export interface AdminTls {
   credentials: grpc.ServerCredentials;
   /** The certificate served (PEM), when TLS is on. */
   certPem?: string;
+  /** Its private key (PEM), for the console's HTTPS listener. */
+  keyPem?: string;
   /** Where it is on disk, when TLS is on. */
   certFile?: string;
   selfSigned: boolean;
@@ -125,6 +127,7 @@ export async function adminServerTls(config: ControlPlaneConfig, logger?: Logger
       false,
     ),
     certPem: cert,
+    keyPem: key,
     certFile,
     selfSigned,
   };

@@ -310,6 +310,30 @@ export class GitSource<R> {
     return commit;
   }
 
+  /** The files of the policy folder at `sha` (a commit this source fetched), sorted by path. */
+  async files(sha: string, maxBytes = 8 * 1024 * 1024): Promise<{ path: string; content: Buffer }[]> {
+    if (!/^[0-9a-f]{7,64}$/i.test(sha)) throw new GitSourceError(`${JSON.stringify(sha)} is not a commit id`);
+    const tree = this.folder ? `${sha}:${this.folder}` : `${sha}:`;
+    const listing = await this.#run(["ls-tree", "-r", "-z", "--name-only", tree]).catch((err: Error) => {
+      throw new GitSourceError(`cannot read ${this.folder || "."} at ${sha}: ${err.message}`);
+    });
+    const paths = listing.split("\0").filter(Boolean).sort();
+    const files: { path: string; content: Buffer }[] = [];
+    let total = 0;
+    for (const path of paths) {
+      const content = await this.#runBuffer([
+        "cat-file",
+        "blob",
+        `${tree.endsWith(":") ? tree : `${tree}/`}${path}`,
+      ]);
+      total += content.length;
+      if (total > maxBytes)
+        throw new GitSourceError(`the policy folder at ${sha} is larger than ${maxBytes} bytes`);
+      files.push({ path, content });
+    }
+    return files;
+  }
+
   async #ensureRepo(): Promise<void> {
     if (existsSync(join(this.repoDir, "HEAD"))) return;
     await mkdir(this.#options.workDir, { recursive: true, mode: 0o700 });

@@ -84,7 +84,9 @@ export class RevocationEnforcer {
   #current = false;
   /** When the deny-list was last known current; undefined when never. */
   #lastCurrentMs: number | undefined;
-  #wasStale = false;
+  /** Whether "stale" was logged (a list that was never current is reported only after max_staleness). */
+  #reportedStale = false;
+  #startedMs: number | undefined;
   #tick: NodeJS.Timeout | undefined;
   #staleTimer: NodeJS.Timeout | undefined;
   #persistTimer: NodeJS.Timeout | undefined;
@@ -105,6 +107,7 @@ export class RevocationEnforcer {
       const session = event.session;
       setImmediate(() => this.#recheck(session));
     });
+    this.#startedMs = this.#now();
     this.#tick = setInterval(() => this.#onTick(), 1_000);
     this.#tick.unref();
     this.#onTick();
@@ -137,11 +140,11 @@ export class RevocationEnforcer {
 
   /** The feed is connected and caught up with the stream. */
   markCurrent(): void {
-    const wasStale = this.stale;
+    const wasReported = this.#reportedStale;
     this.#current = true;
     this.#lastCurrentMs = this.#now();
     clearTimeout(this.#staleTimer);
-    if (wasStale) this.#logger.info("revocation list caught up: accepting connections again");
+    if (wasReported) this.#logger.info("revocation list caught up: accepting connections again");
     this.#onTick();
   }
 
@@ -333,13 +336,19 @@ export class RevocationEnforcer {
     lagGauge?.set(Number.isFinite(staleness) ? staleness / 1000 : Number.POSITIVE_INFINITY);
     const stale = this.stale;
     metrics?.stale.set(stale ? 1 : 0);
-    if (stale && !this.#wasStale) {
+    // A list that was never current (the first replay is still running) is refused logins but is not
+    // reported until it has had max_staleness to catch up: every start would log an error otherwise.
+    const reportable =
+      stale &&
+      (this.#lastCurrentMs !== undefined ||
+        this.#now() - (this.#startedMs ?? this.#now()) >= this.#options.maxStalenessMs);
+    if (reportable && !this.#reportedStale) {
       this.#logger.error(
         { maxStalenessMs: this.#options.maxStalenessMs, mode: this.#options.mode },
         "the revocation list is stale: new connections are refused until the revocation stream is back",
       );
     }
-    this.#wasStale = stale;
+    this.#reportedStale = reportable;
     if (stale && this.#options.mode === "strict") {
       let ended = 0;
       for (const session of this.#options.registry.all()) {

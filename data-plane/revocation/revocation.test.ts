@@ -2,7 +2,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../common/logger.js";
 import type { SigningKey } from "../../control-plane/bundle/signing-key.js";
 import { signRevocation } from "../../control-plane/revocation/sign.js";
@@ -206,6 +207,53 @@ describe("the enforcer", () => {
     expect(refusal({ sub: "carol", jti: "t2" })).toBe("28000 token revoked");
     expect(refusal({ sub: "bob", jti: "t3" })).toBe("ok");
     await enforcer.stop();
+  });
+
+  it("does not report a list that was never current as stale before its first replay had max_staleness to run", async () => {
+    vi.useFakeTimers();
+    try {
+      let now = Date.now();
+      const errors: string[] = [];
+      const logger = pino(
+        { level: "info" },
+        {
+          write: (line: string) => {
+            const record = JSON.parse(line) as { level: number; msg: string };
+            if (record.level >= 50) errors.push(record.msg);
+          },
+        },
+      );
+      const make = () =>
+        new RevocationEnforcer({
+          registry: new SessionRegistry(),
+          publicKeys: [controlPlane.publicKey],
+          maxStalenessMs: 30_000,
+          mode: "refuse_new",
+          logger,
+          now: () => now,
+        });
+      const starting = make();
+      starting.start();
+      vi.advanceTimersByTime(1_000);
+      expect(starting.stale).toBe(true); // logins are refused until the first replay…
+      expect(errors).toEqual([]); // …but a start is no error
+      starting.markCurrent();
+      starting.markLost();
+      now += 31_000;
+      vi.advanceTimersByTime(1_000);
+      expect(errors).toEqual([expect.stringMatching(/revocation list is stale/)]); // lost after being current
+      await starting.stop();
+
+      errors.length = 0;
+      const neverCaughtUp = make();
+      neverCaughtUp.start();
+      now += 30_000;
+      vi.advanceTimersByTime(1_000);
+      expect(errors).toEqual([expect.stringMatching(/revocation list is stale/)]); // no replay within max_staleness
+      await neverCaughtUp.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("is stale after max_staleness without the feed, ends sessions in strict mode, and keeps its list on disk", async () => {
