@@ -3,10 +3,14 @@
 # description: |
 #   Decides every statement a session sends, from the proxy's analysis of it.
 #   Input: proto/policy.ts QueryInput. Output: QueryDecision, always defined.
-#   Denials come in two tiers:
+#   Denials come in three tiers:
 #     - for everyone, admin included: unknown statements, role changes, dangerous functions,
-#       COPY ... PROGRAM and server-file COPY, UPDATE/DELETE without WHERE, denied commands,
-#       granting privileged predefined roles, and the masking inference guard;
+#       COPY ... PROGRAM and server-file COPY, UPDATE/DELETE without WHERE (or with a WHERE that
+#       cannot depend on the row), denied commands, naming privileged predefined roles (by parsed
+#       name), and the masking inference guard;
+#     - for restricted roles and sessions with masks: functions outside the allow-list
+#       (query_functions.rego); for sessions with masks: statistics views and ANALYZE of masked
+#       tables (query_statistics.rego);
 #     - for roles without `unrestricted` in data.portcullis.roles: statement kinds outside the
 #       role's `kinds` (or commands outside its `commands`, e.g. FetchStmt), DO blocks and function/trigger creation, relations outside the role's
 #       `read`/`write` schemas (plus data.portcullis.group_schemas for the token's groups),
@@ -269,9 +273,20 @@ deny contains msg if {
 	msg := sprintf("%s is not allowed", [s.command])
 }
 
+# Role names as the server reads them (the proxy decodes quotes and U&"…" escapes: `roles`). A data plane
+# that does not report `roles` is checked on the text instead (which over-denies, never under-denies
+# the plain spelling).
+deny contains msg if {
+	some s in statements
+	some name in object.get(s, "roles", [])
+	name in privileged_role_names
+	msg := sprintf("statements naming the predefined role %s are not allowed", [name])
+}
+
 deny contains msg if {
 	some s in statements
 	s.kind in {"grant", "role", "ddl"}
+	not is_array(object.get(s, "roles", null))
 	some name in privileged_role_names
 	contains(lower(object.get(s, "text", "")), name)
 	msg := sprintf("statements naming the predefined role %s are not allowed", [name])

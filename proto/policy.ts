@@ -89,10 +89,21 @@ export interface StatementInfo {
   /** The libpg-query node name, e.g. "SelectStmt", "VariableSetStmt". */
   command: string;
   relations: RelationRef[];
-  /** Every function called, lower-case, schema-qualified when written so ("pg_catalog.set_config"). */
+  /**
+   * Every function called, schema-qualified when written so, as the server reads the names (identifiers
+   * folded and decoded), each part double-quoted when it is not a plain lower-case identifier:
+   * "pg_catalog.set_config", "lower", "\"LOWER\"". A field selection `(x).name` counts as a call of name.
+   */
   functions: string[];
-  /** For UPDATE/DELETE/MERGE: whether a WHERE (or ON for MERGE) restricts the rows. */
+  /**
+   * For UPDATE/DELETE/MERGE: whether a WHERE (or ON for MERGE) restricts the rows. A condition that cannot
+   * depend on the row (`WHERE true`, `WHERE 1 = 1`, `WHERE true OR id = 1`) does not.
+   */
   has_where?: boolean;
+  /** The role names the statement names (grants, grantees, role options, owners, SET ROLE), decoded. */
+  roles?: string[];
+  /** VACUUM/ANALYZE: whether it computes planner statistics (ANALYZE, VACUUM ANALYZE, VACUUM (ANALYZE)). */
+  analyze?: boolean;
   /** COPY: direction and whether it runs a program. */
   copy?: { direction: "from" | "to"; program: boolean; file: boolean };
   /** SET/RESET/SHOW: the parameter (lower-case) and the value when literal; set_config calls too. */

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { StatementInfo, StatementKind } from "../../proto/policy.js";
 import { analyzeUncached } from "./analysis-cache.js";
+import { functionLabel } from "./function-label.js";
 import { loadParser, parseStatements } from "./parser.js";
 import type { Setting } from "./settings.js";
 import { nameParts, str, walk } from "./walk.js";
@@ -737,7 +738,7 @@ describe("relations: quoting, CTEs, subqueries, joins, locking", () => {
       kind: "select",
       fns: [],
     },
-    { sql: 'SELECT "Lower"(x), public."F"() FROM t', kind: "select", fns: ["Lower", "public.F"] },
+    { sql: 'SELECT "Lower"(x), public."F"() FROM t', kind: "select", fns: ['"Lower"', 'public."F"'] },
     {
       sql: "SELECT * FROM hr.t WHERE id = ANY (ARRAY(SELECT id FROM hr.u)) AND x IN (VALUES (1), ((SELECT 2 FROM hr.v)))",
       kind: "select",
@@ -1242,7 +1243,7 @@ describe("cross-check against a plain walk of the AST", () => {
       }
       if (type === "FuncCall") {
         const parts = nameParts(node.funcname);
-        expect(functions, "function").toContain(parts?.join("."));
+        expect(functions, "function").toContain(functionLabel(parts ?? []));
       }
       return undefined;
     });

@@ -6,8 +6,12 @@
  *   names kept as written); unqualified → `schema: null, resolved: false`. One entry per
  *   (schema, name, access). `columns` on a relation lists the columns named against it anywhere in the
  *   statement (read, assigned, COPY column list), "*" for whole-row or star use.
- * - `functions`: names as written after identifier folding, joined with "." (`pg_catalog.set_config`).
- *   Trigger functions named by CREATE (EVENT) TRIGGER and the procedure of CALL count as calls.
+ * - `functions`: names as the server reads them (identifier folding, quotes and U&"…" escapes decoded),
+ *   joined with ".", a part double-quoted when it is not a plain lower-case identifier (function-label.ts:
+ *   `pg_catalog.set_config`, `"LOWER"`). Trigger functions named by CREATE (EVENT) TRIGGER, the procedure of
+ *   CALL and the name of a field selection `(x).name` (a call of name(x) when x is not composite) count.
+ * - `roles`: the role names the statement names (role-names.ts), decoded like identifiers; absent when none.
+ * - `analyze` (VacuumStmt): whether it computes planner statistics (ANALYZE, VACUUM ANALYZE).
  * - `columns`: always present (possibly empty); see query-walker.ts for the context rules.
  * - `has_where`: present when the statement runs an UPDATE, DELETE or MERGE anywhere, including in a
  *   data-modifying CTE or the inner statement of PREPARE / EXPLAIN ANALYZE / CREATE TABLE AS; true only when
@@ -42,6 +46,7 @@ import { baseKind, ROLE_PARAMETERS } from "./kinds.js";
 import { constBoolean } from "./literals.js";
 import { fingerprint, type RawStatement } from "./parser.js";
 import { QueryWalker, relationOf, tableItem } from "./query-walker.js";
+import { roleNames } from "./role-names.js";
 import { Level, relationDisplay } from "./scope.js";
 import { transactionStartSettings, variableSetSettings } from "./settings.js";
 import { type AstObject, isObject, list, listItems, nameParts, str, unwrap } from "./walk.js";
@@ -62,6 +67,7 @@ type Extras = Partial<
     | "savepoint"
     | "do_language"
     | "channel"
+    | "analyze"
   >
 >;
 
@@ -335,6 +341,12 @@ export function analyzeNode(
       walker.fields(node, type, root);
       break;
 
+    case "VacuumStmt":
+      // ANALYZE, VACUUM ANALYZE and VACUUM (ANALYZE) compute planner statistics (pg_stats shows their values).
+      extras.analyze = node.is_vacuumcmd !== true || explainAnalyze(node.options);
+      walker.node(type, node, root);
+      break;
+
     default: {
       // DDL, GRANT, role, utility, LOCK and unknown statements: walk everything. Table references outside a
       // query are acted upon (written); queries inside (CREATE VIEW, rule actions, SQL function bodies) are
@@ -366,5 +378,9 @@ export function analyzeNode(
   if (c.has_where !== undefined) info.has_where = c.has_where;
   if (c.settings.length > 0) info.settings = c.settings;
   if (c.positional) info.positional_references = true;
+  const roles = roleNames(type, node, c.settings);
+  // Reported (even empty) for every statement that can name a role, so the policy decides on the
+  // parsed names and never falls back to the text (where a string literal could name one).
+  if (roles.length > 0 || kind === "grant" || kind === "role" || kind === "ddl") info.roles = roles;
   return Object.assign(info, extras);
 }

@@ -17,6 +17,7 @@
  */
 import type { ColumnUse } from "../../proto/policy.js";
 import type { Access, Collector } from "./collector.js";
+import { functionLabel } from "./function-label.js";
 import { ROLE_PARAMETERS } from "./kinds.js";
 import { Level, qualifierKey, type RangeItem, type RelationName, relationDisplay } from "./scope.js";
 import { setConfigSetting, UNKNOWN_SETTING } from "./settings.js";
@@ -31,6 +32,7 @@ import {
   stringValue,
   unwrap,
 } from "./walk.js";
+import { restrictsRows } from "./where-restricts.js";
 
 /** RangeVars met outside a FROM list are acted upon (written), except in these fields, which only read. */
 const READ_RANGEVAR_FIELDS: ReadonlySet<string> = new Set([
@@ -202,7 +204,7 @@ export class QueryWalker {
     for (const item of list(s.fromClause)) this.fromItem(item, level);
     for (const t of list(s.targetList)) this.assignTarget(t, target, level, true);
     this.expr(s.whereClause, level);
-    this.out.noteWhere(s.whereClause !== undefined);
+    this.out.noteWhere(restrictsRows(s.whereClause, target?.names ?? []));
     this.returning(s.returningClause, level, target);
     this.fields(s, "UpdateStmt", level, UPDATE_SPECIAL);
   }
@@ -215,7 +217,7 @@ export class QueryWalker {
     for (const item of list(s.usingClause)) this.fromItem(item, level);
     // WHERE CURRENT OF arrives as a CurrentOfExpr whereClause: it restricts to one row.
     this.expr(s.whereClause, level);
-    this.out.noteWhere(s.whereClause !== undefined);
+    this.out.noteWhere(restrictsRows(s.whereClause, target?.names ?? []));
     this.returning(s.returningClause, level, target);
     this.fields(s, "DeleteStmt", level, DELETE_SPECIAL);
   }
@@ -227,9 +229,12 @@ export class QueryWalker {
     if (target !== null) level.items.push(target);
     this.fromItem(s.sourceRelation, level);
     this.expr(s.joinCondition, level);
-    // WHEN NOT MATCHED BY SOURCE acts on the target rows the ON condition did NOT match: without its own
-    // AND condition, an UPDATE or DELETE there is not restricted by anything.
-    let unrestricted = s.joinCondition === undefined;
+    // WHEN MATCHED acts on the target rows the ON condition matched, WHEN NOT MATCHED BY SOURCE on those it
+    // did NOT match: an UPDATE or DELETE is restricted by its own AND condition, or (WHEN MATCHED only) by
+    // an ON that depends on the target row (see where-restricts.ts: `ON true` does not).
+    const names = target?.names ?? [];
+    const onRestricts = restrictsRows(s.joinCondition, names);
+    let unrestricted = false;
     for (const clause of list(s.mergeWhenClauses)) {
       const w = unwrap(clause);
       if (w?.type !== "MergeWhenClause") {
@@ -242,7 +247,8 @@ export class QueryWalker {
       this.expr(c.values, level);
       const bySource = c.matchKind === "MERGE_WHEN_NOT_MATCHED_BY_SOURCE";
       const modifies = c.commandType === "CMD_UPDATE" || c.commandType === "CMD_DELETE";
-      if (bySource && modifies && c.condition === undefined) unrestricted = true;
+      const restricted = restrictsRows(c.condition, names) || (!bySource && onRestricts);
+      if (modifies && !restricted) unrestricted = true;
     }
     this.out.noteWhere(!unrestricted);
     this.returning(s.returningClause, level, target);
@@ -550,6 +556,15 @@ export class QueryWalker {
       case "FuncCall":
         this.funcCall(node, level);
         return;
+      case "A_Indirection":
+        // `(x).name` selects a field of a composite x, and on any other value calls the function name(x)
+        // (`('SELECT …'::text).ts_stat` runs ts_stat): the name is reported as a call either way.
+        for (const item of list(node.indirection)) {
+          const name = stringValue(item);
+          if (name !== null) this.out.addFunction(functionLabel([name]));
+        }
+        this.fields(node, type, level);
+        return;
       case "SubLink":
         this.expr(node.testexpr, level);
         this.query(node.subselect, level, false);
@@ -564,7 +579,7 @@ export class QueryWalker {
       case "CreateEventTrigStmt": {
         // The trigger function runs on every triggering event.
         const fn = nameParts(node.funcname);
-        if (fn !== null && fn.length > 0) this.out.addFunction(fn.join("."));
+        if (fn !== null && fn.length > 0) this.out.addFunction(functionLabel(fn));
         this.fields(node, type, level, FUNC_SPECIAL);
         return;
       }
@@ -576,7 +591,7 @@ export class QueryWalker {
   funcCall(fc: AstObject, level: Level): void {
     const parts = nameParts(fc.funcname);
     if (parts !== null && parts.length > 0) {
-      this.out.addFunction(parts.join("."));
+      this.out.addFunction(functionLabel(parts));
       if (parts[parts.length - 1] === "set_config") {
         const setting = setConfigSetting(list(fc.args));
         this.out.addSetting(setting);
