@@ -56,6 +56,10 @@ export const dataPlaneConfigSchema = z
             issuer: z.string().url(),
             audience: z.union([z.string(), z.array(z.string()).min(1)]),
             algorithms: z.array(z.string()).optional(),
+            /** Accepted JWT `typ` header values (default JWT, at+jwt, application/jwt, application/at+jwt). */
+            token_types: z.array(z.string().min(1)).min(1).optional(),
+            /** Accepted `azp` (client ids); default not checked. */
+            authorized_parties: z.array(z.string().min(1)).min(1).optional(),
           }),
         )
         .min(1, "configure at least one OIDC issuer"),

@@ -76,7 +76,13 @@ export async function startDataPlane(
     logger.warn("no TLS certificate configured: using a self-signed one (development only)");
 
   const verifier = new TokenVerifier({
-    issuers: config.oidc.issuers,
+    issuers: config.oidc.issuers.map((i) => ({
+      issuer: i.issuer,
+      audience: i.audience,
+      ...(i.algorithms ? { algorithms: i.algorithms } : {}),
+      ...(i.token_types ? { tokenTypes: i.token_types } : {}),
+      ...(i.authorized_parties ? { authorizedParties: i.authorized_parties } : {}),
+    })),
     clockSkewSeconds: config.oidc.clock_skew_seconds,
     jwksRefetchMinIntervalMs: config.oidc.jwks_refetch_min_interval_ms,
     allowInsecureIssuer: config.oidc.allow_insecure_issuer,

@@ -7,7 +7,7 @@
  * With PORTCULLIS_CONSOLE_SCREENSHOTS=1 each view is saved to docs/console-*.png.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { appendFile, mkdtemp, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -33,7 +33,7 @@ async function demoToken(user: string): Promise<string> {
 /** psql as `user` through the eu data plane, verbose errors (SQLSTATE shown). */
 async function psql(
   user: string,
-  sql: string,
+  ...commands: string[]
 ): Promise<{ child: ChildProcess; done: Promise<{ code: number | null; stderr: string; stdout: string }> }> {
   const eu = demo.env.proxies[0]!;
   const child = spawn(
@@ -43,8 +43,7 @@ async function psql(
       "-X",
       "-v",
       "VERBOSITY=verbose",
-      "-c",
-      sql,
+      ...commands.flatMap((c) => ["-c", c]),
     ],
     {
       env: { ...process.env, PGPASSWORD: await demoToken(user), PGCONNECT_TIMEOUT: "20" },
@@ -112,7 +111,11 @@ describe("the console in a browser", () => {
 
     const page = await signIn("carol");
     await expect.poll(() => page.locator(".live.on").count(), { timeout: 30_000 }).toBe(1);
-    const alice = await psql("alice", "SELECT pg_sleep(600)");
+    // a session that stays live and talks to the server every second (analysts may not call
+    // pg_sleep): the revocation's FATAL reaches psql at its next query
+    const watch = join(dir, "watch.sql");
+    await writeFile(watch, "SELECT 1 \\watch 1\n");
+    const alice = await psql("alice", `\\i ${watch}`);
     const row = page.locator('[data-session][aria-label^="alice on"]');
     await row.first().waitFor({ timeout: 30_000 });
     await shot(page, "sessions");

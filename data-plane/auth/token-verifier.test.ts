@@ -325,6 +325,46 @@ describe("refuses attacks", () => {
   });
 });
 
+describe("token type and authorized party (typ, azp)", () => {
+  test("a JWT or access-token typ verifies (any case), a token made for another purpose is refused", async () => {
+    const verifier = await startedVerifier();
+    for (const typ of ["JWT", "jwt", "at+jwt", "application/at+JWT"]) {
+      await verifier.verify(await sign(rsa, claimsFor(idp.issuer), "RS256", { typ }));
+    }
+    for (const typ of ["logout+jwt", "secevent+jwt", "dpop+jwt", "JOSE"]) {
+      const err = await refusal(verifier.verify(await sign(rsa, claimsFor(idp.issuer), "RS256", { typ })));
+      expect(err.code, typ).toBe("wrong_type");
+      expect(err.publicMessage).toBe("token type not accepted");
+    }
+    const only = await startedVerifier({
+      issuers: [{ issuer: idp.issuer, audience: AUDIENCE, tokenTypes: ["at+jwt"] }],
+    });
+    await only.verify(await sign(rsa, claimsFor(idp.issuer), "RS256", { typ: "at+jwt" }));
+    expect(
+      (await refusal(only.verify(await sign(rsa, claimsFor(idp.issuer), "RS256", { typ: "JWT" })))).code,
+    ).toBe("wrong_type");
+  });
+
+  test("with authorized parties configured, azp must be one of them; several audiences need an azp", async () => {
+    const verifier = await startedVerifier({
+      issuers: [{ issuer: idp.issuer, audience: AUDIENCE, authorizedParties: ["portcullis-cli"] }],
+    });
+    await verifier.verify(await sign(rsa, claimsFor(idp.issuer, { azp: "portcullis-cli" })));
+    await verifier.verify(await sign(rsa, claimsFor(idp.issuer)));
+    const other = await refusal(
+      verifier.verify(await sign(rsa, claimsFor(idp.issuer, { azp: "some-other-app" }))),
+    );
+    expect(other.code).toBe("wrong_party");
+    const several = await refusal(
+      verifier.verify(await sign(rsa, claimsFor(idp.issuer, { aud: [AUDIENCE, "some-other-app"] }))),
+    );
+    expect(several.code).toBe("wrong_party");
+    // not configured: azp is not checked
+    const open = await startedVerifier();
+    await open.verify(await sign(rsa, claimsFor(idp.issuer, { azp: "some-other-app" })));
+  });
+});
+
 describe("configuration", () => {
   test("refuses disallowed algorithms, insecure issuers and empty audiences at construction", () => {
     const base = { issuer: "https://idp.example.com", audience: "portcullis" };

@@ -52,7 +52,26 @@ export interface IssuerConfig {
   audience: string | string[];
   /** A subset of the allowed algorithms for this issuer. Default: all of them. */
   algorithms?: string[];
+  /**
+   * Accepted values of the JWT header `typ` (compared case-insensitively); a token without `typ` is
+   * accepted. Default: JWT, at+jwt, application/jwt, application/at+jwt. Tokens made for another
+   * purpose (logout+jwt, secevent+jwt, dpop+jwt…) are refused.
+   */
+  tokenTypes?: string[];
+  /**
+   * The client ids this proxy accepts tokens for (`azp`). When set, a token's `azp` must be one of
+   * them, and a token with several audiences must carry an `azp`. Default: not checked.
+   */
+  authorizedParties?: string[];
 }
+
+/** The `typ` header values accepted by default (RFC 7519, RFC 9068). */
+export const DEFAULT_TOKEN_TYPES: readonly string[] = [
+  "jwt",
+  "at+jwt",
+  "application/jwt",
+  "application/at+jwt",
+];
 
 export interface TokenVerifierOptions {
   issuers: IssuerConfig[];
@@ -84,6 +103,8 @@ export type TokenErrorCode =
   | "expired"
   | "not_yet_valid"
   | "wrong_audience"
+  | "wrong_type"
+  | "wrong_party"
   | "missing_claim"
   | "issuer_unavailable";
 
@@ -97,6 +118,8 @@ const PUBLIC_MESSAGES: Record<TokenErrorCode, string> = {
   expired: "token expired",
   not_yet_valid: "token not yet valid",
   wrong_audience: "token audience not accepted",
+  wrong_type: "token type not accepted",
+  wrong_party: "token authorized party not accepted",
   missing_claim: "token lacks a required claim",
   issuer_unavailable: "token issuer unavailable, try again later",
 };
@@ -155,6 +178,8 @@ class IssuerState {
   readonly issuer: string;
   readonly audience: string[];
   readonly algorithms: string[];
+  readonly tokenTypes: string[];
+  readonly authorizedParties: string[] | undefined;
   keys: RemoteJWKSet | undefined;
   discovering: Promise<RemoteJWKSet> | undefined;
   lastDiscoveryFailureAt: number | undefined;
@@ -166,6 +191,8 @@ class IssuerState {
     this.issuer = config.issuer;
     this.audience = Array.isArray(config.audience) ? [...config.audience] : [config.audience];
     this.algorithms = config.algorithms ? [...config.algorithms] : [...ALLOWED_ALGORITHMS];
+    this.tokenTypes = (config.tokenTypes ?? DEFAULT_TOKEN_TYPES).map((t) => t.toLowerCase());
+    this.authorizedParties = config.authorizedParties ? [...config.authorizedParties] : undefined;
   }
 }
 
@@ -260,6 +287,11 @@ export class TokenVerifier {
     if (!state.algorithms.includes(algorithm)) {
       throw new TokenError("unsupported_algorithm", `alg ${algorithm} is not allowed for ${state.issuer}`);
     }
+    if (header.typ !== undefined) {
+      if (typeof header.typ !== "string" || !state.tokenTypes.includes(header.typ.toLowerCase())) {
+        throw new TokenError("wrong_type", `typ ${truncate(String(header.typ))} is not accepted`);
+      }
+    }
 
     const keys = await this.#keysFor(state).catch((cause: unknown) => {
       throw new TokenError("issuer_unavailable", `${state.issuer}: ${describe(cause)}`, { cause });
@@ -292,6 +324,18 @@ export class TokenVerifier {
       throw new TokenError("not_yet_valid", "iat is in the future");
     }
     const claims = checkClaimTypes(payload);
+    if (state.authorizedParties) {
+      const azp = payload.azp;
+      if (azp !== undefined && (typeof azp !== "string" || !state.authorizedParties.includes(azp))) {
+        throw new TokenError("wrong_party", `azp ${truncate(String(azp))} is not an accepted client`);
+      }
+      if (azp === undefined && Array.isArray(payload.aud) && payload.aud.length > 1) {
+        throw new TokenError(
+          "wrong_party",
+          "a token with several audiences must name its authorized party (azp)",
+        );
+      }
+    }
     return {
       claims,
       issuer: state.issuer,

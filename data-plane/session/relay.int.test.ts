@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import pg from "pg";
 import { serialize } from "pg-protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toolchain } from "../../common/toolchain.js";
@@ -307,33 +308,63 @@ describe("LISTEN/NOTIFY", () => {
   });
 });
 
+/**
+ * A running query without pg_sleep (which the default policy no longer allows analysts): the
+ * superuser holds an exclusive lock on sales.orders, so an analyst's read of it waits until released.
+ */
+const WAITING_READ = "SELECT count(*) FROM sales.orders";
+
+async function lockOrders(): Promise<{ release(): Promise<void> }> {
+  const holder = new pg.Client({ connectionString: postgres.url() });
+  await holder.connect();
+  await holder.query("BEGIN");
+  await holder.query("LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE");
+  return {
+    async release() {
+      await holder.query("COMMIT").catch(() => undefined);
+      await holder.end();
+    },
+  };
+}
+
 describe("query cancel", () => {
   it("cancels psql's running query on SIGINT with the key the proxy issued", async () => {
-    const run = await proxyPsql("alice", ["-c", "SELECT pg_sleep(30)"], {
-      started: (child) => {
-        void waitUntilRunning("SELECT pg_sleep(30)").finally(() => child.kill("SIGINT"));
-      },
-    });
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/canceling statement due to user request/);
+    const lock = await lockOrders();
+    try {
+      const run = await proxyPsql("alice", ["-c", WAITING_READ], {
+        started: (child) => {
+          void waitUntilRunning(WAITING_READ).finally(() => child.kill("SIGINT"));
+        },
+      });
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(/canceling statement due to user request/);
+    } finally {
+      await lock.release();
+    }
   });
 
   it("ignores a CancelRequest with a wrong secret key or process id, honours the right one", async () => {
     const c = await wire("alice");
-    c.send(serialize.query("SELECT pg_sleep(2)"));
-    await waitUntilRunning("SELECT pg_sleep(2)");
+    const first = await lockOrders();
+    c.send(serialize.query(WAITING_READ));
+    await waitUntilRunning(WAITING_READ);
     await sendCancel("127.0.0.1", stack.port, c.processId, c.secretKey ^ 0x5a5a5a5a);
     await sendCancel("127.0.0.1", stack.port, c.processId ^ 1, c.secretKey);
+    // give a wrongly honoured cancel time to land before the query may finish
+    await new Promise((r) => setTimeout(r, 300));
+    await first.release();
     expect(summary(await c.untilReady())).toEqual([
       "rowDescription",
       "dataRow",
       "complete SELECT 1",
       "ready I",
     ]);
-    c.send(serialize.query("SELECT pg_sleep(30)"));
-    await waitUntilRunning("SELECT pg_sleep(30)");
+    const second = await lockOrders();
+    c.send(serialize.query(WAITING_READ));
+    await waitUntilRunning(WAITING_READ);
     await sendCancel("127.0.0.1", stack.port, c.processId, c.secretKey);
     const canceled = await c.untilReady();
+    await second.release();
     expect(summary(canceled).at(-2)).toBe("error 57014");
     c.send(serialize.query("SELECT 'alive'"));
     expect(dataRows(await c.untilReady())).toEqual([["alive"]]);
