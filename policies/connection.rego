@@ -5,6 +5,7 @@
 #   Input: proto/policy.ts ConnectionInput. Output: ConnectionDecision, always defined.
 #   The token's `groups` and `roles` claims are matched against data.portcullis.role_mapping,
 #   an ordered list: the first entry that matches wins, so the most privileged mapping comes first.
+#   An entry may name the `issuer` it trusts (see mapping_issuer_matches).
 package portcullis.connection
 
 import data.portcullis.lib
@@ -34,7 +35,28 @@ role_mapping := data.portcullis.role_mapping
 mapping_matches := [i |
 	some i, m in role_mapping
 	m.value in lib.claim_set(token, m.claim)
+	mapping_issuer_matches(m)
 ]
+
+# Groups are only as good as the issuer that asserts them: with several issuers, any of them could
+# put `groups: ["admins"]` in a token. So an entry with `issuer` maps only tokens of that issuer
+# (exact `iss`); an entry without one maps tokens of the issuers in data.portcullis.group_issuers
+# when that list is set, and of any configured issuer only when it is not (one issuer).
+default group_issuers := null
+
+group_issuers := data.portcullis.group_issuers
+
+mapping_issuer_matches(m) if m.issuer == object.get(token, "iss", null)
+
+mapping_issuer_matches(m) if {
+	not m.issuer
+	group_issuers == null
+}
+
+mapping_issuer_matches(m) if {
+	not m.issuer
+	object.get(token, "iss", null) in group_issuers
+}
 
 db_role := role_mapping[min(mapping_matches)].db_role
 

@@ -140,3 +140,30 @@ test_reasons_always_an_array if {
 	is_array(decide(["analysts"]).reasons)
 	is_array(decide(["nobody"]).reasons)
 }
+
+# With several issuers, a group maps only for the issuer the entry (or group_issuers) trusts.
+other_issuer_token(groups) := object.union(token(groups), {"iss": "https://other-idp.example"})
+
+test_mapping_with_issuer_only_for_that_issuer if {
+	mapping := [{"claim": "groups", "value": "admins", "db_role": "admin", "issuer": "https://idp.example"}]
+	d := connection.decision with input as conn_input(token(["admins"]), "app") with data.portcullis.role_mapping as mapping
+	d.db_role == "admin"
+	e := connection.decision with input as conn_input(other_issuer_token(["admins"]), "app")
+		with data.portcullis.role_mapping as mapping
+	denied_with(e, "no database role")
+}
+
+test_group_issuers_limit_entries_without_issuer if {
+	f := connection.decision with input as conn_input(other_issuer_token(["admins"]), "app")
+		with data.portcullis.group_issuers as ["https://idp.example"]
+	denied_with(f, "no database role")
+	g := connection.decision with input as conn_input(token(["admins"]), "app")
+		with data.portcullis.group_issuers as ["https://idp.example"]
+	g.db_role == "admin"
+}
+
+test_one_issuer_needs_no_issuer_in_entries if {
+	decide(["admins"]).db_role == "admin"
+	d := connection.decision with input as conn_input(other_issuer_token(["analysts"]), "app")
+	d.db_role == "analyst"
+}

@@ -21,6 +21,7 @@ export type ExpectedRefusal =
   | "expired"
   | "not_yet_valid"
   | "wrong_audience"
+  | "wrong_type"
   | "missing_claim";
 
 export interface ForgeTarget {
@@ -75,9 +76,10 @@ export async function signWithProviderKey(
   target: ForgeTarget,
   claims: JWTPayload,
   alg = "RS256",
+  typ = "JWT",
 ): Promise<string> {
   const key = await importJWK(target.signingKey, alg);
-  return new SignJWT(claims).setProtectedHeader({ alg, kid: rsaKid(target), typ: "JWT" }).sign(key);
+  return new SignJWT(claims).setProtectedHeader({ alg, kid: rsaKid(target), typ }).sign(key);
 }
 
 /** Signed by an unrelated RSA key: with the provider's `kid` (a signature mismatch) or a fresh unknown one. */
@@ -221,6 +223,16 @@ export async function forgeAll(target: ForgeTarget): Promise<ForgedToken[]> {
       name: "no exp",
       token: await signWithProviderKey(target, baseClaims(target, { exp: undefined })),
       expect: "missing_claim",
+    },
+    {
+      name: "a logout token (typ logout+jwt), otherwise valid",
+      token: await signWithProviderKey(target, baseClaims(target), "RS256", "logout+jwt"),
+      expect: "wrong_type",
+    },
+    {
+      name: "a security event token (typ secevent+jwt), otherwise valid",
+      token: await signWithProviderKey(target, baseClaims(target), "RS256", "secevent+jwt"),
+      expect: "wrong_type",
     },
     {
       name: "oversized (> 65,535 bytes), otherwise valid",
