@@ -21,7 +21,7 @@ import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { ConnectionOptions, NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { type Logger, silentLogger } from "../../common/logger.js";
-import { type Backoff, NatsLink } from "../../common/nats-link.js";
+import { type Backoff, backoffDelay, NatsLink } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
 import { BUNDLE_LIMITS } from "../../proto/bundle.js";
 import { decodeBundle } from "../../proto/bundle-file.js";
@@ -61,6 +61,12 @@ export interface BundleWatcherOptions {
   objectBucket?: string;
   /** Largest object accepted (default: the sum of the bundle file limits). */
   maxBundleBytes?: number;
+  /**
+   * Longest a bundle fetch may take (default 20 s). A fetch that stalls — e.g. its consumer was on
+   * a NATS node that died — is abandoned and retried with backoff instead of holding every later
+   * pointer behind it.
+   */
+  fetchTimeoutMs?: number;
   backoff?: Backoff;
   connectTimeoutMs?: number;
   /** Authentication, TLS… for the NATS client. */
@@ -147,6 +153,8 @@ export class BundleWatcher {
   #loadError: string | undefined;
   #statusTimer: NodeJS.Timeout | undefined;
   #checkTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #fetchFailures = 0;
   #stopped = false;
   #listeners = new Set<(state: BundleWatcherState) => void>();
 
@@ -184,6 +192,7 @@ export class BundleWatcher {
     this.#stopped = true;
     clearInterval(this.#statusTimer);
     clearInterval(this.#checkTimer);
+    clearTimeout(this.#retryTimer);
     this.#watch?.stop();
     this.#watch = undefined;
     await this.#processing?.catch(() => undefined);
@@ -353,6 +362,10 @@ export class BundleWatcher {
       this.#logger.warn({ err: (err as Error).message }, "ignored an invalid bundle pointer");
       return;
     }
+    this.#want(pointer);
+  }
+
+  #want(pointer: BundlePointer): void {
     this.#wanted = pointer;
     if (this.#loaded && pointerKey(this.#loaded) === pointerKey(pointer)) {
       if (this.#loadError && this.#failedKey !== pointerKey(pointer)) this.#loadError = undefined;
@@ -382,7 +395,8 @@ export class BundleWatcher {
       bytes = await this.#fetch(pointer);
     } catch (err) {
       this.#loadError = `fetching bundle ${pointer.revision}: ${(err as Error).message}`;
-      if (!(err instanceof FetchError)) this.#failedKey = pointerKey(pointer);
+      if (err instanceof FetchError) this.#retryLater(pointer);
+      else this.#failedKey = pointerKey(pointer);
       log.warn({ err: (err as Error).message }, "bundle fetch failed");
       this.#notify();
       void this.reportNow();
@@ -412,6 +426,7 @@ export class BundleWatcher {
     this.#loadedAt = loadedAt;
     this.#loadError = undefined;
     this.#failedKey = undefined;
+    this.#fetchFailures = 0;
     log.info(
       { fetchMs: Math.round(fetchedMs), totalMs: Math.round(performance.now() - started) },
       "bundle loaded",
@@ -438,9 +453,7 @@ export class BundleWatcher {
       throw new FetchError(`object ${pointer.object} is not in ${this.#objectBucket}`);
     if (info.size > max)
       throw new Error(`object ${pointer.object} is ${info.size} bytes, over the ${max}-byte limit`);
-    const bytes = await os.getBlob(pointer.object).catch((err: Error) => {
-      throw new FetchError(err.message);
-    });
+    const bytes = await this.#readObject(os, pointer.object, info.size);
     if (!bytes) throw new FetchError(`object ${pointer.object} vanished`);
     const digest = sha256Hex(bytes);
     if (digest !== pointer.sha256) {
@@ -449,6 +462,57 @@ export class BundleWatcher {
       );
     }
     return bytes;
+  }
+
+  /**
+   * The object's bytes, read within fetchTimeoutMs (the client's own read has no deadline: its
+   * consumer waits for heartbeats that a dead node never sends). Undefined when it is gone.
+   */
+  async #readObject(os: ObjectStore, name: string, size: number): Promise<Uint8Array | undefined> {
+    const result = await os.get(name).catch((err: Error) => {
+      throw new FetchError(err.message);
+    });
+    if (!result) return undefined;
+    const reader = result.data.getReader();
+    const timeoutMs = this.#options.fetchTimeoutMs ?? 20_000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new FetchError(`reading object ${name} took longer than ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    try {
+      for (;;) {
+        const { done, value } = await Promise.race([reader.read(), deadline]);
+        if (done) break;
+        total += value.byteLength;
+        if (total > size) throw new FetchError(`object ${name} is longer than its ${size}-byte record`);
+        chunks.push(value);
+      }
+      await Promise.race([result.error, deadline]).catch((err: Error) => {
+        throw err instanceof FetchError ? err : new FetchError(err.message);
+      });
+    } catch (err) {
+      await reader.cancel().catch(() => undefined);
+      throw err instanceof FetchError ? err : new FetchError((err as Error).message);
+    } finally {
+      clearTimeout(timer);
+    }
+    return Buffer.concat(chunks, total);
+  }
+
+  /** Fetches the pointer again after a transient failure, unless a newer one came meanwhile. */
+  #retryLater(pointer: BundlePointer): void {
+    clearTimeout(this.#retryTimer);
+    if (this.#stopped) return;
+    const delay = backoffDelay(++this.#fetchFailures, this.#options.backoff);
+    this.#retryTimer = setTimeout(() => {
+      if (this.#stopped || !this.#wanted || pointerKey(this.#wanted) !== pointerKey(pointer)) return;
+      this.#want(pointer);
+    }, delay);
+    this.#retryTimer.unref();
   }
 
   async #saveLastGood(bytes: Uint8Array, pointer: BundlePointer): Promise<void> {

@@ -27,6 +27,9 @@ import {
 } from "../../proto/bus.js";
 import { decodeRevocation } from "../../proto/revocation.js";
 
+/** Pull expiry of the revocation consumer (the server's idle heartbeat is half of it). */
+const CONSUME_EXPIRES_MS = 5_000;
+
 export interface RevocationContext {
   /** Part of the first replay after start (the data plane was not running when it was made). */
   bootReplay: boolean;
@@ -162,7 +165,9 @@ export class RevocationFeed {
     const info = await jsm.streams.info(this.#stream);
     const target = info.state.messages === 0 ? 0 : info.state.last_seq;
     const consumer = await jetstream(nc).consumers.get(this.#stream, { deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume({ max_messages: 512 });
+    // Short pulls: the server heartbeats every expires/2, so a consumer lost with its NATS node
+    // (an ordered consumer has one replica) is noticed in seconds rather than a minute.
+    const messages = await consumer.consume({ max_messages: 512, expires: CONSUME_EXPIRES_MS });
     if (generation !== this.#generation || this.#stopped) {
       await messages.close().catch(() => undefined);
       return;
@@ -187,7 +192,13 @@ export class RevocationFeed {
       for await (const status of messages.status()) {
         if (generation !== this.#generation) break;
         if (status.type === "heartbeats_missed" && status.count >= 2) {
-          this.#logger.warn({ missed: status.count }, "revocation stream heartbeats missed");
+          // The client alone would re-check only every 30 s; the node holding the consumer is
+          // likely gone: start over on a fresh consumer (the stream's other replicas have it all;
+          // the enforcer deduplicates by id and keeps serving within max_staleness meanwhile).
+          this.#logger.warn({ missed: status.count }, "revocation stream heartbeats missed: starting over");
+          this.#lost();
+          void this.#link.refresh();
+          break;
         } else if (status.type === "stream_not_found" || status.type === "consumer_deleted") {
           this.#logger.warn({ status: status.type }, "revocation stream or consumer gone: starting over");
           this.#lost();
