@@ -20,6 +20,12 @@ export const BUS = {
   /** Stream and subjects of revocations. */
   revocationsStream: "PORTCULLIS_REVOCATIONS",
   revocationsPrefix: "portcullis.revocations",
+  /**
+   * Core NATS subject carrying each new revocation (the same signed message) just before the
+   * stream stores it: the fast path for connected data planes; the stream is the durable one
+   * (replay on boot and reconnection). Receivers deduplicate by revocation id.
+   */
+  revocationsLiveSubject: "portcullis.revocations.live",
   /** Stream of decision records (audit). */
   decisionsStream: "PORTCULLIS_DECISIONS",
   decisionsPrefix: "portcullis.decisions",

@@ -31,7 +31,7 @@ import { signRevocation } from "../control-plane/revocation/sign.js";
 import { DENY_LIST_FILE } from "../data-plane/revocation/session-controls.js";
 import { type LocalNats, startNats } from "../devstack/nats.js";
 import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
-import { encodeBusMessage, type Revocation, revocationSubject } from "../proto/bus.js";
+import { BUS, encodeBusMessage, type Revocation, revocationSubject } from "../proto/bus.js";
 import { type AdminClient, createAdminClient, type EventMessage } from "../proto/load.js";
 import { startTestControlPlane, type TestControlPlane } from "./harness/control-plane.js";
 import {
@@ -460,7 +460,10 @@ describe("revocation", () => {
       const js = jetstream(nc);
       for (const message of [forged, altered, unsigned]) {
         await js.publish(revocationSubject("subject"), encodeBusMessage(message), { msgID: message.id });
+        // and on the fast path, which is verified the same way
+        nc.publish(BUS.revocationsLiveSubject, encodeBusMessage(message));
       }
+      await nc.flush();
     } finally {
       await nc.close();
     }
@@ -468,8 +471,8 @@ describe("revocation", () => {
       const after = await Promise.all(
         dps.map((dp) => metricValue(dp, "portcullis_revocations_rejected_total")),
       );
-      return after.every((n, i) => n >= before[i]! + 3);
-    }, "every data plane to reject the three revocations");
+      return after.every((n, i) => n >= before[i]! + 6);
+    }, "every data plane to reject the three revocations on both paths");
     expect(
       await metricValue(dps[0]!, "portcullis_revocations_rejected_total", { reason: "bad_signature" }),
     ).toBeGreaterThan(0);
@@ -479,6 +482,37 @@ describe("revocation", () => {
     expect(live.isEnded).toBe(false);
     expect((await live.client.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
     for (const dp of dps) expect(await tryLogin(dp.port, alice)).toEqual({ ok: true });
+  }, 60_000);
+
+  it("cuts on the fast path alone: a signed revocation on the core subject, never stored, ends the session", async () => {
+    const subject = "fast-path-only";
+    const token = await oidc.token({ sub: subject, groups: ["analysts"] });
+    const live = await openSession(dps[0]!.port, token);
+    const revocation = await signRevocation(
+      {
+        id: `fast-${Date.now()}`,
+        kind: "subject",
+        value: subject,
+        reason: "fast path",
+        created_at: new Date().toISOString(),
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      },
+      cp.signingKey,
+    );
+    const nc = await connect({ servers: nats.url });
+    try {
+      nc.publish(BUS.revocationsLiveSubject, encodeBusMessage(revocation));
+      await nc.flush();
+    } finally {
+      await nc.close();
+    }
+    expect((await live.ended).code).toBe("57P01");
+    for (const dp of dps) {
+      await eventually(async () => {
+        const r = await tryLogin(dp.port, token);
+        return !r.ok && r.code === "28000" ? true : undefined;
+      }, `${dp.id} refusing the subject`);
+    }
   }, 60_000);
 
   it("a data plane cut off from NATS cuts the session right after it reconnects", async () => {

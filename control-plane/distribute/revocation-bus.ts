@@ -159,14 +159,18 @@ export class RevocationBus {
   }
 
   async #publish(nc: NatsConnection, revocation: Revocation): Promise<number> {
-    const ack = await jetstream(nc).publish(
-      revocationSubject(revocation.kind),
-      encodeBusMessage(revocation),
-      {
-        msgID: revocation.id,
-        timeout: this.#options.publishTimeoutMs ?? 5_000,
-      },
-    );
+    const bytes = encodeBusMessage(revocation);
+    // The fast path first: connected data planes cut on this core message without waiting for the
+    // stream to store and acknowledge; the stream's copy below is the durable one (replay).
+    try {
+      nc.publish(BUS.revocationsLiveSubject, bytes);
+    } catch (err) {
+      this.#logger.debug({ id: revocation.id, err: (err as Error).message }, "fast revocation not sent");
+    }
+    const ack = await jetstream(nc).publish(revocationSubject(revocation.kind), bytes, {
+      msgID: revocation.id,
+      timeout: this.#options.publishTimeoutMs ?? 5_000,
+    });
     this.#options.onPublished(revocation.id, ack.seq, new Date().toISOString());
     return ack.seq;
   }

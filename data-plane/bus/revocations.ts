@@ -13,7 +13,7 @@
  * backoff (common/nats-link.ts) and never throws into the proxy.
  */
 import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
+import type { ConnectionOptions, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { type Logger, silentLogger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
@@ -67,6 +67,7 @@ export class RevocationFeed {
   readonly #link: NatsLink;
   readonly #stream: string;
   #messages: ConsumerMessages | undefined;
+  #live: Subscription | undefined;
   #generation = 0;
   #caughtUp = false;
   #everCaughtUp = false;
@@ -101,6 +102,8 @@ export class RevocationFeed {
     this.#generation += 1;
     await this.#messages?.close().catch(() => undefined);
     this.#messages = undefined;
+    this.#live?.unsubscribe();
+    this.#live = undefined;
     for (const waiter of this.#waiters.splice(0)) waiter(false);
     await this.#link.stop();
   }
@@ -160,6 +163,18 @@ export class RevocationFeed {
     }
     await this.#messages?.close().catch(() => undefined);
     this.#messages = undefined;
+    // The fast path (core NATS, proto/bus.ts revocationsLiveSubject): subscribed before the replay
+    // so nothing made meanwhile waits for the stream; the enforcer verifies each like the stream's
+    // copies and deduplicates by id, so the second delivery of one is a no-op.
+    this.#live?.unsubscribe();
+    this.#live = nc.subscribe(BUS.revocationsLiveSubject, {
+      callback: (err, msg) => {
+        if (err || this.#stopped) return;
+        void this.#handle(nc, msg.data, { bootReplay: false, live: true }).catch((e: Error) =>
+          this.#logger.warn({ err: e.message }, "a fast revocation could not be handled"),
+        );
+      },
+    });
     const jsm = await jetstreamManager(nc);
     // Throws while the control plane has not created the stream: the link retries with backoff.
     const info = await jsm.streams.info(this.#stream);
