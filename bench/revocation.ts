@@ -1,5 +1,12 @@
 /**
- * `make bench-revocation`: how long a RevokeSubject takes to cut a subject's sessions across a fleet.
+ * `make bench-revocation`: how long a RevokeSubject takes to cut a subject's sessions across a fleet,
+ * in two measures:
+ *
+ * - `targeted`, the realistic case (a leaked credential): one subject with one session on each data
+ *   plane while 1,000 other sessions stay live, half of them running `SELECT 1` every 200 ms. From
+ *   the RevokeSubject call to the last of that subject's sockets closed. Every other session must
+ *   stay open and error-free (`others_disturbed` counts those that did not).
+ * - `mass`: 1,000 sessions of one subject (described below), against the floor of bare servers.
  *
  * Setup, all on loopback: a throwaway PostgreSQL (max_connections sized for every session plus
  * headroom), nats-server with JetStream, a real OIDC provider, a git repository with the default
@@ -27,9 +34,11 @@
  * Target: p99 ≤ 50 ms (PASS/MISS, never fails the run); the run fails (exit 1) only when something
  * could not be measured (a session not cut, a login refused).
  *
- * Options: --runs=N (50) --warmup=N (2) --data-planes=N (10) --sessions=N per data plane (100)
+ * Options: --runs=N mass runs (5) --warmup=N (1) --targeted-runs=N (40) --bystanders=N per data
+ *          plane for the targeted measure (100) --query-every-ms=N (200)
+ *          --data-planes=N (10) --sessions=N per data plane (100)
  *          --plaintext-clients (client ↔ proxy without TLS: tls.allow_plaintext_loopback)
- *          --client-threads=N (2) --floor-runs=N (20; 0 skips the floor)
+ *          --client-threads=N (2) --floor-runs=N (5; 0 skips the floor)
  *          --keep (keep the work dir with every process's log)
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -54,6 +63,10 @@ import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
 
 const run = promisify(execFile);
 const TARGET_P99_MS = 50;
+/** The targeted measure's target: one subject's sessions cut within this. */
+const TARGETED_TARGET_P99_MS = 10;
+/** The mass measure's target, as a ratio to the floor's p99. */
+const MASS_TARGET_VS_FLOOR = 1.5;
 
 interface Options {
   runs: number;
@@ -65,19 +78,25 @@ interface Options {
   keep: boolean;
   clientThreads: number;
   floorRuns: number;
+  targetedRuns: number;
+  bystanders: number;
+  queryEveryMs: number;
 }
 
 function options(): Options {
   const { values } = parseArgs({
     options: {
-      runs: { type: "string", default: "50" },
-      warmup: { type: "string", default: "2" },
+      runs: { type: "string", default: "5" },
+      warmup: { type: "string", default: "1" },
+      "targeted-runs": { type: "string", default: "40" },
+      bystanders: { type: "string", default: "100" },
+      "query-every-ms": { type: "string", default: "200" },
       "data-planes": { type: "string", default: "10" },
       sessions: { type: "string", default: "100" },
       "plaintext-clients": { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       "client-threads": { type: "string", default: "2" },
-      "floor-runs": { type: "string", default: "20" },
+      "floor-runs": { type: "string", default: "5" },
     },
   });
   const int = (name: string, v: string | undefined, min: number) => {
@@ -94,6 +113,9 @@ function options(): Options {
     keep: values.keep ?? false,
     clientThreads: int("client-threads", values["client-threads"], 1),
     floorRuns: int("floor-runs", values["floor-runs"], 0),
+    targetedRuns: int("targeted-runs", values["targeted-runs"], 0),
+    bystanders: int("bystanders", values.bystanders, 0),
+    queryEveryMs: int("query-every-ms", values["query-every-ms"], 1),
   };
 }
 
@@ -316,17 +338,28 @@ async function main(): Promise<number> {
       }));
     const next = (w: Worker) =>
       new Promise<WorkerMessage>((resolve) => w.once("message", (m: WorkerMessage) => resolve(m)));
-    /** Opens `opts.sessions` sessions as `subject` on each port, from every client thread. */
-    const openSessions = async (ports: number[], subject: string, token: string) => {
-      const opened = workers.map(next);
-      workers.forEach((w, i) => {
+    /**
+     * Opens sessions as `subject` on each port from the given client threads (default: every one,
+     * `opts.sessions` per port shared between them; `targets` overrides the share).
+     */
+    const openSessions = async (
+      ports: number[],
+      subject: string,
+      token: string,
+      using: Worker[] = workers,
+      targets?: (i: number) => { port: number; count: number }[],
+      queryEveryMs?: number,
+    ) => {
+      const opened = using.map(next);
+      using.forEach((w, i) => {
         const request: OpenRequest = {
           type: "open",
-          targets: share(ports, i),
+          targets: targets ? targets(i) : share(ports, i),
           token,
           user: subject,
           tls: !opts.plaintextClients,
-          parallel: Math.max(1, Math.floor(64 / opts.clientThreads)),
+          parallel: Math.max(1, Math.floor(64 / using.length)),
+          ...(queryEveryMs !== undefined ? { queryEveryMs } : {}),
         };
         w.postMessage(request);
       });
@@ -335,8 +368,13 @@ async function main(): Promise<number> {
       }
     };
     /** Calls `cut` and waits until every session has ended; times are ms from just before the call. */
-    const measureCut = async <T>(label: string, cut: () => Promise<T>) => {
-      const closed = workers.map(next);
+    const measureCut = async <T>(
+      label: string,
+      cut: () => Promise<T>,
+      using: Worker[] = workers,
+      expected = totalSessions,
+    ) => {
+      const closed = using.map(next);
       const t0 = nowMs();
       const call = cut().then((result) => ({ result, at: nowMs() }));
       const messages = await Promise.race([
@@ -347,7 +385,7 @@ async function main(): Promise<number> {
       ]);
       const ends: BenchSessionEnd[] = messages.flatMap((m) => (m.type === "ended" ? m.ends : []));
       const { result, at } = await call;
-      if (ends.length !== totalSessions) throw new Error(`${label}: ${ends.length} sessions reported`);
+      if (ends.length !== expected) throw new Error(`${label}: ${ends.length} sessions reported`);
       const notRevoked = ends.filter((e) => e.sqlstate !== "57P01");
       if (notRevoked.length > 0) {
         throw new Error(
@@ -372,11 +410,102 @@ async function main(): Promise<number> {
       };
     };
 
+    const dataPlanePorts = dataPlanes.map((dp) => dp.port);
+
+    // Targeted: one subject's session on each data plane among the bystanders' sessions.
+    const targeted: number[] = [];
+    const targetedRpc: number[] = [];
+    let othersDisturbed = 0;
+    let bystanderQueries = 0;
+    let bystanderCount = 0;
+    if (opts.targetedRuns > 0) {
+      const idle = new Worker(new URL("./lib/session-clients.js", import.meta.url));
+      const busy = new Worker(new URL("./lib/session-clients.js", import.meta.url));
+      const report = async (w: Worker) => {
+        const answer = next(w);
+        w.postMessage({ type: "report" });
+        const m = await answer;
+        if (m.type !== "report") throw new Error(`unexpected worker message ${m.type}`);
+        return m;
+      };
+      const half = Math.floor(opts.bystanders / 2);
+      bystanderCount = opts.bystanders * opts.dataPlanes;
+      say();
+      say(
+        `  targeted: ${bystanderCount} bystander sessions (${(opts.bystanders - half) * opts.dataPlanes} idle, ${half * opts.dataPlanes} running SELECT 1 every ${opts.queryEveryMs} ms), then one subject × ${opts.dataPlanes} data planes, ${opts.targetedRuns} runs`,
+      );
+      const bystanderToken = await oidc.token(
+        { sub: "bench-bystander", groups: ["analysts"] },
+        { lifetimeSeconds: 3600 },
+      );
+      await openSessions(dataPlanePorts, "bench-bystander", bystanderToken, [idle], () =>
+        dataPlanePorts.map((port) => ({ port, count: opts.bystanders - half })),
+      );
+      if (half > 0) {
+        await openSessions(
+          dataPlanePorts,
+          "bench-bystander",
+          bystanderToken,
+          [busy],
+          () => dataPlanePorts.map((port) => ({ port, count: half })),
+          opts.queryEveryMs,
+        );
+      }
+      const before = await Promise.all([report(idle), report(busy)]);
+      say(`  ${"run".padEnd(8)} ${"all closed ms".padStart(14)} ${"rpc ms".padStart(8)}`);
+      for (let r = 0; r < opts.warmup + opts.targetedRuns; r++) {
+        const warm = r < opts.warmup;
+        const subject = `bench-leaked-${r}`;
+        const token = await oidc.token({ sub: subject, groups: ["analysts"] }, { lifetimeSeconds: 3600 });
+        await openSessions(dataPlanePorts, subject, token, [workers[0]!], () =>
+          dataPlanePorts.map((port) => ({ port, count: 1 })),
+        );
+        await until(
+          "the control plane to list the subject's sessions",
+          async () =>
+            (await admin.ListSessions({ subject, limit: opts.dataPlanes + 1 })).sessions.length ===
+            opts.dataPlanes,
+          60_000,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const m = await measureCut(
+          `targeted run ${r}`,
+          () => admin.RevokeSubject({ subject, reason: "leaked" }),
+          [workers[0]!],
+          opts.dataPlanes,
+        );
+        if (!warm) {
+          targeted.push(m.last);
+          targetedRpc.push(m.rpcMs);
+        }
+        say(
+          `  ${(warm ? `warm-${r + 1}` : String(r - opts.warmup + 1)).padEnd(8)} ${m.last.toFixed(2).padStart(14)} ${m.rpcMs.toFixed(1).padStart(8)}`,
+        );
+      }
+      const after = await Promise.all([report(idle), report(busy)]);
+      othersDisturbed =
+        after[0].ended +
+        after[1].ended +
+        (after[0].errors - before[0].errors) +
+        (after[1].errors - before[1].errors);
+      bystanderQueries = after[1].queries - before[1].queries;
+      say(
+        `  bystanders: ${after[0].open + after[1].open} still open, ${othersDisturbed} disturbed, ${bystanderQueries} queries answered meanwhile`,
+      );
+      await idle.terminate();
+      await busy.terminate();
+      await until(
+        "PostgreSQL to release the bystanders' sessions",
+        async () => (await analystBackends()) <= baseline,
+        120_000,
+      );
+    }
+
     say();
+    say("  mass: one subject's sessions on every data plane");
     say(
       `  ${"run".padEnd(8)} ${"all closed ms".padStart(14)} ${"socket p50".padStart(11)} ${"FATAL p50".padStart(10)} ${"rpc ms".padStart(8)} ${"cut".padStart(6)}`,
     );
-    const dataPlanePorts = dataPlanes.map((dp) => dp.port);
     for (let r = 0; r < opts.warmup + opts.runs; r++) {
       const warm = r < opts.warmup;
       const subject = `bench-${r}`;
@@ -484,7 +613,25 @@ async function main(): Promise<number> {
     const sortedFloor = [...floorClosed].sort((a, b) => a - b);
     const floorP99 = percentile(sortedFloor, 99);
     if (sortedFloor.length > 0) row(`floor: every socket closed (${sortedFloor.length})`, sortedFloor);
+    const sortedTargeted = [...targeted].sort((a, b) => a - b);
+    const targetedP99 = percentile(sortedTargeted, 99);
+    if (sortedTargeted.length > 0) {
+      row(`targeted: one subject × ${opts.dataPlanes} (${sortedTargeted.length})`, sortedTargeted);
+    }
+    const massVsFloor = p99 / floorP99;
+    const targetedPass = targetedP99 <= TARGETED_TARGET_P99_MS && othersDisturbed === 0;
+    const massPass = massVsFloor <= MASS_TARGET_VS_FLOOR;
     say();
+    if (sortedTargeted.length > 0) {
+      say(
+        `  ${targetedPass ? "PASS" : "MISS"}  targeted p99 ${targetedP99.toFixed(2)} ms (target ≤ ${TARGETED_TARGET_P99_MS} ms), ${othersDisturbed} of ${bystanderCount} other sessions disturbed (target 0)`,
+      );
+    }
+    if (sortedFloor.length > 0) {
+      say(
+        `  ${massPass ? "PASS" : "MISS"}  mass p99 ${p99.toFixed(1)} ms = ${massVsFloor.toFixed(2)}× the floor's p99 (target ≤ ${MASS_TARGET_VS_FLOOR}×)`,
+      );
+    }
     say(
       `  ${pass ? "PASS" : "MISS"}  p99 all ${totalSessions} sessions closed ${p99.toFixed(1)} ms (target ≤ ${TARGET_P99_MS} ms)${sortedFloor.length > 0 ? `; ${(p99 / floorP99).toFixed(2)}× the floor's p99 ${floorP99.toFixed(1)} ms on this machine` : ""}`,
     );
@@ -497,6 +644,31 @@ async function main(): Promise<number> {
         cpu: cpus()[0]?.model ?? "unknown",
         node: process.version,
         note: "one machine runs PostgreSQL, NATS, the control plane, every data plane and the clients",
+      },
+      targeted: {
+        what: `one subject with one session on each of ${opts.dataPlanes} data planes while ${bystanderCount} other sessions stay live (half running SELECT 1 every ${opts.queryEveryMs} ms): RevokeSubject call → the last of the subject's sockets closed`,
+        runs: sortedTargeted.length,
+        p50_ms: round(percentile(sortedTargeted, 50)),
+        p99_ms: round(targetedP99),
+        max_ms: round(sortedTargeted[sortedTargeted.length - 1] ?? Number.NaN),
+        rpc_p50_ms: round(
+          percentile(
+            [...targetedRpc].sort((a, b) => a - b),
+            50,
+          ),
+        ),
+        others: bystanderCount,
+        others_disturbed: othersDisturbed,
+        others_queries_answered: bystanderQueries,
+        target: { p99_ms_at_most: TARGETED_TARGET_P99_MS, others_disturbed: 0, pass: targetedPass },
+      },
+      mass: {
+        what: `${totalSessions} sessions of one subject across ${opts.dataPlanes} data planes: RevokeSubject call → the last socket closed`,
+        runs: sortedRuns.length,
+        p50_ms: round(p50),
+        p99_ms: round(p99),
+        p99_vs_floor_p99: round(massVsFloor),
+        target: { p99_vs_floor_at_most: MASS_TARGET_VS_FLOOR, pass: massPass },
       },
       p50_ms: round(p50),
       p99_ms: round(p99),

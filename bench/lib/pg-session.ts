@@ -3,7 +3,8 @@
  * (SSLRequest) or plain TCP, StartupMessage, the token as cleartext password, then it waits for
  * ReadyForQuery and watches the socket. `ended` resolves when the socket closes, with the time
  * (epoch ms, sub-millisecond) and the SQLSTATE of the ErrorResponse the server sent before, if any.
- * Nothing else is parsed: the session stays idle until the server ends it.
+ * Nothing else is parsed: the session stays idle until the server ends it, or, with
+ * `queryEveryMs`, sends `SELECT 1` that often (one at a time) and counts answers and errors.
  */
 import { connect as connectTcp, type Socket } from "node:net";
 import { connect as connectTls, type TLSSocket } from "node:tls";
@@ -17,6 +18,14 @@ export interface BenchSessionOptions {
   password: string;
   tls: boolean;
   timeoutMs?: number;
+  /** Send `SELECT 1` this often once logged in (the next only after the previous answer). */
+  queryEveryMs?: number;
+}
+
+/** What a session that runs queries saw. */
+export interface BenchSessionStats {
+  queries: number;
+  errors: number;
 }
 
 export interface BenchSessionEnd {
@@ -34,6 +43,7 @@ export interface BenchSessionEnd {
 
 export interface BenchSession {
   ended: Promise<BenchSessionEnd>;
+  stats(): BenchSessionStats;
   destroy(): void;
 }
 
@@ -63,6 +73,15 @@ export function openBenchSession(options: BenchSessionOptions): Promise<BenchSes
     let errorAt: number | undefined;
     let endAt: number | undefined;
     let settle: ((end: BenchSessionEnd) => void) | undefined;
+    const stats: BenchSessionStats = { queries: 0, errors: 0 };
+    let queryTimer: NodeJS.Timeout | undefined;
+    const query = serialize.query("SELECT 1");
+    const scheduleQuery = () => {
+      if (options.queryEveryMs === undefined) return;
+      queryTimer = setTimeout(() => {
+        if (!socket.destroyed) socket.write(query);
+      }, options.queryEveryMs);
+    };
     const ended = new Promise<BenchSessionEnd>((r) => {
       settle = r;
     });
@@ -89,10 +108,16 @@ export function openBenchSession(options: BenchSessionOptions): Promise<BenchSes
           lastError = errorFields(body);
           errorAt = nowMs();
           if (!ready) return fail(new Error(`login refused: ${lastError.C} ${lastError.M}`));
-        } else if (type === "Z" && !ready) {
-          ready = true;
-          clearTimeout(timer);
-          resolve({ ended, destroy: () => socket.destroy() });
+          stats.errors += 1;
+        } else if (type === "Z") {
+          if (!ready) {
+            ready = true;
+            clearTimeout(timer);
+            resolve({ ended, stats: () => ({ ...stats }), destroy: () => socket.destroy() });
+          } else {
+            stats.queries += 1;
+          }
+          scheduleQuery();
         }
       }
     };
@@ -105,6 +130,7 @@ export function openBenchSession(options: BenchSessionOptions): Promise<BenchSes
         socket.destroy();
       });
       socket.on("close", () => {
+        clearTimeout(queryTimer);
         const end: BenchSessionEnd = { port: options.port, at: nowMs() };
         if (errorAt !== undefined) end.errorAt = errorAt;
         if (endAt !== undefined) end.endAt = endAt;

@@ -3,7 +3,8 @@
  * the clients' own work (TLS, socket events) runs on more than one core, as many separate clients
  * would. Messages in: `{type: "open", targets: [{port, count}], token, user, tls}`. Out:
  * `{type: "opened"}` once every session is logged in (or `{type: "error", message}`), then
- * `{type: "ended", ends}` once every socket has closed.
+ * `{type: "ended", ends}` once every socket has closed. `{type: "report"}` asks for
+ * `{type: "report", open, ended, queries, errors}` over every session this worker opened.
  */
 import { parentPort } from "node:worker_threads";
 import { type BenchSession, type BenchSessionEnd, openBenchSession } from "./pg-session.js";
@@ -16,12 +17,21 @@ export interface OpenRequest {
   tls: boolean;
   /** Logins in flight at once. */
   parallel: number;
+  /** The sessions run `SELECT 1` this often (default: idle). */
+  queryEveryMs?: number;
+}
+
+export interface ReportRequest {
+  type: "report";
 }
 
 export type WorkerMessage =
   | { type: "opened" }
   | { type: "error"; message: string }
-  | { type: "ended"; ends: BenchSessionEnd[] };
+  | { type: "ended"; ends: BenchSessionEnd[] }
+  | { type: "report"; open: number; ended: number; queries: number; errors: number };
+
+const held: { session: BenchSession; ended: boolean }[] = [];
 
 async function open(request: OpenRequest): Promise<BenchSession[]> {
   const tasks = request.targets.flatMap((t) =>
@@ -35,6 +45,7 @@ async function open(request: OpenRequest): Promise<BenchSession[]> {
           database: "app",
           password: request.token,
           tls: request.tls,
+          ...(request.queryEveryMs !== undefined ? { queryEveryMs: request.queryEveryMs } : {}),
         }),
     ),
   );
@@ -50,10 +61,35 @@ async function open(request: OpenRequest): Promise<BenchSession[]> {
   return sessions;
 }
 
-parentPort?.on("message", (request: OpenRequest) => {
+parentPort?.on("message", (request: OpenRequest | ReportRequest) => {
+  if (request.type === "report") {
+    let queries = 0;
+    let errors = 0;
+    for (const h of held) {
+      const s = h.session.stats();
+      queries += s.queries;
+      errors += s.errors;
+    }
+    const ended = held.filter((h) => h.ended).length;
+    parentPort!.postMessage({
+      type: "report",
+      open: held.length - ended,
+      ended,
+      queries,
+      errors,
+    } satisfies WorkerMessage);
+    return;
+  }
   if (request.type !== "open") return;
   open(request).then(
     async (sessions) => {
+      for (const session of sessions) {
+        const entry = { session, ended: false };
+        held.push(entry);
+        void session.ended.then(() => {
+          entry.ended = true;
+        });
+      }
       parentPort!.postMessage({ type: "opened" } satisfies WorkerMessage);
       const ends = await Promise.all(sessions.map((s) => s.ended));
       parentPort!.postMessage({ type: "ended", ends } satisfies WorkerMessage);
