@@ -15,16 +15,21 @@
 import { readdir, readFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { join, relative } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerAdminCommands } from "../../cli/admin.js";
+import { listAllSessions } from "../../cli/admin-sessions.js";
 import { projectRoot } from "../../common/toolchain.js";
 import { type LocalNats, startNats } from "../../devstack/nats.js";
 import { encodeBusMessage, type SessionStarted, sessionSubject } from "../../proto/bus.js";
-import { adminProtoPath } from "../../proto/load.js";
+import { adminProtoPath, createAdminClient } from "../../proto/load.js";
 import { startTestControlPlane, type TestControlPlane } from "../../test/harness/control-plane.js";
 import { eventually, TempGitRepo } from "../../test/harness/git-repo.js";
 import { type OidcHarness, startOidcProvider } from "../../test/harness/oidc.js";
 import { USERS } from "../../test/harness/proxy-stack.js";
+import { createAdminGateway } from "./gateway.js";
 
 let nats: LocalNats;
 let oidc: OidcHarness;
@@ -214,6 +219,14 @@ describe("the console's JSON gateway", () => {
     const proto = await readFile(adminProtoPath(), "utf8");
     const rpcs = [...proto.matchAll(/^\s*rpc\s+(\w+)\s*\(/gm)].map((m) => m[1]!);
     expect(rpcs.length).toBeGreaterThanOrEqual(14);
+    // the gateway's methods are admin.proto's, as loaded, with no list of its own
+    const gateway = createAdminGateway({
+      address: cp.admin.address,
+      credentials: grpc.credentials.createInsecure(),
+    });
+    expect([...gateway.methods.keys()].sort()).toEqual([...rpcs].sort());
+    expect(gateway.methods.get("WatchEvents")).toEqual({ responseStream: true });
+    gateway.close();
     const active = cp.store.bundles.active()!.revision;
     const files = await policyFiles();
     // a request for each rpc and what its answer shows of the admin server having handled it
@@ -573,10 +586,36 @@ describe("the console's JSON gateway", () => {
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of expected) if (!ended.has(id)) expect(ids).toContain(id);
 
-    // the CLI's paging gets them all as well (portcullis admin sessions -n 0)
-    const { listAllSessions } = await import("../../cli/admin-sessions.js");
-    const { createAdminClient } = await import("../../proto/load.js");
-    const grpc = await import("@grpc/grpc-js");
+    // the CLI pages through them as well: `portcullis admin sessions -n 0 --json`, and -n 1500
+    const cli = async (...args: string[]): Promise<string> => {
+      const lines: string[] = [];
+      const program = new Command().exitOverride();
+      registerAdminCommands(program, { out: (text) => lines.push(text) });
+      await program.parseAsync(
+        [
+          "admin",
+          "sessions",
+          ...args,
+          "--server",
+          cp.admin.address,
+          "--ca",
+          cp.adminTls.certFile!,
+          "--token",
+          carol,
+        ],
+        { from: "user" },
+      );
+      return lines.join("\n");
+    };
+    const printed = JSON.parse(await cli("--search", "seed-0", "-n", "0", "--json")) as {
+      sessions: { id: string }[];
+      total_size: number;
+    };
+    expect(printed.sessions.map((s) => s.id)).toEqual(expected.filter((id) => !ended.has(id)));
+    const table = (await cli("--search", "seed-0", "-n", "1500", "--page-size", "400")).split("\n");
+    expect(table[0]).toMatch(/^SESSION +SUBJECT +ROLE/);
+    expect(table).toHaveLength(1 + 1_500 + 1);
+    expect(table.at(-1)).toBe(`(${2_500 - ended.size - 1_500} more: raise --limit, or 0 for all)`);
     const client = createAdminClient(cp.admin.address, {
       credentials: grpc.credentials.createSsl(Buffer.from(ca)),
       bearerToken: carol,
