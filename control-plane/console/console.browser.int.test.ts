@@ -257,9 +257,9 @@ describe("the console in a browser", () => {
       const page = await signIn("carol");
       const count = page.locator(".sessions .count");
       await expect
-        .poll(() => count.innerText(), { timeout: 30_000 })
+        .poll(() => count.textContent(), { timeout: 30_000 })
         .toMatch(/^25\d\d live sessions, 200 loaded/);
-      const total = Number(/^(\d+)/.exec(await count.innerText())![1]);
+      const total = Number(/^(\d+)/.exec((await count.textContent()) ?? "")![1]);
       // virtualised: only the rows in view are in the page
       expect(await page.locator("[data-session]").count()).toBeLessThan(100);
       await shot(page, "sessions-many");
@@ -272,7 +272,7 @@ describe("the console in a browser", () => {
             await viewport.evaluate((el) => {
               el.scrollTop = el.scrollHeight;
             });
-            return count.innerText();
+            return count.textContent();
           },
           { timeout: 60_000 },
         )
@@ -285,7 +285,7 @@ describe("the console in a browser", () => {
       await page.locator("[data-session]").first().waitFor();
       // the filter is the server's search
       await page.getByLabel("Filter").fill("many-01234");
-      await expect.poll(() => count.innerText(), { timeout: 15_000 }).toBe("1 matching live session");
+      await expect.poll(() => count.textContent(), { timeout: 15_000 }).toBe("1 matching live session");
       expect(await page.locator("[data-session]").getAttribute("data-session")).toBe("many-01234");
       await page.context().close();
     } finally {
