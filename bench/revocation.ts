@@ -517,8 +517,7 @@ async function main(): Promise<number> {
       // the login burst's trailing work (session events, decision records) is done.
       await until(
         "the control plane to list every session",
-        async () =>
-          (await admin.ListSessions({ subject, limit: totalSessions + 1 })).sessions.length === totalSessions,
+        async () => (await admin.ListSessions({ subject, page_size: 1 })).total_size === totalSessions,
         60_000,
       );
       await new Promise((resolve) => setTimeout(resolve, 2_000));

@@ -1,7 +1,7 @@
 /**
  * `portcullis admin` commands for live sessions and revocations:
  *
- *   portcullis admin sessions [--subject S] [--data-plane ID] [--region R] [-n N]
+ *   portcullis admin sessions [--subject S] [--data-plane ID] [--region R] [--search T] [-n N] [--page-size N]
  *   portcullis admin revoke-session ID  [--reason TEXT] [--no-wait] [--wait-timeout MS]
  *   portcullis admin revoke-subject SUB [--reason TEXT] [--no-wait] [--wait-timeout MS]
  *   portcullis admin revoke-token JTI   [--reason TEXT] [--no-wait] [--wait-timeout MS]
@@ -18,6 +18,7 @@ import type { RevocationKind } from "../proto/bus.js";
 import type {
   AdminClient,
   EventMessage,
+  ListSessionsRequest,
   RevocationMessage,
   RevokeResponse,
   SessionMessage,
@@ -65,6 +66,33 @@ export function formatSessions(sessions: readonly SessionMessage[]): string {
       when(s.token_expires_at),
     ]),
   );
+}
+
+/**
+ * Every page of ListSessions (page_token after page_token) until `limit` sessions (0: all) or the
+ * last page; total_size is the server's count of matching sessions on the last call.
+ */
+export async function listAllSessions(
+  client: AdminClient,
+  request: ListSessionsRequest,
+  limit: number,
+): Promise<{ sessions: SessionMessage[]; total_size: number }> {
+  const sessions: SessionMessage[] = [];
+  let total = 0;
+  let pageToken = "";
+  do {
+    const want = limit > 0 ? limit - sessions.length : 0;
+    const pageSize = want > 0 ? Math.min(request.page_size ?? want, want) : request.page_size;
+    const page = await client.ListSessions({
+      ...request,
+      ...(pageSize ? { page_size: pageSize } : {}),
+      page_token: pageToken,
+    });
+    sessions.push(...page.sessions);
+    total = page.total_size;
+    pageToken = page.next_page_token;
+  } while (pageToken && (limit === 0 || sessions.length < limit));
+  return { sessions, total_size: Math.max(total, sessions.length) };
 }
 
 export function formatRevocations(revocations: readonly RevocationMessage[]): string {
@@ -128,20 +156,44 @@ export function registerSessionCommands<O extends { json?: boolean }>(kit: Sessi
     .option("--subject <sub>", "only this token subject")
     .option("--data-plane <id>", "only this data plane")
     .option("--region <region>", "only this region")
-    .option("-n, --limit <n>", "at most this many", "1000")
+    .option(
+      "--search <text>",
+      "only sessions with this text in subject, data plane, role, database, client, id",
+    )
+    .option("-n, --limit <n>", "at most this many (0: all)", "1000")
+    .option("--page-size <n>", "sessions per call (the server allows at most 1000)", "1000")
     .action(async (...args: unknown[]) => {
-      const options = kit.optionsOf<{ subject?: string; dataPlane?: string; region?: string; limit: string }>(
-        args,
-      );
+      const options = kit.optionsOf<{
+        subject?: string;
+        dataPlane?: string;
+        region?: string;
+        search?: string;
+        limit: string;
+        pageSize: string;
+      }>(args);
+      const limit = Number(options.limit);
+      const pageSize = Number(options.pageSize);
+      if (!Number.isInteger(limit) || limit < 0) kit.fail(`--limit ${options.limit} is not a count`);
+      if (!Number.isInteger(pageSize) || pageSize < 1)
+        kit.fail(`--page-size ${options.pageSize} is not a count`);
       const response = await kit.withClient(options, (c) =>
-        c.ListSessions({
-          subject: options.subject ?? "",
-          data_plane_id: options.dataPlane ?? "",
-          region: options.region ?? "",
-          limit: Number(options.limit),
-        }),
+        listAllSessions(
+          c,
+          {
+            subject: options.subject ?? "",
+            data_plane_id: options.dataPlane ?? "",
+            region: options.region ?? "",
+            search: options.search ?? "",
+            page_size: limit > 0 ? Math.min(pageSize, limit) : pageSize,
+          },
+          limit,
+        ),
       );
-      kit.print(options, response, () => formatSessions(response.sessions));
+      kit.print(options, response, () => {
+        const shown = formatSessions(response.sessions);
+        const more = response.total_size - response.sessions.length;
+        return more > 0 ? `${shown}\n(${more} more: raise --limit, or 0 for all)` : shown;
+      });
     });
 
   const revoke = (name: string, kind: RevocationKind, what: string, arg: string) =>

@@ -188,11 +188,21 @@ export interface SessionMessage {
 export interface ListSessionsRequest {
   subject?: string;
   data_plane_id?: string;
+  /** The older name of page_size. */
   limit?: number;
   region?: string;
+  /** Default 100, at most 1000. */
+  page_size?: number;
+  page_token?: string;
+  newest_first?: boolean;
+  search?: string;
 }
 export interface ListSessionsResponse {
   sessions: SessionMessage[];
+  /** Empty on the last page. */
+  next_page_token: string;
+  /** Live sessions matching the filters, over every page. */
+  total_size: number;
 }
 interface RevokeOptions {
   reason?: string;
@@ -280,6 +290,8 @@ export interface QueryDecisionsRequest {
   data_plane_id?: string;
   kind?: string;
   page_token?: string;
+  /** Decisions per page: default 100, at most 1000 (`limit` is the older name). */
+  page_size?: number;
 }
 export interface QueryDecisionsResponse {
   decisions: DecisionMessage[];

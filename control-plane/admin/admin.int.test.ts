@@ -258,7 +258,14 @@ describe("admin API over gRPC", () => {
     const revoke = await client.RevokeSubject({ subject: " " }).catch((e: unknown) => e);
     expect(grpcCode(revoke)).toBe("INVALID_ARGUMENT");
     expect((revoke as grpc.ServiceError).details).toMatch(/give the subject to revoke/);
-    expect(await client.ListSessions({ subject: "nobody" })).toEqual({ sessions: [] });
+    expect(await client.ListSessions({ subject: "nobody" })).toEqual({
+      sessions: [],
+      next_page_token: "",
+      total_size: 0,
+    });
+    const badPage = await client.ListSessions({ page_token: "nope" }).catch((e: unknown) => e);
+    expect(grpcCode(badPage)).toBe("INVALID_ARGUMENT");
+    expect((badPage as grpc.ServiceError).details).toMatch(/page_token is not one this server gave out/);
     const stream = client.watchEvents({ kinds: ["gossip"] });
     const streamError = await new Promise<unknown>((resolve) => {
       stream.on("error", resolve);

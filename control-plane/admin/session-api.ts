@@ -22,7 +22,7 @@ import type {
 } from "../../proto/load.js";
 import { EVENT_KINDS, type EventHub, type EventKind, type HubEvent } from "../events/event-hub.js";
 import { RevocationRequestError, type RevocationService } from "../revocation/revocation-service.js";
-import type { SessionView } from "../sessions/session-view.js";
+import type { SessionCursor, SessionView } from "../sessions/session-view.js";
 import type { RevocationRecord, SessionRecord } from "../store/index.js";
 
 /** An error carrying the gRPC status it should be answered with. */
@@ -79,6 +79,41 @@ export function revocationMessageOf(r: RevocationRecord): RevocationMessage {
   };
 }
 
+export const DEFAULT_SESSIONS_PAGE_SIZE = 100;
+export const MAX_SESSIONS_PAGE_SIZE = 1000;
+
+/** An opaque page token: where the page ended, and in which order (base64url JSON). */
+export function encodeSessionPageToken(cursor: SessionCursor, newestFirst: boolean): string {
+  return Buffer.from(JSON.stringify([newestFirst ? "desc" : "asc", cursor.startedAt, cursor.id])).toString(
+    "base64url",
+  );
+}
+
+export function decodeSessionPageToken(token: string, newestFirst: boolean): SessionCursor {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    value = undefined;
+  }
+  if (
+    !Array.isArray(value) ||
+    value.length !== 3 ||
+    (value[0] !== "asc" && value[0] !== "desc") ||
+    typeof value[1] !== "string" ||
+    typeof value[2] !== "string"
+  ) {
+    throw new AdminRequestError(grpc.status.INVALID_ARGUMENT, "page_token is not one this server gave out");
+  }
+  if ((value[0] === "desc") !== newestFirst) {
+    throw new AdminRequestError(
+      grpc.status.INVALID_ARGUMENT,
+      "page_token was given out for the other order: keep newest_first as it was for the first page",
+    );
+  }
+  return { startedAt: value[1], id: value[2] };
+}
+
 type RevokeRequestMessage = RevokeSessionRequest | RevokeSubjectRequest | RevokeTokenRequest;
 
 function revokedValue(kind: RevocationKind, request: RevokeRequestMessage): string {
@@ -90,14 +125,26 @@ function revokedValue(kind: RevocationKind, request: RevokeRequestMessage): stri
 export class SessionAdminApi {
   constructor(private readonly deps: SessionAdminDependencies) {}
 
+  /** One page (page_size, page_token; keyset paging, session-view.ts `page`). */
   listSessions(request: ListSessionsRequest): ListSessionsResponse {
     const filter = {
       ...(request.subject ? { subject: request.subject } : {}),
       ...(request.data_plane_id ? { dataPlaneId: request.data_plane_id } : {}),
       ...(request.region ? { region: request.region } : {}),
-      ...(request.limit ? { limit: request.limit } : {}),
+      ...(request.search?.trim() ? { search: request.search } : {}),
     };
-    return { sessions: this.deps.sessions.list(filter).map(sessionMessage) };
+    const asked = request.page_size || request.limit || 0;
+    if (asked < 0)
+      throw new AdminRequestError(grpc.status.INVALID_ARGUMENT, `page_size ${asked} is negative`);
+    const pageSize = asked === 0 ? DEFAULT_SESSIONS_PAGE_SIZE : Math.min(asked, MAX_SESSIONS_PAGE_SIZE);
+    const newestFirst = request.newest_first ?? false;
+    const after = request.page_token ? decodeSessionPageToken(request.page_token, newestFirst) : undefined;
+    const page = this.deps.sessions.page(filter, { pageSize, newestFirst, ...(after ? { after } : {}) });
+    return {
+      sessions: page.sessions.map(sessionMessage),
+      next_page_token: page.next ? encodeSessionPageToken(page.next, newestFirst) : "",
+      total_size: page.total,
+    };
   }
 
   async revoke(kind: RevocationKind, request: RevokeRequestMessage, by: string): Promise<RevokeResponse> {

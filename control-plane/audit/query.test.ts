@@ -112,6 +112,10 @@ describe("decision store and QueryDecisions", () => {
     expect(pages).toBe(5);
     expect(new Set(seen).size).toBe(23);
     expect(seen.sort()).toEqual(all.map((r) => r.id).sort());
+    // page_size is the name of the page's size; limit the older one, read when page_size is not given
+    expect(queryDecisions(store.decisions, { page_size: 7 }, NOW).decisions).toHaveLength(7);
+    expect(queryDecisions(store.decisions, { page_size: 7, limit: 2 }, NOW).decisions).toHaveLength(7);
+    expect(queryDecisions(store.decisions, {}, NOW).decisions).toHaveLength(23);
   });
 
   it("prunes decisions older than the cutoff with their relations", () => {

@@ -136,8 +136,8 @@ export function queryDecisions(
   now: number = Date.now(),
 ): QueryDecisionsResponse {
   const filter = decisionFilter(request, now);
-  const asked = request.limit ?? 0;
-  if (asked < 0) throw new DecisionQueryError(`limit ${asked} is negative`);
+  const asked = request.page_size || request.limit || 0;
+  if (asked < 0) throw new DecisionQueryError(`page_size ${asked} is negative`);
   const limit = asked === 0 ? DEFAULT_DECISIONS_LIMIT : Math.min(asked, MAX_DECISIONS_LIMIT);
   const after = request.page_token ? decodePageToken(request.page_token) : undefined;
   const page = repository.query(filter, after ? { limit, after } : { limit });

@@ -2,7 +2,9 @@
  * The console in a real browser (Debian's chromium, headless, driven by playwright-core) against the
  * whole demo stack: carol logs in with the demo issuer (code + PKCE), sees alice's live psql session
  * appear, revokes it and sees it end while alice's psql gets 57P01; a policy commit is rolled back and
- * the fleet converges; the decision log finds alice's denied DELETE; alice, not an admin, is refused.
+ * the fleet converges; the decision log finds alice's denied DELETE; alice, not an admin, is refused;
+ * 2,500 live sessions (seeded as a data plane publishes them) page in from the server as the list
+ * scrolls, and the filter searches them on the server.
  *
  * With PORTCULLIS_CONSOLE_SCREENSHOTS=1 each view is saved to docs/console-*.png.
  */
@@ -11,10 +13,12 @@ import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { connect } from "@nats-io/transport-node";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectRoot, toolchain } from "../../common/toolchain.js";
 import { type RunningDemo, startDemo } from "../../devstack/demo.js";
+import { encodeBusMessage, sessionSubject } from "../../proto/bus.js";
 
 const git = promisify(execFile);
 
@@ -210,4 +214,83 @@ describe("the console in a browser", () => {
     await shot(page, "fleet");
     await page.context().close();
   }, 240_000);
+
+  it("pages 2,500 live sessions in from the server as the list scrolls, and searches them", async () => {
+    // the session events a data plane publishes: starts, then heartbeats listing them all
+    const nc = await connect({ servers: demo.env.nats });
+    const plane = "dp-many";
+    const ids = Array.from({ length: 2_500 }, (_, i) => `many-${String(i).padStart(5, "0")}`);
+    const heartbeat = () =>
+      nc.publish(
+        sessionSubject("heartbeat", plane),
+        encodeBusMessage({
+          data_plane_id: plane,
+          session_ids: ids,
+          at: new Date().toISOString(),
+          region: "eu",
+        }),
+      );
+    const beating = setInterval(heartbeat, 5_000);
+    try {
+      ids.forEach((id, i) => {
+        nc.publish(
+          sessionSubject("started", plane),
+          encodeBusMessage({
+            session_id: id,
+            data_plane_id: plane,
+            region: "eu",
+            subject: `user${i % 40}@example.com`,
+            issuer: demo.env.issuer,
+            jti: `jti-${id}`,
+            db_role: "analyst",
+            database: "app",
+            client_addr: `10.1.${Math.floor(i / 250)}.${i % 250}`,
+            application_name: "report",
+            revision: "seed",
+            at: new Date(Date.parse("2026-01-01T00:00:00Z") + i * 1000).toISOString(),
+          }),
+        );
+      });
+      heartbeat();
+      await nc.flush();
+
+      const page = await signIn("carol");
+      const count = page.locator(".sessions .count");
+      await expect
+        .poll(() => count.textContent(), { timeout: 30_000 })
+        .toMatch(/^25\d\d live sessions, 200 loaded/);
+      const total = Number(/^(\d+)/.exec((await count.textContent()) ?? "")![1]);
+      // virtualised: only the rows in view are in the page
+      expect(await page.locator("[data-session]").count()).toBeLessThan(100);
+      await shot(page, "sessions-many");
+      // scrolling to the end loads the next pages until every session is there; newest first, so
+      // the oldest seeded session comes last
+      const viewport = page.getByRole("list", { name: "Live sessions" });
+      await expect
+        .poll(
+          async () => {
+            await viewport.evaluate((el) => {
+              el.scrollTop = el.scrollHeight;
+            });
+            return count.textContent();
+          },
+          { timeout: 60_000 },
+        )
+        .toBe(`${total} live sessions`);
+      await page.locator('[data-session="many-00000"]').waitFor({ timeout: 15_000 });
+      expect(await page.locator("[data-session]").count()).toBeLessThan(100);
+      await viewport.evaluate((el) => {
+        el.scrollTop = el.scrollHeight / 2;
+      });
+      await page.locator("[data-session]").first().waitFor();
+      // the filter is the server's search
+      await page.getByLabel("Filter").fill("many-01234");
+      await expect.poll(() => count.textContent(), { timeout: 15_000 }).toBe("1 matching live session");
+      expect(await page.locator("[data-session]").getAttribute("data-session")).toBe("many-01234");
+      await page.context().close();
+    } finally {
+      clearInterval(beating);
+      await nc.close();
+    }
+  }, 180_000);
 });

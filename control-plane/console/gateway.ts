@@ -10,10 +10,22 @@
  * portcullis/admin/decision in the admin server exactly as a CLI call is; the gateway holds no
  * credential of its own. gRPC status codes become HTTP statuses (UNAUTHENTICATED 401,
  * PERMISSION_DENIED 403, …) with `{code, status, message}`.
+ *
+ * A request is checked before it is sent on: a body over `maxBodyBytes` is 413 (told by its
+ * Content-Length before anything is read, else once the limit is passed); text that is not UTF-8,
+ * not JSON or not an object is 400; and so is a field the request message does not have or a value
+ * of the wrong type (request-check.ts, from the same descriptors), which protobuf's encoder would
+ * otherwise drop or coerce in silence. All of these answer `INVALID_ARGUMENT` with what is wrong.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import * as grpc from "@grpc/grpc-js";
-import { loadAdminProto } from "../../proto/load.js";
+import { ADMIN_SERVICE_NAME, loadAdminProto } from "../../proto/load.js";
+import { RequestCheckError, RequestChecker } from "./request-check.js";
+
+/** The request message's name, from the method's descriptor as proto-loader gives it. */
+function requestTypeOf(definition: grpc.MethodDefinition<unknown, unknown>): string {
+  return (definition as unknown as { requestType: { type: { name: string } } }).requestType.type.name;
+}
 
 export interface AdminGatewayOptions {
   /** The admin API, "host:port". */
@@ -68,21 +80,47 @@ export class GatewayRequestError extends Error {
   }
 }
 
+/**
+ * The request body as JSON. Larger than `limit`: a 413 (from Content-Length before reading
+ * anything, else as soon as the limit is passed); the rest of the body is read and dropped, so the
+ * client gets the answer instead of a reset connection.
+ */
 async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new GatewayRequestError(413, `the request is larger than ${limit} bytes`);
-    chunks.push(chunk as Buffer);
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new GatewayRequestError(413, `the request is larger than ${limit} bytes`);
   }
-  const text = Buffer.concat(chunks).toString("utf8").trim();
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on("data", (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        reject(new GatewayRequestError(413, `the request is larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(body).trim();
+  } catch {
+    throw new GatewayRequestError(400, "the request body is not UTF-8 text");
+  }
   if (text === "") return {};
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch {
-    throw new GatewayRequestError(400, "the request body is not JSON");
+  } catch (err) {
+    throw new GatewayRequestError(400, `the request body is not JSON: ${(err as Error).message}`);
   }
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new GatewayRequestError(400, "the request body must be a JSON object (the request message)");
@@ -117,7 +155,10 @@ function metadataFrom(req: IncomingMessage): grpc.Metadata {
 }
 
 export function createAdminGateway(options: AdminGatewayOptions): AdminGateway {
-  const { Client, service } = loadAdminProto();
+  const { Client, service, packageDefinition } = loadAdminProto();
+  const checker = new RequestChecker(packageDefinition);
+  // admin.proto's messages all live in the service's package
+  const packageName = ADMIN_SERVICE_NAME.slice(0, ADMIN_SERVICE_NAME.lastIndexOf("."));
   const client = new Client(options.address, options.credentials, {
     "grpc.max_receive_message_length": 256 * 1024 * 1024,
   });
@@ -142,6 +183,17 @@ export function createAdminGateway(options: AdminGatewayOptions): AdminGateway {
         code: grpc.status.INVALID_ARGUMENT,
         status: "INVALID_ARGUMENT",
         message: (err as Error).message,
+      });
+      return true;
+    }
+    try {
+      checker.check(`${packageName}.${requestTypeOf(definition)}`, request);
+    } catch (err) {
+      if (!(err instanceof RequestCheckError)) throw err;
+      sendJson(res, 400, {
+        code: grpc.status.INVALID_ARGUMENT,
+        status: "INVALID_ARGUMENT",
+        message: `not a ${method} request: ${err.message}`,
       });
       return true;
     }

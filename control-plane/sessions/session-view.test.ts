@@ -80,3 +80,82 @@ describe("the session view", () => {
     store.close();
   });
 });
+
+describe("paging the session view", () => {
+  const view = (): SessionView => {
+    const store = ControlPlaneStore.open(":memory:");
+    const v = new SessionView({
+      repository: store.sessions,
+      heartbeatTimeoutMs: 30_000,
+      logger: silentLogger,
+    });
+    const base = Date.parse("2030-01-01T00:00:00Z");
+    // 2,500 sessions, many sharing a start time (the id breaks the tie)
+    for (let i = 0; i < 2_500; i++) {
+      const at = new Date(base + Math.floor(i / 7) * 1000).toISOString();
+      v.started(
+        started(`s${String(i).padStart(4, "0")}`, i % 3 === 0 ? "dp-1" : "dp-2", `user${i % 50}`, at),
+      );
+    }
+    return v;
+  };
+
+  const pageAll = (v: SessionView, pageSize: number, newestFirst: boolean, between?: (n: number) => void) => {
+    const seen: string[] = [];
+    let after: { startedAt: string; id: string } | undefined;
+    for (let n = 0; ; n++) {
+      const page = v.page({}, { pageSize, newestFirst, ...(after ? { after } : {}) });
+      expect(page.sessions.length).toBeLessThanOrEqual(pageSize);
+      seen.push(...page.sessions.map((s) => s.id));
+      if (!page.next) return seen;
+      after = page.next;
+      between?.(n);
+    }
+  };
+
+  it("pages 2,500 sessions in both orders without repeats or gaps", () => {
+    const v = view();
+    const oldest = pageAll(v, 100, false);
+    expect(oldest).toHaveLength(2_500);
+    expect(new Set(oldest).size).toBe(2_500);
+    expect(oldest).toEqual([...oldest].sort());
+    const newest = pageAll(v, 1000, true);
+    expect(newest).toEqual([...oldest].reverse());
+    expect(v.page({}, { pageSize: 10 }).total).toBe(2_500);
+    expect(v.page({ dataPlaneId: "dp-1" }, { pageSize: 10 }).total).toBe(834);
+    expect(
+      v.page({ search: "USER7" }, { pageSize: 1000 }).sessions.every((s) => s.subject.startsWith("user7")),
+    ).toBe(true);
+  });
+
+  it("keeps every session live throughout on exactly one page while others end and start", () => {
+    const v = view();
+    const ended = new Set<string>();
+    let extra = 0;
+    const seen = pageAll(v, 100, false, (n) => {
+      // between pages: end sessions on both sides of the cursor and start new ones
+      for (const i of [n * 97, n * 97 + 1, 2_499 - n * 13]) {
+        const id = `s${String(i).padStart(4, "0")}`;
+        if (!ended.has(id) && v.get(id)) {
+          v.ended({
+            session_id: id,
+            data_plane_id: v.get(id)!.dataPlaneId,
+            reason: "t",
+            statements: 0,
+            denied: 0,
+            at: "2030-01-02T00:00:00.000Z",
+          });
+          ended.add(id);
+        }
+      }
+      v.started(started(`new${extra++}`, "dp-1", "late", "2031-01-01T00:00:00.000Z"));
+    });
+    expect(new Set(seen).size).toBe(seen.length);
+    for (let i = 0; i < 2_500; i++) {
+      const id = `s${String(i).padStart(4, "0")}`;
+      if (!ended.has(id)) expect(seen).toContain(id);
+    }
+    // sessions that started meanwhile sort after every earlier one: they come on the last pages
+    expect(seen.filter((id) => id.startsWith("new")).length).toBeGreaterThan(0);
+  });
+});

@@ -42,7 +42,42 @@ export interface SessionFilter {
   subject?: string;
   dataPlaneId?: string;
   region?: string;
+  /** Case-insensitive text in the subject, data plane, region, role, database, client or id. */
+  search?: string;
   limit?: number;
+}
+
+/** Where a page ends: the next one starts right after this session in the order asked for. */
+export interface SessionCursor {
+  startedAt: string;
+  id: string;
+}
+
+export interface SessionPageRequest {
+  pageSize: number;
+  after?: SessionCursor;
+  newestFirst?: boolean;
+}
+
+export interface SessionPage {
+  sessions: SessionRecord[];
+  /** The cursor of the next page; undefined on the last page. */
+  next?: SessionCursor;
+  /** Live sessions matching the filter, over every page. */
+  total: number;
+}
+
+/** Oldest first: by start time, then id (ids are unique, so the order is total). */
+function compareSessions(a: { startedAt: string; id: string }, b: { startedAt: string; id: string }): number {
+  return a.startedAt < b.startedAt
+    ? -1
+    : a.startedAt > b.startedAt
+      ? 1
+      : a.id < b.id
+        ? -1
+        : a.id > b.id
+          ? 1
+          : 0;
 }
 
 type PendingWrite = () => void;
@@ -174,15 +209,53 @@ export class SessionView {
 
   list(filter: SessionFilter = {}): SessionRecord[] {
     const limit = filter.limit && filter.limit > 0 ? Math.min(filter.limit, 100_000) : 1000;
+    return this.#matching(filter).sort(compareSessions).slice(0, limit);
+  }
+
+  /**
+   * One page of the live sessions matching `filter`, in start order (oldest or newest first),
+   * starting right after `after`. Keyset paging: a page is found by its position in the order, not
+   * by an offset, so sessions that end between two calls never shift the next page (no repeat, no
+   * gap), and a session live through the whole paging is on exactly one page.
+   */
+  page(filter: SessionFilter, request: SessionPageRequest): SessionPage {
+    const matching = this.#matching(filter);
+    const sign = request.newestFirst ? -1 : 1;
+    const after = request.after;
+    const rest = after ? matching.filter((r) => sign * compareSessions(r, after) > 0) : matching;
+    rest.sort((a, b) => sign * compareSessions(a, b));
+    const sessions = rest.slice(0, request.pageSize);
+    const last = sessions[sessions.length - 1];
+    return {
+      sessions,
+      total: matching.length,
+      ...(rest.length > sessions.length && last ? { next: { startedAt: last.startedAt, id: last.id } } : {}),
+    };
+  }
+
+  #matching(filter: SessionFilter): SessionRecord[] {
+    const search = filter.search?.trim().toLowerCase();
     const out: SessionRecord[] = [];
     for (const record of this.#live.values()) {
       if (filter.subject && record.subject !== filter.subject) continue;
       if (filter.dataPlaneId && record.dataPlaneId !== filter.dataPlaneId) continue;
       if (filter.region && record.region !== filter.region) continue;
+      if (
+        search &&
+        ![
+          record.subject,
+          record.dataPlaneId,
+          record.region,
+          record.dbRole,
+          record.database,
+          record.clientAddr,
+          record.id,
+        ].some((field) => field.toLowerCase().includes(search))
+      )
+        continue;
       out.push(record);
     }
-    out.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
-    return out.slice(0, limit);
+    return out;
   }
 
   get(id: string): SessionRecord | undefined {

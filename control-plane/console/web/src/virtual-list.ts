@@ -1,6 +1,7 @@
 /**
  * A virtualised list: only the rows in view (plus a margin) are in the DOM, so thousands of
- * sessions scroll smoothly. Rows have a fixed height.
+ * sessions scroll smoothly. Rows have a fixed height; `onNearEnd` lets the owner load the next
+ * page of a server-paged list.
  */
 import { h } from "./dom";
 
@@ -13,6 +14,8 @@ export function virtualList<T>(
   rowHeight: number,
   render: (item: T, index: number) => HTMLElement,
   label: string,
+  /** Called when the rows in view come within a screen of the end (to load the next page). */
+  onNearEnd?: () => void,
 ): VirtualList<T> {
   let items: T[] = [];
   const spacer = h("div", { class: "vl-spacer" });
@@ -33,6 +36,7 @@ export function virtualList<T>(
       row.style.height = `${rowHeight}px`;
       spacer.append(row);
     }
+    if (onNearEnd && items.length > 0 && last >= items.length - 20) onNearEnd();
   };
   viewport.addEventListener("scroll", () => requestAnimationFrame(draw));
   new ResizeObserver(draw).observe(viewport);

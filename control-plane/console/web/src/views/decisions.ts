@@ -49,7 +49,7 @@ export function decisionsView(ctx: ViewContext): HTMLElement {
         relation: relation.value.trim(),
         result: result.value,
         since: since.value.trim(),
-        limit: 100,
+        page_size: 100,
         page_token: pageToken,
       });
       rows = rows.concat(res.decisions);

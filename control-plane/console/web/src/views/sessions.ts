@@ -32,6 +32,8 @@ const KINDS = {
   token: { method: "RevokeToken", field: "jti", label: "token" },
 } as const;
 
+const PAGE_SIZE = 200;
+
 export function sessionsView(ctx: ViewContext): HTMLElement {
   let sessions: Session[] = [];
   const filter = h("input", {
@@ -129,24 +131,72 @@ export function sessionsView(ctx: ViewContext): HTMLElement {
       ),
     );
 
-  const list = virtualList<Session>(36, row, "Live sessions");
-  const show = (): void => {
-    const q = filter.value.trim().toLowerCase();
-    const shown = q
-      ? sessions.filter((s) =>
-          `${s.subject} ${s.data_plane_id} ${s.region} ${s.db_role} ${s.database}`.toLowerCase().includes(q),
-        )
-      : sessions;
-    count.textContent = `${shown.length} of ${sessions.length} live session${sessions.length === 1 ? "" : "s"}`;
-    list.set(shown);
-  };
-  filter.addEventListener("input", show);
-
+  // Server-side paging (ListSessions page_size / page_token, newest first): the first page now,
+  // the next one when the list is scrolled near its end; a refresh reloads as many sessions as
+  // are loaded, so the scroll position holds. The filter is the server's `search`.
   let pending: ReturnType<typeof setTimeout> | undefined;
-  const refresh = async (): Promise<void> => {
+  let nextToken = "";
+  let total = 0;
+  let loading = false;
+  let generation = 0;
+  const list = virtualList<Session>(36, row, "Live sessions", () => void loadMore());
+  const show = (): void => {
+    const q = filter.value.trim();
+    count.textContent =
+      `${total} ${q ? "matching " : ""}live session${total === 1 ? "" : "s"}` +
+      (sessions.length < total ? `, ${sessions.length} loaded (scroll for more)` : "");
+    list.set(sessions);
+  };
+  const page = (token: string, size: number) =>
+    call<{ sessions: Session[]; next_page_token: string; total_size: number }>("ListSessions", {
+      page_size: size,
+      page_token: token,
+      newest_first: true,
+      search: filter.value.trim(),
+    });
+  const loadMore = async (): Promise<void> => {
+    if (loading || !nextToken) return;
+    loading = true;
+    const mine = generation;
     try {
-      const res = await call<{ sessions: Session[] }>("ListSessions", { limit: 10_000 });
-      sessions = res.sessions.sort((a, b) => b.started_at.localeCompare(a.started_at));
+      const res = await page(nextToken, PAGE_SIZE);
+      if (mine !== generation) return;
+      sessions = sessions.concat(res.sessions);
+      nextToken = res.next_page_token;
+      total = res.total_size;
+      show();
+    } catch (err) {
+      ctx.fail(err);
+    } finally {
+      loading = false;
+    }
+  };
+  filter.addEventListener("input", () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => {
+      sessions = [];
+      void refresh();
+    }, 200);
+  });
+
+  const refresh = async (): Promise<void> => {
+    const mine = ++generation;
+    const keep = Math.max(PAGE_SIZE, sessions.length);
+    try {
+      let loaded: Session[] = [];
+      let token = "";
+      let size = 0;
+      do {
+        const res = await page(token, Math.min(1000, keep - loaded.length));
+        if (mine !== generation) return;
+        loaded = loaded.concat(res.sessions);
+        token = res.next_page_token;
+        size = res.total_size;
+      } while (token && loaded.length < keep);
+      sessions = loaded;
+      nextToken = token;
+      total = size;
+      loading = false;
       show();
     } catch (err) {
       ctx.fail(err);
