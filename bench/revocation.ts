@@ -421,13 +421,17 @@ async function main(): Promise<number> {
     if (opts.targetedRuns > 0) {
       const idle = new Worker(new URL("./lib/session-clients.js", import.meta.url));
       const busy = new Worker(new URL("./lib/session-clients.js", import.meta.url));
-      const report = async (w: Worker) => {
-        const answer = next(w);
-        w.postMessage({ type: "report" });
-        const m = await answer;
-        if (m.type !== "report") throw new Error(`unexpected worker message ${m.type}`);
-        return m;
-      };
+      // (an "ended" message of a batch whose sessions all closed may come first: the report counts it)
+      const report = (w: Worker) =>
+        new Promise<Extract<WorkerMessage, { type: "report" }>>((resolve) => {
+          const onMessage = (m: WorkerMessage) => {
+            if (m.type !== "report") return;
+            w.off("message", onMessage);
+            resolve(m);
+          };
+          w.on("message", onMessage);
+          w.postMessage({ type: "report" });
+        });
       const half = Math.floor(opts.bystanders / 2);
       bystanderCount = opts.bystanders * opts.dataPlanes;
       say();
@@ -438,9 +442,11 @@ async function main(): Promise<number> {
         { sub: "bench-bystander", groups: ["analysts"] },
         { lifetimeSeconds: 3600 },
       );
-      await openSessions(dataPlanePorts, "bench-bystander", bystanderToken, [idle], () =>
-        dataPlanePorts.map((port) => ({ port, count: opts.bystanders - half })),
-      );
+      if (opts.bystanders - half > 0) {
+        await openSessions(dataPlanePorts, "bench-bystander", bystanderToken, [idle], () =>
+          dataPlanePorts.map((port) => ({ port, count: opts.bystanders - half })),
+        );
+      }
       if (half > 0) {
         await openSessions(
           dataPlanePorts,

@@ -141,6 +141,23 @@ export class RevocationBus {
   }
 
   /** Stores a revocation in the stream. Does not throw: the result says why not. */
+  /**
+   * The fast path alone: the signed revocation on core NATS (proto/bus.ts revocationsLiveSubject),
+   * synchronously, for connected data planes; false when not connected. `publish` stores it.
+   */
+  publishFast(revocation: Revocation): boolean {
+    const nc = this.#link.connection;
+    if (!nc) return false;
+    try {
+      nc.publish(BUS.revocationsLiveSubject, encodeBusMessage(revocation));
+      return true;
+    } catch (err) {
+      this.#logger.debug({ id: revocation.id, err: (err as Error).message }, "fast revocation not sent");
+      return false;
+    }
+  }
+
+  /** Stores the revocation in the stream (the durable copy data planes replay). */
   async publish(revocation: Revocation): Promise<RevocationPublishResult> {
     const nc = this.#link.connection;
     if (!nc)
@@ -160,13 +177,6 @@ export class RevocationBus {
 
   async #publish(nc: NatsConnection, revocation: Revocation): Promise<number> {
     const bytes = encodeBusMessage(revocation);
-    // The fast path first: connected data planes cut on this core message without waiting for the
-    // stream to store and acknowledge; the stream's copy below is the durable one (replay).
-    try {
-      nc.publish(BUS.revocationsLiveSubject, bytes);
-    } catch (err) {
-      this.#logger.debug({ id: revocation.id, err: (err as Error).message }, "fast revocation not sent");
-    }
     const ack = await jetstream(nc).publish(revocationSubject(revocation.kind), bytes, {
       msgID: revocation.id,
       timeout: this.#options.publishTimeoutMs ?? 5_000,

@@ -102,6 +102,7 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
     repository: store.revocations,
     signingKey: options.signingKey,
     bus: {
+      publishFast: (revocation) => bus.publishFast(revocation),
       publish: async (revocation) => {
         revocationsTotal.inc({ kind: revocation.kind });
         return bus.publish(revocation);

@@ -51,7 +51,7 @@ export interface RevokeOutcome {
 export interface RevocationServiceOptions {
   repository: RevocationRepository;
   signingKey: SigningKey;
-  bus: Pick<RevocationBus, "publish">;
+  bus: Pick<RevocationBus, "publish" | "publishFast">;
   /** Ids of the data planes live now (expected to acknowledge). */
   liveDataPlanes: () => string[];
   retentionMs: number;
@@ -104,14 +104,10 @@ export class RevocationService {
       created_by: request.by,
     };
     const signed = await signRevocation(fields, this.#options.signingKey);
-    this.#options.repository.insert(signed);
-    this.#options.logger.info(
-      { id: signed.id, kind: signed.kind, value: signed.value, by: request.by, reason },
-      "revocation created",
-    );
-    this.#options.events?.emit("revocation", "revocation.created", publicView(signed));
-
-    // The waiter exists before the publish: acknowledgements can come back within a millisecond.
+    // From here to the store nothing awaits: the waiter exists before anything is published (acks
+    // can come back within a millisecond), the fast path goes out first (data planes cut while
+    // this stores it), and an ack cannot be handled before the revocation is in SQLite, since the
+    // handler runs on this same event loop after this synchronous block.
     const expected = new Set(this.#options.liveDataPlanes());
     this.#latest = { id: signed.id, createdMs: now, expected: new Set(expected), acked: new Set() };
     if (expected.size === 0) this.#latest.doneMs = now;
@@ -122,6 +118,19 @@ export class RevocationService {
           waiter.done = resolve;
         });
     this.#addWaiter(signed.id, waiter);
+    this.#options.bus.publishFast(signed);
+    try {
+      this.#options.repository.insert(signed);
+    } catch (err) {
+      this.#removeWaiter(signed.id, waiter);
+      throw err;
+    }
+    this.#options.logger.info(
+      { id: signed.id, kind: signed.kind, value: signed.value, by: request.by, reason },
+      "revocation created",
+    );
+    this.#options.events?.emit("revocation", "revocation.created", publicView(signed));
+
     try {
       const publish = await this.#options.bus.publish(signed);
       if (publish.published)
