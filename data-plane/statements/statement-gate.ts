@@ -143,6 +143,12 @@ interface Cycle {
   ours: number[];
   /** Execute messages forwarded in this cycle. */
   executes: number;
+  /**
+   * Extended-protocol denials sent in this cycle whose ParseComplete and BindComplete are still to
+   * come: the proxy's, dropped. Per cycle, because a pipeline's next cycle may be decided (and denied)
+   * before the ReadyForQuery of the one before it comes back.
+   */
+  denials: number;
 }
 
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
@@ -207,7 +213,7 @@ export class StatementGate implements RelayStages {
   private readonly maskKeys = new Set<string>();
   /** The masks pinned to the table OIDs and attribute numbers they named when the session got them. */
   private readonly pins = new MaskPins();
-  /** Extended-protocol denials in flight: their ParseComplete and BindComplete are ours to drop. */
+  /** Extended-protocol denials in flight, all cycles (each cycle counts its own, see Cycle.denials). */
   private extendedDenials = 0;
   /** Denials in flight, either protocol: their ErrorResponse is ours to tidy. */
   private denials = 0;
@@ -331,6 +337,7 @@ export class StatementGate implements RelayStages {
         described: 0,
         ours: [],
         executes: 0,
+        denials: 0,
       };
       this.cycles.push(cycle);
       if (kind === "extended") this.open = cycle;
@@ -825,6 +832,7 @@ export class StatementGate implements RelayStages {
       toUpstream.push(simpleDenial(message, undefined, code));
     } else {
       this.extendedDenials++;
+      cycle.denials++;
       this.discardUntilSync = true;
       // the denial is parsed as the unnamed statement and bound to the unnamed portal, replacing them
       this.forget("");
@@ -882,7 +890,8 @@ export class StatementGate implements RelayStages {
       case 0x31 /* 1 ParseComplete */:
       case 0x32 /* 2 BindComplete */:
         if (type === 0x31) this.observe(type);
-        if (this.extendedDenials > 0) {
+        // only a denial of the cycle these replies belong to (the oldest in flight) can own them
+        if ((this.cycles[0]?.denials ?? 0) > 0) {
           this.held.push(raw); // may be the reply to the proxy's own Parse/Bind
           return;
         }
@@ -893,8 +902,10 @@ export class StatementGate implements RelayStages {
         {
           this.observe(type);
           const tidy = tidyDenialError(raw);
-          if (tidy && this.extendedDenials > 0) {
+          const cycle = this.cycles[0];
+          if (tidy && cycle && cycle.denials > 0) {
             this.held.splice(-2, 2); // our ParseComplete and BindComplete
+            cycle.denials--;
             this.extendedDenials--;
           }
           this.flushHeld(toClient);
@@ -1007,6 +1018,8 @@ export class StatementGate implements RelayStages {
     const ended = this.cycles.shift();
     if (ended) {
       this.ourDescribes -= ended.ours.length;
+      // a denial the server skipped (after an error earlier in its cycle) never answers
+      this.extendedDenials -= ended.denials;
       // the transaction ended: so did every portal bound up to this cycle (Bind portals never hold)
       if (status === "I" && this.portals.size > 0) {
         for (const [name, portal] of this.portals) if (portal.cycle <= ended.seq) this.portals.delete(name);
@@ -1020,7 +1033,8 @@ export class StatementGate implements RelayStages {
       this.waiters = [];
       for (const wake of waiters) wake();
     }
-    this.extendedDenials = 0; // held replies are flushed when this ReadyForQuery passes onBackend
+    // held replies are flushed when this ReadyForQuery passes onBackend; later cycles keep their denials
+    if (this.cycles.length === 0) this.extendedDenials = 0;
     if (this.cycles.length === 0) this.denials = 0;
     if (this.cycles.length === 0) {
       this.simpleMasking = false;
