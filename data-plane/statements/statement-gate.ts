@@ -26,6 +26,7 @@ import type { Catalog, CatalogSnapshot } from "./catalog.js";
 import type { DecisionCache, ShapeCache } from "./decision-cache.js";
 import {
   DENIAL_SQLSTATE,
+  DENIAL_STATEMENT,
   extendedDenial,
   SYNTAX_ERROR_SQLSTATE,
   simpleDenial,
@@ -144,11 +145,12 @@ interface Cycle {
   /** Execute messages forwarded in this cycle. */
   executes: number;
   /**
-   * Extended-protocol denials sent in this cycle whose ParseComplete and BindComplete are still to
-   * come: the proxy's, dropped. Per cycle, because a pipeline's next cycle may be decided (and denied)
-   * before the ReadyForQuery of the one before it comes back.
+   * Extended-protocol denials sent in this cycle, each with how many of the proxy's own replies
+   * (CloseComplete, ParseComplete, BindComplete) come before its ErrorResponse: dropped. Per cycle,
+   * because a pipeline's next cycle may be decided (and denied) before the ReadyForQuery of the one
+   * before it comes back.
    */
-  denials: number;
+  denials: number[];
 }
 
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
@@ -201,6 +203,8 @@ export class StatementGate implements RelayStages {
   private waiters: (() => void)[] = [];
   private readonly portals = new Map<string, Portal>();
   private cycleSeq = 0;
+  /** The transaction status of the last ReadyForQuery. */
+  private lastStatus: TransactionStatus = "I";
   /** After a denied or failed extended-protocol message: drop client messages until Sync. */
   private discardUntilSync = false;
 
@@ -337,7 +341,7 @@ export class StatementGate implements RelayStages {
         described: 0,
         ours: [],
         executes: 0,
-        denials: 0,
+        denials: [],
       };
       this.cycles.push(cycle);
       if (kind === "extended") this.open = cycle;
@@ -453,24 +457,49 @@ export class StatementGate implements RelayStages {
 
   private onParse(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
     const parse = decodeParse(message.body);
+    const unnamed = parse.name === "";
+    if (parse.name === DENIAL_STATEMENT) {
+      this.deny("extended", cycle, toUpstream, parse.text, null, [
+        `the prepared statement name "${DENIAL_STATEMENT}" is reserved by Portcullis`,
+      ]);
+      return true;
+    }
     if (cycle.executes > 0 && readsSettings(message.raw)) {
       // The server parses it after running the statements before it in this sequence, which may have
       // changed standard_conforming_strings or client_encoding where the proxy cannot see (it reports
       // that only at the Sync): refused rather than read one way here and another way there.
-      this.deny("extended", cycle, toUpstream, parse.text, null, [
-        "a statement with a backslash after an Execute in the same sequence (before Sync) is not allowed through Portcullis: send a Sync first",
-      ]);
+      this.deny(
+        "extended",
+        cycle,
+        toUpstream,
+        parse.text,
+        null,
+        [
+          "a statement with a backslash after an Execute in the same sequence (before Sync) is not allowed through Portcullis: send a Sync first",
+        ],
+        true,
+        undefined,
+        unnamed,
+      );
       return true;
     }
     const analysis = this.deps.analyze(parse.text);
     if (!analysis.ok) {
-      this.refuseUnparseable("extended", cycle, toUpstream, parse.text, analysis);
+      this.refuseUnparseable("extended", cycle, toUpstream, parse.text, analysis, unnamed);
       return true;
     }
     if (analysis.statements.length > 1) {
-      this.deny("extended", cycle, toUpstream, parse.text, null, [
-        "a prepared statement must hold exactly one statement",
-      ]);
+      this.deny(
+        "extended",
+        cycle,
+        toUpstream,
+        parse.text,
+        null,
+        ["a prepared statement must hold exactly one statement"],
+        true,
+        undefined,
+        unnamed,
+      );
       return true;
     }
     // The server drops the unnamed statement before it parses a new one (even one that fails).
@@ -497,7 +526,17 @@ export class StatementGate implements RelayStages {
           ? this.refuse("extended", info, reasons)
           : this.decide(info, "extended", 0, 1, catalog, pathKey).decision;
       if (!decision.allow) {
-        this.deny("extended", cycle, toUpstream, parse.text, info, decision.reasons, false);
+        this.deny(
+          "extended",
+          cycle,
+          toUpstream,
+          parse.text,
+          info,
+          decision.reasons,
+          false,
+          undefined,
+          unnamed,
+        );
         return;
       }
       this.addMasks(decision.mask);
@@ -820,6 +859,8 @@ export class StatementGate implements RelayStages {
     reasons: string[],
     record = true,
     error?: { code: string; message: string },
+    /** The denied message is a Parse of the unnamed statement (which the server drops even when it fails). */
+    unnamedParse = false,
   ): void {
     const unique = [...new Set(reasons)];
     if (record) this.record(protocol, info, text, { allow: false, reasons: unique });
@@ -832,13 +873,27 @@ export class StatementGate implements RelayStages {
       toUpstream.push(simpleDenial(message, undefined, code));
     } else {
       this.extendedDenials++;
-      cycle.denials++;
       this.discardUntilSync = true;
-      // the denial is parsed as the unnamed statement and bound to the unnamed portal, replacing them
-      this.forget("");
+      // The denial is bound to the unnamed portal (the server skips everything up to Sync after it, and
+      // then the transaction is aborted or over: no portal of it is usable). It is parsed as the unnamed
+      // statement only in place of an unnamed Parse, which drops the client's unnamed statement on the
+      // server whether it succeeds or not; otherwise under DENIAL_STATEMENT, so the client's unnamed
+      // statement survives as it would on PostgreSQL. That one is closed first, except in a failed
+      // transaction block (known here: new cycles wait for the earlier ones inside a block), where the
+      // Parse itself fails with 25P02 and a CloseComplete would be the only reply of ours.
       this.portals.delete("");
       cycle.parses.push(NO_EFFECT);
-      toUpstream.push(extendedDenial(message, undefined, code));
+      if (unnamedParse) {
+        this.forget("");
+        cycle.denials.push(2);
+        toUpstream.push(extendedDenial(message, undefined, code));
+      } else {
+        const failedBlock = this.lastStatus === "E" && this.cycles.length === 1;
+        cycle.denials.push(failedBlock ? 2 : 3);
+        toUpstream.push(
+          extendedDenial(message, undefined, code, { statement: DENIAL_STATEMENT, close: !failedBlock }),
+        );
+      }
     }
   }
 
@@ -852,6 +907,7 @@ export class StatementGate implements RelayStages {
     toUpstream: Buffer[],
     text: string,
     analysis: { error: string; position?: number },
+    unnamedParse = false,
   ): void {
     const reasons = [`the statement could not be parsed: ${analysis.error}`];
     const syntax = analysis.position !== undefined;
@@ -869,6 +925,7 @@ export class StatementGate implements RelayStages {
             message: analysis.error,
           }
         : undefined,
+      unnamedParse,
     );
   }
 
@@ -889,9 +946,10 @@ export class StatementGate implements RelayStages {
     switch (type) {
       case 0x31 /* 1 ParseComplete */:
       case 0x32 /* 2 BindComplete */:
+      case 0x33 /* 3 CloseComplete */:
         if (type === 0x31) this.observe(type);
         // only a denial of the cycle these replies belong to (the oldest in flight) can own them
-        if ((this.cycles[0]?.denials ?? 0) > 0) {
+        if ((this.cycles[0]?.denials.length ?? 0) > 0) {
           this.held.push(raw); // may be the reply to the proxy's own Parse/Bind
           return;
         }
@@ -903,9 +961,9 @@ export class StatementGate implements RelayStages {
           this.observe(type);
           const tidy = tidyDenialError(raw);
           const cycle = this.cycles[0];
-          if (tidy && cycle && cycle.denials > 0) {
-            this.held.splice(-2, 2); // our ParseComplete and BindComplete
-            cycle.denials--;
+          if (tidy && cycle && cycle.denials.length > 0) {
+            const ours = cycle.denials.shift()!;
+            this.held.splice(-ours, ours); // our CloseComplete, ParseComplete and BindComplete
             this.extendedDenials--;
           }
           this.flushHeld(toClient);
@@ -1015,11 +1073,12 @@ export class StatementGate implements RelayStages {
   }
 
   onReadyForQuery(status: TransactionStatus): void {
+    this.lastStatus = status;
     const ended = this.cycles.shift();
     if (ended) {
       this.ourDescribes -= ended.ours.length;
       // a denial the server skipped (after an error earlier in its cycle) never answers
-      this.extendedDenials -= ended.denials;
+      this.extendedDenials -= ended.denials.length;
       // the transaction ended: so did every portal bound up to this cycle (Bind portals never hold)
       if (status === "I" && this.portals.size > 0) {
         for (const [name, portal] of this.portals) if (portal.cycle <= ended.seq) this.portals.delete(name);

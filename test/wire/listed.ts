@@ -83,4 +83,22 @@ export const LISTED: Record<string, Writes> = {
   "regression: a denial at Parse in the third sequence of one write": [
     [...pbe("SELECT 1"), S, S, ...pbe(DENIED), S],
   ],
+
+  // found by the harness: the denial was parsed as the unnamed statement, so the client's unnamed
+  // statement was gone after a denied Bind, Execute or named Parse (PostgreSQL keeps it)
+  "regression: the unnamed statement survives a refused Bind": [
+    [P("SELECT 1 AS one"), B("", "s1"), S, B(), E(), S],
+  ],
+  "regression: the unnamed statement survives a denied named Parse": [
+    [P("SELECT 2 AS two"), S, P(DENIED, "s2"), S, B(), E(), S],
+  ],
+  "regression: the unnamed statement survives two denials in a row": [
+    [P("SELECT 3 AS three"), S, E("p1"), S, P(DENIED, "s1"), S, B(), E(), S],
+  ],
+  "regression: a denied unnamed Parse drops the unnamed statement, as PostgreSQL does": [
+    [P("SELECT 4 AS four"), S, P(DENIED), S, B(), E(), S],
+  ],
+  "regression: a refusal in a failed transaction block answers 25P02 and nothing of the proxy's": [
+    [Q("BEGIN"), Q("SELECT 1/0"), B("", "s9"), S, P(DENIED, "s1"), S, Q("ROLLBACK"), ...pbe("SELECT 5"), S],
+  ],
 };
