@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compare, formatReplies } from "./differential.js";
 import { describeWrites, type Writes } from "./frontend.js";
-import { sequence } from "./generators.js";
+import { sessionSequence } from "./generators.js";
 import { LISTED } from "./listed.js";
 import { startWireStack, type WireStack } from "./stack.js";
 
@@ -48,7 +48,7 @@ describe("generated sequences (property-based, bounded)", () => {
     const numRuns = Number(process.env.PORTCULLIS_WIRE_RUNS ?? 150);
     const started = Date.now();
     await fc.assert(
-      fc.asyncProperty(sequence, async (writes) => {
+      fc.asyncProperty(sessionSequence, async (writes) => {
         await expectSame(writes);
       }),
       { seed, numRuns, endOnFailure: false, interruptAfterTimeLimit: 120_000, markInterruptAsFailure: false },

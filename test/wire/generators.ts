@@ -176,3 +176,15 @@ export const sequence: fc.Arbitrary<Writes> = fc
     cuts: fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
   })
   .map(({ steps, cuts }) => split(assemble(steps), cuts));
+
+/**
+ * Reads no row of a masked table but gives the proxy session its masks (carol's policy masks
+ * hr.employees.ssn): from then on the proxy sends its own Describe before every Execute, which the
+ * client must never see.
+ */
+export const MASKING_PRELUDE: FrontendMsg = { type: "Query", sql: "SELECT ssn FROM hr.employees LIMIT 0" };
+
+/** A sequence, half the time in a session that has masks. */
+export const sessionSequence: fc.Arbitrary<Writes> = fc
+  .tuple(fc.boolean(), sequence)
+  .map(([masked, writes]) => (masked ? [[MASKING_PRELUDE], ...writes] : writes));

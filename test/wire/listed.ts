@@ -101,4 +101,17 @@ export const LISTED: Record<string, Writes> = {
   "regression: a refusal in a failed transaction block answers 25P02 and nothing of the proxy's": [
     [Q("BEGIN"), Q("SELECT 1/0"), B("", "s9"), S, P(DENIED, "s1"), S, Q("ROLLBACK"), ...pbe("SELECT 5"), S],
   ],
+
+  "a masked session: the proxy's own Describes never reach the client": [
+    [Q("SELECT ssn FROM hr.employees LIMIT 0")],
+    [
+      P("SELECT 1 AS one", "s1"),
+      B("p1", "s1"),
+      D("P", "p1"),
+      E("p1"),
+      ...pbe("SELECT generate_series(1, 3)", 2),
+      S,
+    ],
+    [...pbe(DENIED), S, B("p1", "s1"), E("p1"), S],
+  ],
 };
