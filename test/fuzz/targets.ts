@@ -359,33 +359,43 @@ const SQL_TOKENS = [
 
 /** SQL: seeds mutated by character edits, token soups, and random strings. */
 export const sqlText: fc.Arbitrary<string> = fc.oneof(
-  fc
-    .record({
-      seed: fc.constantFrom(...SQL_SEEDS),
-      edits: fc.array(
-        fc.tuple(
-          fc.nat(),
-          fc.constantFrom("delete", "insert", "replace"),
-          fc.constantFrom(...SQL_TOKENS, "x", " ", "0"),
+  {
+    weight: 10,
+    arbitrary: fc
+      .record({
+        seed: fc.constantFrom(...SQL_SEEDS),
+        edits: fc.array(
+          fc.tuple(
+            fc.nat(),
+            fc.constantFrom("delete", "insert", "replace"),
+            fc.constantFrom(...SQL_TOKENS, "x", " ", "0"),
+          ),
+          {
+            maxLength: 4,
+          },
         ),
-        {
-          maxLength: 4,
-        },
-      ),
-    })
-    .map(({ seed, edits }) => {
-      let s = seed;
-      for (const [at, op, tok] of edits) {
-        const i = s.length === 0 ? 0 : at % s.length;
-        if (op === "delete") s = s.slice(0, i) + s.slice(i + 1 + (at % 5));
-        else if (op === "insert") s = `${s.slice(0, i)} ${tok} ${s.slice(i)}`;
-        else s = `${s.slice(0, i)}${tok}${s.slice(i + tok.length)}`;
-      }
-      return s;
-    }),
-  fc.array(fc.constantFrom(...SQL_TOKENS), { maxLength: 25 }).map((t) => t.join(" ")),
-  fc.string({ maxLength: 80 }),
-  fc.nat({ max: 3000 }).map((depth) => `SELECT ${"(".repeat(depth)}1${")".repeat(depth)}`),
+      })
+      .map(({ seed, edits }) => {
+        let s = seed;
+        for (const [at, op, tok] of edits) {
+          const i = s.length === 0 ? 0 : at % s.length;
+          if (op === "delete") s = s.slice(0, i) + s.slice(i + 1 + (at % 5));
+          else if (op === "insert") s = `${s.slice(0, i)} ${tok} ${s.slice(i)}`;
+          else s = `${s.slice(0, i)}${tok}${s.slice(i + tok.length)}`;
+        }
+        return s;
+      }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.array(fc.constantFrom(...SQL_TOKENS), { maxLength: 25 }).map((t) => t.join(" ")),
+  },
+  { weight: 5, arbitrary: fc.string({ maxLength: 80 }) },
+  // deep nesting: the parser's and the walker's limits (a RangeError is the documented denial)
+  {
+    weight: 1,
+    arbitrary: fc.nat({ max: 1500 }).map((depth) => `SELECT ${"(".repeat(depth)}1${")".repeat(depth)}`),
+  },
 );
 
 // --- signed inputs: bundles and revocations ----------------------------------------------------------
