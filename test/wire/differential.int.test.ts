@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compare, formatReplies } from "./differential.js";
 import { describeWrites, type Writes } from "./frontend.js";
 import { sessionSequence } from "./generators.js";
-import { LISTED } from "./listed.js";
+import { KNOWN_DIFFERENCES, LISTED } from "./listed.js";
 import { startWireStack, type WireStack } from "./stack.js";
 
 let wire: WireStack;
@@ -39,6 +39,16 @@ async function expectSame(writes: Writes): Promise<void> {
 describe("listed sequences: the proxy answers as PostgreSQL does", () => {
   for (const [name, writes] of Object.entries(LISTED)) {
     it(name, () => expectSame(writes));
+  }
+});
+
+describe("known differences, not fixed yet: still exactly as recorded", () => {
+  for (const [name, known] of Object.entries(KNOWN_DIFFERENCES)) {
+    it(`${name} (${known.why})`, async () => {
+      const result = await compare(wire, known.writes);
+      expect(formatReplies(result.direct)).toBe(known.direct);
+      expect(formatReplies(result.proxy)).toBe(known.proxy);
+    });
   }
 });
 

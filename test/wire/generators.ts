@@ -15,6 +15,8 @@ import { DENIED, type FrontendMsg, type Sql, type Writes } from "./frontend.js";
 interface Statement {
   sql: Sql;
   params: number;
+  /** Not in a Parse: see KNOWN_DIFFERENCES in listed.ts. */
+  simpleOnly?: boolean;
 }
 
 /** Statements valid on both sides, statements failing at Parse, Bind or Execute, and a denial. */
@@ -39,6 +41,13 @@ export const STATEMENTS: readonly Statement[] = [
   { sql: "SELECT count(*) AS n FROM orders", params: 0 }, // resolves only with sales on the path
   { sql: "INSERT INTO wire_copy VALUES (1, 'a')", params: 0 },
   { sql: "SHOW search_path", params: 0 },
+  // SQL prepared statements share the protocol's namespace
+  { sql: "PREPARE s1 AS SELECT 11 AS eleven", params: 0 },
+  { sql: "EXECUTE s1", params: 0, simpleOnly: true },
+  { sql: "DEALLOCATE s1", params: 0 },
+  { sql: "DEALLOCATE ALL", params: 0 },
+  { sql: "DISCARD ALL", params: 0 },
+  { sql: "CLOSE ALL", params: 0 },
 ];
 
 /** Texts for simple Queries: the statements above plus multi-statement ones (never with the denial). */
@@ -53,6 +62,7 @@ const STATEMENT_NAMES = ["", "s1", "s2"] as const;
 const PORTAL_NAMES = ["", "p1", "p2"] as const;
 
 const statement = fc.constantFrom(...STATEMENTS);
+const parseable = fc.constantFrom(...STATEMENTS.filter((s) => !s.simpleOnly));
 const stmtName = fc.constantFrom(...STATEMENT_NAMES);
 const portalName = fc.constantFrom(...PORTAL_NAMES);
 const bindValues = fc.constantFrom<(string | null)[][]>([], ["7"], ["x"], [null]);
@@ -63,15 +73,17 @@ type Step = { ext: FrontendMsg } | { simple: FrontendMsg[] };
 const extStep: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 4,
-    arbitrary: fc.record({ name: stmtName, s: statement }).map(({ name, s }) => ({
+    arbitrary: fc.record({ name: stmtName, s: parseable }).map(({ name, s }) => ({
       ext: { type: "Parse", name, sql: s.sql } as FrontendMsg,
     })),
   },
   {
     weight: 4,
-    arbitrary: fc.record({ portal: portalName, statement: stmtName, values: bindValues }).map((b) => ({
-      ext: { type: "Bind", ...b } as FrontendMsg,
-    })),
+    arbitrary: fc
+      .record({ portal: portalName, statement: stmtName, values: bindValues, binary: fc.boolean() })
+      .map((b) => ({
+        ext: { type: "Bind", ...b } as FrontendMsg,
+      })),
   },
   {
     weight: 4,
