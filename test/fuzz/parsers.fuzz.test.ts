@@ -10,7 +10,9 @@ import { serialize } from "pg-protocol";
 import { beforeAll, describe, expect, it } from "vitest";
 import { signBundle } from "../../control-plane/bundle/sign.js";
 import { signRevocation } from "../../control-plane/revocation/sign.js";
+import { BundleVerificationError, verifyBundle } from "../../data-plane/policy/bundle-verify.js";
 import { FrontendFramer } from "../../data-plane/protocol/frontend-messages.js";
+import { RevocationSignatureError, verifyRevocation } from "../../data-plane/revocation/verify.js";
 import { loadParser } from "../../data-plane/sql/index.js";
 import type { BundleFiles } from "../../proto/bundle.js";
 import type { Revocation } from "../../proto/bus.js";
@@ -171,6 +173,30 @@ describe("signed inputs", () => {
     expect(
       await fuzzBundle(bundle, [stranger.publicKey], "dataJson", { at: 0, value: 0, op: "insert" }),
     ).toBe("refused");
+  });
+
+  // found by bench-hardening: whitespace inside the signature segment (and non-zero unused bits of its
+  // last character) decoded to the same bytes, so one signature had many accepted spellings
+  it("regression: a signature spelled other than as canonical base64url is refused", async () => {
+    const [h, p, sig] = revocation.signature.split(".") as [string, string, string];
+    const last = sig.at(-1)!;
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const sibling = alphabet[alphabet.indexOf(last) ^ 1]!; // same leading bits, another unused bit
+    for (const spelled of [
+      `${h}.${p}.${sig.slice(0, 10)}\n${sig.slice(10)}`,
+      `${h}.${p}.${sig.slice(0, 10)} ${sig.slice(10)}`,
+      `${h}.${p}.${sig}=`,
+      `${h}.${p}.${sig.slice(0, -1)}${sibling}`,
+      `${h} .${p}.${sig}`,
+    ]) {
+      await expect(
+        verifyRevocation({ ...revocation, signature: spelled }, [signer.publicKey]),
+      ).rejects.toBeInstanceOf(RevocationSignatureError);
+      await expect(
+        verifyBundle({ ...bundle, signature: `${spelled}` }, [signer.publicKey]),
+      ).rejects.toBeInstanceOf(BundleVerificationError);
+    }
+    await expect(verifyRevocation(revocation, [signer.publicKey])).resolves.toBeUndefined();
   });
 
   it("a mutated revocation (any field or its signature) is refused with a typed error", async () => {
