@@ -28,7 +28,7 @@
  * Output: a table, and bench/results/hardening.json. The run fails (exit 1) when anything is found
  * (crash, hang, bypass, difference, lost revocation, fault not survived).
  *
- * Options: --scale=F (1: about 1,000,000 fuzz inputs) --live=N (25000 socket inputs) --wire=N (300
+ * Options: --scale=F (1: 970,000 in-process fuzz inputs) --live=N (30000 socket inputs) --wire=N (300
  *          generated sequences) --seed=N --skip-revocation
  */
 
@@ -82,7 +82,7 @@ const MB = 1024 * 1024;
 const { values: args } = parseArgs({
   options: {
     scale: { type: "string", default: "1" },
-    live: { type: "string", default: "25000" },
+    live: { type: "string", default: "30000" },
     wire: { type: "string", default: "300" },
     seed: { type: "string", default: "20261207" },
     "skip-revocation": { type: "boolean", default: false },
