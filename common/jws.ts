@@ -3,7 +3,7 @@
  * manifests, bundle activations and revocations. Each kind has its own `typ`, so a signature made
  * for one can never pass as another.
  *
- * Checks, in order: three segments and a readable protected header; `alg` is EdDSA (any other alg
+ * Checks, in order: three segments, each canonical base64url, and a readable protected header; `alg` is EdDSA (any other alg
  * is refused before a key is tried); `typ` is the expected one; the signature verifies with one of
  * the given public keys. Every failure is a JwsError with a `code`.
  */
@@ -46,7 +46,14 @@ export async function verifyJws(jws: string, keys: readonly KeyObject[], typ: st
   const compact = jws.trim();
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
-    if (compact.split(".").length !== 3) throw new Error("not three segments");
+    const segments = compact.split(".");
+    if (segments.length !== 3) throw new Error("not three segments");
+    // Only the canonical base64url of each segment: a decoder skips whitespace and other characters
+    // and ignores the unused bits of the last one, so without this one signature has many spellings.
+    for (const segment of segments) {
+      if (Buffer.from(segment, "base64url").toString("base64url") !== segment)
+        throw new Error("a segment is not canonical base64url");
+    }
     header = decodeProtectedHeader(compact);
   } catch (err) {
     throw new JwsError(

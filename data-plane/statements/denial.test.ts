@@ -3,6 +3,7 @@ import { FrontendFramer } from "../protocol/frontend-messages.js";
 import {
   DENIAL_MARKER,
   DENIAL_SQLSTATE,
+  DENIAL_STATEMENT,
   denialSql,
   extendedDenial,
   SYNTAX_ERROR_SQLSTATE,
@@ -88,6 +89,17 @@ describe("denial messages", () => {
     expect([parsed[1]!.body[0], parsed[1]!.body[1]]).toEqual([0, 0]);
     // Execute: portal "", no row limit
     expect(parsed[2]!.body).toEqual(Buffer.from([0, 0, 0, 0, 0]));
+  });
+
+  it("extended protocol under the reserved statement name: Close first, the unnamed statement untouched", () => {
+    const parsed = messages(
+      extendedDenial("nope", undefined, undefined, { statement: DENIAL_STATEMENT, close: true }),
+    );
+    expect(parsed.map((m) => m.type)).toEqual(["C", "P", "B", "E"]);
+    expect(parsed[0]!.body.toString("utf8")).toBe(`S${DENIAL_STATEMENT}\0`);
+    expect(parsed[1]!.body.toString("utf8", 0, DENIAL_STATEMENT.length + 1)).toBe(`${DENIAL_STATEMENT}\0`);
+    // Bind: portal "" and the reserved statement
+    expect(parsed[2]!.body.toString("utf8", 0, DENIAL_STATEMENT.length + 2)).toBe(`\0${DENIAL_STATEMENT}\0`);
   });
 });
 

@@ -41,11 +41,35 @@ export function simpleDenial(message: string, hint?: string, code?: string): Buf
   return serialize.query(denialSql(message, hint, code));
 }
 
-/** Extended protocol: Parse + Bind + Execute on the unnamed statement and portal. */
-export function extendedDenial(message: string, hint?: string, code?: string): Buffer {
+/**
+ * The prepared-statement name the proxy parses its denial under when the client's unnamed statement
+ * must survive (a denied Bind, Execute or named Parse leaves it in place on PostgreSQL). Clients may
+ * not use it.
+ */
+export const DENIAL_STATEMENT = "portcullis:denial";
+
+export interface ExtendedDenialOptions {
+  /** The statement the denial is parsed as: "" (default) or DENIAL_STATEMENT. */
+  statement?: string;
+  /** Close `statement` first (a named one left by an earlier denial would make the Parse fail). */
+  close?: boolean;
+}
+
+/**
+ * Extended protocol: [Close +] Parse + Bind + Execute, on the unnamed portal and the unnamed statement
+ * (a denied unnamed Parse: the server drops the client's unnamed statement then too) or DENIAL_STATEMENT.
+ */
+export function extendedDenial(
+  message: string,
+  hint?: string,
+  code?: string,
+  options: ExtendedDenialOptions = {},
+): Buffer {
+  const statement = options.statement ?? "";
   return Buffer.concat([
-    serialize.parse({ text: denialSql(message, hint, code) }),
-    serialize.bind({}),
+    ...(options.close ? [serialize.close({ type: "S", name: statement })] : []),
+    serialize.parse({ name: statement, text: denialSql(message, hint, code) }),
+    serialize.bind({ statement }),
     serialize.execute({}),
   ]);
 }

@@ -26,6 +26,7 @@ import type { Catalog, CatalogSnapshot } from "./catalog.js";
 import type { DecisionCache, ShapeCache } from "./decision-cache.js";
 import {
   DENIAL_SQLSTATE,
+  DENIAL_STATEMENT,
   extendedDenial,
   SYNTAX_ERROR_SQLSTATE,
   simpleDenial,
@@ -143,6 +144,13 @@ interface Cycle {
   ours: number[];
   /** Execute messages forwarded in this cycle. */
   executes: number;
+  /**
+   * Extended-protocol denials sent in this cycle, each with how many of the proxy's own replies
+   * (CloseComplete, ParseComplete, BindComplete) come before its ErrorResponse: dropped. Per cycle,
+   * because a pipeline's next cycle may be decided (and denied) before the ReadyForQuery of the one
+   * before it comes back.
+   */
+  denials: number[];
 }
 
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
@@ -195,6 +203,8 @@ export class StatementGate implements RelayStages {
   private waiters: (() => void)[] = [];
   private readonly portals = new Map<string, Portal>();
   private cycleSeq = 0;
+  /** The transaction status of the last ReadyForQuery. */
+  private lastStatus: TransactionStatus = "I";
   /** After a denied or failed extended-protocol message: drop client messages until Sync. */
   private discardUntilSync = false;
 
@@ -207,7 +217,7 @@ export class StatementGate implements RelayStages {
   private readonly maskKeys = new Set<string>();
   /** The masks pinned to the table OIDs and attribute numbers they named when the session got them. */
   private readonly pins = new MaskPins();
-  /** Extended-protocol denials in flight: their ParseComplete and BindComplete are ours to drop. */
+  /** Extended-protocol denials in flight, all cycles (each cycle counts its own, see Cycle.denials). */
   private extendedDenials = 0;
   /** Denials in flight, either protocol: their ErrorResponse is ours to tidy. */
   private denials = 0;
@@ -331,6 +341,7 @@ export class StatementGate implements RelayStages {
         described: 0,
         ours: [],
         executes: 0,
+        denials: [],
       };
       this.cycles.push(cycle);
       if (kind === "extended") this.open = cycle;
@@ -446,24 +457,49 @@ export class StatementGate implements RelayStages {
 
   private onParse(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
     const parse = decodeParse(message.body);
+    const unnamed = parse.name === "";
+    if (parse.name === DENIAL_STATEMENT) {
+      this.deny("extended", cycle, toUpstream, parse.text, null, [
+        `the prepared statement name "${DENIAL_STATEMENT}" is reserved by Portcullis`,
+      ]);
+      return true;
+    }
     if (cycle.executes > 0 && readsSettings(message.raw)) {
       // The server parses it after running the statements before it in this sequence, which may have
       // changed standard_conforming_strings or client_encoding where the proxy cannot see (it reports
       // that only at the Sync): refused rather than read one way here and another way there.
-      this.deny("extended", cycle, toUpstream, parse.text, null, [
-        "a statement with a backslash after an Execute in the same sequence (before Sync) is not allowed through Portcullis: send a Sync first",
-      ]);
+      this.deny(
+        "extended",
+        cycle,
+        toUpstream,
+        parse.text,
+        null,
+        [
+          "a statement with a backslash after an Execute in the same sequence (before Sync) is not allowed through Portcullis: send a Sync first",
+        ],
+        true,
+        undefined,
+        unnamed,
+      );
       return true;
     }
     const analysis = this.deps.analyze(parse.text);
     if (!analysis.ok) {
-      this.refuseUnparseable("extended", cycle, toUpstream, parse.text, analysis);
+      this.refuseUnparseable("extended", cycle, toUpstream, parse.text, analysis, unnamed);
       return true;
     }
     if (analysis.statements.length > 1) {
-      this.deny("extended", cycle, toUpstream, parse.text, null, [
-        "a prepared statement must hold exactly one statement",
-      ]);
+      this.deny(
+        "extended",
+        cycle,
+        toUpstream,
+        parse.text,
+        null,
+        ["a prepared statement must hold exactly one statement"],
+        true,
+        undefined,
+        unnamed,
+      );
       return true;
     }
     // The server drops the unnamed statement before it parses a new one (even one that fails).
@@ -490,7 +526,17 @@ export class StatementGate implements RelayStages {
           ? this.refuse("extended", info, reasons)
           : this.decide(info, "extended", 0, 1, catalog, pathKey).decision;
       if (!decision.allow) {
-        this.deny("extended", cycle, toUpstream, parse.text, info, decision.reasons, false);
+        this.deny(
+          "extended",
+          cycle,
+          toUpstream,
+          parse.text,
+          info,
+          decision.reasons,
+          false,
+          undefined,
+          unnamed,
+        );
         return;
       }
       this.addMasks(decision.mask);
@@ -813,6 +859,8 @@ export class StatementGate implements RelayStages {
     reasons: string[],
     record = true,
     error?: { code: string; message: string },
+    /** The denied message is a Parse of the unnamed statement (which the server drops even when it fails). */
+    unnamedParse = false,
   ): void {
     const unique = [...new Set(reasons)];
     if (record) this.record(protocol, info, text, { allow: false, reasons: unique });
@@ -826,11 +874,26 @@ export class StatementGate implements RelayStages {
     } else {
       this.extendedDenials++;
       this.discardUntilSync = true;
-      // the denial is parsed as the unnamed statement and bound to the unnamed portal, replacing them
-      this.forget("");
+      // The denial is bound to the unnamed portal (the server skips everything up to Sync after it, and
+      // then the transaction is aborted or over: no portal of it is usable). It is parsed as the unnamed
+      // statement only in place of an unnamed Parse, which drops the client's unnamed statement on the
+      // server whether it succeeds or not; otherwise under DENIAL_STATEMENT, so the client's unnamed
+      // statement survives as it would on PostgreSQL. That one is closed first, except in a failed
+      // transaction block (known here: new cycles wait for the earlier ones inside a block), where the
+      // Parse itself fails with 25P02 and a CloseComplete would be the only reply of ours.
       this.portals.delete("");
       cycle.parses.push(NO_EFFECT);
-      toUpstream.push(extendedDenial(message, undefined, code));
+      if (unnamedParse) {
+        this.forget("");
+        cycle.denials.push(2);
+        toUpstream.push(extendedDenial(message, undefined, code));
+      } else {
+        const failedBlock = this.lastStatus === "E" && this.cycles.length === 1;
+        cycle.denials.push(failedBlock ? 2 : 3);
+        toUpstream.push(
+          extendedDenial(message, undefined, code, { statement: DENIAL_STATEMENT, close: !failedBlock }),
+        );
+      }
     }
   }
 
@@ -844,6 +907,7 @@ export class StatementGate implements RelayStages {
     toUpstream: Buffer[],
     text: string,
     analysis: { error: string; position?: number },
+    unnamedParse = false,
   ): void {
     const reasons = [`the statement could not be parsed: ${analysis.error}`];
     const syntax = analysis.position !== undefined;
@@ -861,6 +925,7 @@ export class StatementGate implements RelayStages {
             message: analysis.error,
           }
         : undefined,
+      unnamedParse,
     );
   }
 
@@ -881,8 +946,10 @@ export class StatementGate implements RelayStages {
     switch (type) {
       case 0x31 /* 1 ParseComplete */:
       case 0x32 /* 2 BindComplete */:
+      case 0x33 /* 3 CloseComplete */:
         if (type === 0x31) this.observe(type);
-        if (this.extendedDenials > 0) {
+        // only a denial of the cycle these replies belong to (the oldest in flight) can own them
+        if ((this.cycles[0]?.denials.length ?? 0) > 0) {
           this.held.push(raw); // may be the reply to the proxy's own Parse/Bind
           return;
         }
@@ -893,8 +960,10 @@ export class StatementGate implements RelayStages {
         {
           this.observe(type);
           const tidy = tidyDenialError(raw);
-          if (tidy && this.extendedDenials > 0) {
-            this.held.splice(-2, 2); // our ParseComplete and BindComplete
+          const cycle = this.cycles[0];
+          if (tidy && cycle && cycle.denials.length > 0) {
+            const ours = cycle.denials.shift()!;
+            this.held.splice(-ours, ours); // our CloseComplete, ParseComplete and BindComplete
             this.extendedDenials--;
           }
           this.flushHeld(toClient);
@@ -1004,9 +1073,12 @@ export class StatementGate implements RelayStages {
   }
 
   onReadyForQuery(status: TransactionStatus): void {
+    this.lastStatus = status;
     const ended = this.cycles.shift();
     if (ended) {
       this.ourDescribes -= ended.ours.length;
+      // a denial the server skipped (after an error earlier in its cycle) never answers
+      this.extendedDenials -= ended.denials.length;
       // the transaction ended: so did every portal bound up to this cycle (Bind portals never hold)
       if (status === "I" && this.portals.size > 0) {
         for (const [name, portal] of this.portals) if (portal.cycle <= ended.seq) this.portals.delete(name);
@@ -1020,7 +1092,8 @@ export class StatementGate implements RelayStages {
       this.waiters = [];
       for (const wake of waiters) wake();
     }
-    this.extendedDenials = 0; // held replies are flushed when this ReadyForQuery passes onBackend
+    // held replies are flushed when this ReadyForQuery passes onBackend; later cycles keep their denials
+    if (this.cycles.length === 0) this.extendedDenials = 0;
     if (this.cycles.length === 0) this.denials = 0;
     if (this.cycles.length === 0) {
       this.simpleMasking = false;
