@@ -7,6 +7,7 @@ import type { ConnectionDecision, ConnectionInput, TokenClaims } from "../proto/
 import { type LoginAuthority, LoginRefused, login } from "./client/login.js";
 import { SocketReader } from "./client/socket-reader.js";
 import { negotiateStartup } from "./client/startup.js";
+import { FORWARDED_SETTINGS, parseStartupOptions, StartupOptionRefused } from "./client/startup-options.js";
 import { type DataPlaneConfig, readRolePassword } from "./config.js";
 import type { DataPlaneMetrics } from "./metrics.js";
 import {
@@ -18,7 +19,7 @@ import {
   readyForQuery,
   type TransactionStatus,
 } from "./protocol/backend-messages.js";
-import { ProtocolError, SQLSTATE } from "./protocol/errors.js";
+import { ProtocolError, QuietClose, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
 import { closeDeferredUpstreamsNow, Relay, type RelayStages } from "./session/relay.js";
 import { unsafeClientEncoding, unsafeReportedSetting } from "./statements/invariants.js";
@@ -36,19 +37,6 @@ import { UpstreamPool } from "./upstream/upstream-pool.js";
  * One data-plane proxy: accepts PostgreSQL clients, runs each connection through the stages
  * startup → login (token + connection policy) → upstream login → relay, and keeps the live sessions.
  */
-
-/** Start-up parameters forwarded to the upstream: harmless session settings only. */
-const FORWARDED_PARAMETERS = new Set([
-  "application_name",
-  "client_encoding",
-  "datestyle",
-  "timezone",
-  "intervalstyle",
-  "extra_float_digits",
-  "statement_timeout",
-  "lock_timeout",
-  "idle_in_transaction_session_timeout",
-]);
 
 /** Server answers to a login that pass: too many connections, starting up or shutting down a moment ago. */
 const TRANSIENT_UPSTREAM_SQLSTATES = new Set(["53300", "57P03"]);
@@ -176,9 +164,24 @@ export class DataPlane {
           SQLSTATE.featureNotSupported,
         );
       }
+      // `options` (-c name=value …) is read as the server reads it: settings the proxy forwards anyway
+      // become start-up parameters (those given as parameters win, as on the server), anything else is
+      // refused by name, never dropped
+      let optionSettings: Record<string, string> = {};
+      if (startup.parameters.options !== undefined) {
+        try {
+          optionSettings = parseStartupOptions(startup.parameters.options);
+        } catch (err) {
+          if (!(err instanceof StartupOptionRefused)) throw err;
+          throw new LoginRefused(err.message, SQLSTATE.featureNotSupported);
+        }
+      }
       if (startup.negotiate) client.write(negotiateProtocolVersion(0, startup.negotiate.unsupported));
       // the server takes setting names in any case (CLIENT_ENCODING=SJIS): so does this check
-      for (const [key, encoding] of Object.entries(startup.parameters)) {
+      for (const [key, encoding] of [
+        ...Object.entries(optionSettings),
+        ...Object.entries(startup.parameters),
+      ]) {
         if (key.toLowerCase() === "client_encoding" && unsafeClientEncoding(encoding)) {
           throw new LoginRefused(
             `client_encoding ${encoding} is not supported through Portcullis`,
@@ -207,11 +210,11 @@ export class DataPlane {
       );
       const dbRole = result.decision.db_role;
       const database = result.input.startup.database;
-      const forwarded: Record<string, string> = {};
+      const forwarded: Record<string, string> = { ...optionSettings };
       const ignored: string[] = [];
       for (const [key, value] of Object.entries(startup.parameters)) {
-        if (key === "user" || key === "database") continue;
-        if (FORWARDED_PARAMETERS.has(key.toLowerCase())) forwarded[key.toLowerCase()] = value;
+        if (key === "user" || key === "database" || key === "options") continue;
+        if (FORWARDED_SETTINGS.has(key.toLowerCase())) forwarded[key.toLowerCase()] = value;
         else if (value !== "") ignored.push(key);
       }
       // What the proxy's reading of SQL depends on is set explicitly, so that no database or role
@@ -313,7 +316,11 @@ export class DataPlane {
     } catch (err) {
       clearTimeout(timer);
       this.deps.metrics?.connections.inc({ result: refusalKind(err) });
-      if (err instanceof LoginRefused) {
+      if (err instanceof QuietClose) {
+        log.info({ reason: err.message }, "connection closed before login");
+        client.end();
+        setTimeout(() => client.destroy(), 1_000).unref();
+      } else if (err instanceof LoginRefused) {
         log.info({ sqlstate: err.sqlstate, reason: err.message, detail: err.detail }, "login refused");
         this.refuse(client, err.sqlstate, err.message);
       } else if (err instanceof ProtocolError) {

@@ -461,9 +461,17 @@ export class StatementGate implements RelayStages {
       return true;
     }
     if (analysis.statements.length > 1) {
-      this.deny("extended", cycle, toUpstream, parse.text, null, [
-        "a prepared statement must hold exactly one statement",
-      ]);
+      // the server's own answer to several statements in one Parse (42601), raised by the server
+      this.deny(
+        "extended",
+        cycle,
+        toUpstream,
+        parse.text,
+        null,
+        ["a prepared statement must hold exactly one statement"],
+        true,
+        { code: SYNTAX_ERROR_SQLSTATE, message: "cannot insert multiple commands into a prepared statement" },
+      );
       return true;
     }
     // The server drops the unnamed statement before it parses a new one (even one that fails).
