@@ -105,9 +105,15 @@ function checkParameterStatus(raw: Buffer): void {
   if (reason) throw new UnsafeSetting(reason);
 }
 
+/** The longest message each side may send, length word included (session/upstream.max_message_bytes). */
+export interface RelayLimits {
+  clientMessageBytes?: number;
+  upstreamMessageBytes?: number;
+}
+
 export class Relay {
-  private readonly frontend = new FrontendFramer();
-  private readonly backend = new BackendFramer();
+  private readonly frontend: FrontendFramer;
+  private readonly backend: BackendFramer;
   private ended = false;
   /** True while an asynchronous stage decides a message; later client bytes wait in the framer. */
   private waiting = false;
@@ -115,6 +121,8 @@ export class Relay {
   onError: ((err: unknown) => void) | undefined;
   /** The status of the last ReadyForQuery the upstream sent. */
   status: TransactionStatus = "I";
+  /** Reads from the client so far: the idle-in-transaction sweep compares it between its rounds. */
+  clientReads = 0;
   private closeHandlers: ((reason: string) => void)[] = [];
 
   /** Client messages that each end in a ReadyForQuery (Query, Sync, FunctionCall) not answered yet. */
@@ -127,7 +135,11 @@ export class Relay {
     private readonly stages: RelayStages,
     /** Takes the upstream socket back when the session ends cleanly (pooling); else it is closed. */
     private readonly releaseUpstream?: (upstream: Socket) => void,
-  ) {}
+    limits: RelayLimits = {},
+  ) {
+    this.frontend = new FrontendFramer(limits.clientMessageBytes);
+    this.backend = new BackendFramer(limits.upstreamMessageBytes);
+  }
 
   /** Starts relaying; `pendingClient`/`pendingUpstream` are bytes read ahead during login. */
   start(pendingClient: Buffer, pendingUpstream: Buffer): void {
@@ -149,6 +161,7 @@ export class Relay {
 
   private fromClient(chunk: Buffer): void {
     if (this.ended) return;
+    this.clientReads++;
     this.frontend.push(chunk);
     if (!this.waiting) this.drainClient();
   }
