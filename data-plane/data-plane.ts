@@ -112,6 +112,11 @@ export class DataPlane {
     };
   }
 
+  /** Per live session, the bytes waiting to be taken by its client (backpressure keeps these bounded). */
+  clientBacklogs(): number[] {
+    return [...this.relays].map((r) => r.clientBacklog);
+  }
+
   get logger(): Logger {
     return this.deps.logger;
   }

@@ -123,6 +123,8 @@ export class Relay {
   status: TransactionStatus = "I";
   /** Reads from the client so far: the idle-in-transaction sweep compares it between its rounds. */
   clientReads = 0;
+  /** The type of the last upstream message relayed: a server that closes after a FATAL has said why. */
+  private lastUpstreamType = 0;
   private closeHandlers: ((reason: string) => void)[] = [];
 
   /** Client messages that each end in a ReadyForQuery (Query, Sync, FunctionCall) not answered yet. */
@@ -148,11 +150,27 @@ export class Relay {
     this.client.on("drain", () => this.upstream.resume());
     this.upstream.on("drain", () => this.client.resume());
     this.client.on("close", () => this.end("client closed"));
-    this.upstream.on("close", () => this.end("upstream closed"));
+    this.upstream.on("close", () => this.upstreamClosed());
     this.client.on("error", () => this.end("client socket error"));
     this.upstream.on("error", () => this.end("upstream socket error"));
     if (pendingUpstream.length > 0) this.fromUpstream(pendingUpstream);
     if (pendingClient.length > 0) this.fromClient(pendingClient);
+  }
+
+  /**
+   * The upstream went away. After its own FATAL (a shutdown's 57P01, a timeout's 25P03) the client has
+   * been told; otherwise (the server crashed, the network broke) it gets a FATAL 08006 saying so,
+   * rather than a connection that just ends.
+   */
+  private upstreamClosed(): void {
+    if (this.ended) return;
+    if (this.lastUpstreamType === 0x45 /* E */) this.end("upstream closed");
+    else this.terminate(SQLSTATE.connectionFailure, "the connection to the database server was lost");
+  }
+
+  /** Bytes written to the client that it has not taken yet (bounded by backpressure). */
+  get clientBacklog(): number {
+    return this.client.writableLength;
   }
 
   onClose(handler: (reason: string) => void): void {
@@ -233,6 +251,7 @@ export class Relay {
       if (stages.onBackend && stages.backendActive?.()) {
         const toClient: Buffer[] = [];
         this.backend.push(chunk, (type, raw) => {
+          this.lastUpstreamType = type;
           if (type === 0x5a /* Z */) this.readyForQuery(raw);
           else if (type === 0x53 /* S */) checkParameterStatus(raw);
           stages.onBackend!(type, raw, toClient);
@@ -241,6 +260,7 @@ export class Relay {
       } else {
         const observeEnds = stages.onResultEnd !== undefined;
         const complete = this.backend.push(chunk, (type, raw) => {
+          this.lastUpstreamType = type;
           if (type === 0x5a /* Z */) this.readyForQuery(raw);
           else if (type === 0x53 /* S */) checkParameterStatus(raw);
           else if (

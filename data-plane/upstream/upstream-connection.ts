@@ -145,7 +145,11 @@ export async function connectUpstream(
   try {
     socket = await openSocket(target);
     if (target.tls !== "disable") socket = await startTls(socket, target);
-    return await authenticate(socket, login, target);
+    const session = await authenticate(socket, login, target);
+    // Until the relay takes it (session set-up reads search_path first), an error on the socket, such
+    // as a write after the server closed it, must not go unheard: the close that follows is what counts.
+    session.socket.on("error", () => {});
+    return session;
   } catch (err) {
     socket?.destroy();
     if (err instanceof UpstreamError) throw err;
