@@ -30,7 +30,7 @@ describe("data-plane config", () => {
     expect(config.session).toMatchObject({
       login_timeout_ms: 30_000,
       max_client_connections: 2_000,
-      max_connections_per_subject: 200,
+      max_connections_per_subject: 250,
       idle_in_transaction_timeout_ms: 600_000,
       max_message_bytes: 268_435_456,
     });
@@ -45,7 +45,7 @@ describe("data-plane config", () => {
       {},
     );
     expect(example.session).toMatchObject({
-      max_connections_per_subject: 200,
+      max_connections_per_subject: 250,
       idle_in_transaction_timeout_ms: 600_000,
       max_message_bytes: 268_435_456,
     });

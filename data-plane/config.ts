@@ -108,7 +108,7 @@ export const dataPlaneConfigSchema = z
         /** Client connections on this data plane, logins in progress included; beyond: 53300. */
         max_client_connections: z.coerce.number().int().positive().default(2_000),
         /** Sessions (and logins in progress) of one token subject on this data plane; 0: no limit. */
-        max_connections_per_subject: z.coerce.number().int().min(0).default(200),
+        max_connections_per_subject: z.coerce.number().int().min(0).default(250),
         /** A session idle inside a transaction block this long is ended (25P03) and rolled back; 0: off. */
         idle_in_transaction_timeout_ms: z.coerce.number().int().min(0).default(600_000),
         /**
