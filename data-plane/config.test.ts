@@ -25,6 +25,33 @@ describe("data-plane config", () => {
     expect(config.policy.public_key_file).toBe("/etc/portcullis/key.pem");
   });
 
+  it("has safe defaults for every limit, validated, and the example sets the same", () => {
+    const config = parseDataPlaneConfig(minimal, "/etc/portcullis");
+    expect(config.session).toMatchObject({
+      login_timeout_ms: 30_000,
+      max_client_connections: 2_000,
+      max_connections_per_subject: 250,
+      idle_in_transaction_timeout_ms: 600_000,
+      max_message_bytes: 268_435_456,
+    });
+    expect(config.upstream).toMatchObject({ max_scram_iterations: 100_000, max_message_bytes: 268_435_456 });
+    expect(config.decision_log.max_queue).toBe(10_000);
+    const over = { ...minimal, upstream: { ...minimal.upstream, max_message_bytes: 2 ** 30 } };
+    expect(() => parseDataPlaneConfig(over)).toThrow(/max_message_bytes/);
+    const low = { ...minimal, upstream: { ...minimal.upstream, max_scram_iterations: 100 } };
+    expect(() => parseDataPlaneConfig(low)).toThrow(/max_scram_iterations/);
+    const example = loadDataPlaneConfig(
+      join(import.meta.dirname, "..", "deploy", "data-plane.example.yaml"),
+      {},
+    );
+    expect(example.session).toMatchObject({
+      max_connections_per_subject: 250,
+      idle_in_transaction_timeout_ms: 600_000,
+      max_message_bytes: 268_435_456,
+    });
+    expect(example.upstream.max_scram_iterations).toBe(100_000);
+  });
+
   it("reads environment overrides, and 'false' means false", () => {
     const dir = mkdtempSync(join(tmpdir(), "dp-config-"));
     const file = join(dir, "dp.yaml");

@@ -79,6 +79,13 @@ export const dataPlaneConfigSchema = z
       tls: z.enum(["disable", "require", "verify-full"]).default("require"),
       ca_file: z.string().optional(),
       connect_timeout_ms: z.coerce.number().int().positive().default(10_000),
+      /** The most SCRAM iterations the server may ask for at login (PostgreSQL's default is 4096). */
+      max_scram_iterations: z.coerce.number().int().min(4096).default(100_000),
+      /**
+       * The longest message (a row, an error, CopyData) the server may send, length word included:
+       * the relay keeps a message whole before forwarding it. At most PostgreSQL's own 1 GiB - 1.
+       */
+      max_message_bytes: z.coerce.number().int().min(65_536).max(0x3fff_ffff).default(268_435_456),
       /**
        * Session pooling: an upstream session whose client left cleanly (idle, nothing in flight) is
        * reset with DISCARD ALL and reused by the next client mapped to the same role and database.
@@ -96,8 +103,19 @@ export const dataPlaneConfigSchema = z
     }),
     session: z
       .object({
+        /** From accept to the client's first ReadyForQuery (TLS, start-up, password, upstream login). */
         login_timeout_ms: z.coerce.number().int().positive().default(30_000),
+        /** Client connections on this data plane, logins in progress included; beyond: 53300. */
         max_client_connections: z.coerce.number().int().positive().default(2_000),
+        /** Sessions (and logins in progress) of one token subject on this data plane; 0: no limit. */
+        max_connections_per_subject: z.coerce.number().int().min(0).default(250),
+        /** A session idle inside a transaction block this long is ended (25P03) and rolled back; 0: off. */
+        idle_in_transaction_timeout_ms: z.coerce.number().int().min(0).default(600_000),
+        /**
+         * The longest message a client may send once logged in (Query, Parse, Bind, CopyData…),
+         * length word included. At most PostgreSQL's own 1 GiB - 1.
+         */
+        max_message_bytes: z.coerce.number().int().min(65_536).max(0x3fff_ffff).default(268_435_456),
         shutdown_grace_ms: z.coerce.number().int().min(0).default(5_000),
         /** When a session's token expires: end the session (57P01 "token expired"), or let it go on. */
         on_token_expiry: z.enum(["terminate", "continue"]).default("terminate"),

@@ -7,6 +7,7 @@ import type { ConnectionDecision, ConnectionInput, TokenClaims } from "../proto/
 import { type LoginAuthority, LoginRefused, login } from "./client/login.js";
 import { SocketReader } from "./client/socket-reader.js";
 import { negotiateStartup } from "./client/startup.js";
+import { FORWARDED_SETTINGS, parseStartupOptions, StartupOptionRefused } from "./client/startup-options.js";
 import { type DataPlaneConfig, readRolePassword } from "./config.js";
 import type { DataPlaneMetrics } from "./metrics.js";
 import {
@@ -18,7 +19,7 @@ import {
   readyForQuery,
   type TransactionStatus,
 } from "./protocol/backend-messages.js";
-import { ProtocolError, SQLSTATE } from "./protocol/errors.js";
+import { ProtocolError, QuietClose, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
 import { closeDeferredUpstreamsNow, Relay, type RelayStages } from "./session/relay.js";
 import { unsafeClientEncoding, unsafeReportedSetting } from "./statements/invariants.js";
@@ -36,19 +37,6 @@ import { UpstreamPool } from "./upstream/upstream-pool.js";
  * One data-plane proxy: accepts PostgreSQL clients, runs each connection through the stages
  * startup → login (token + connection policy) → upstream login → relay, and keeps the live sessions.
  */
-
-/** Start-up parameters forwarded to the upstream: harmless session settings only. */
-const FORWARDED_PARAMETERS = new Set([
-  "application_name",
-  "client_encoding",
-  "datestyle",
-  "timezone",
-  "intervalstyle",
-  "extra_float_digits",
-  "statement_timeout",
-  "lock_timeout",
-  "idle_in_transaction_session_timeout",
-]);
 
 /** Server answers to a login that pass: too many connections, starting up or shutting down a moment ago. */
 const TRANSIENT_UPSTREAM_SQLSTATES = new Set(["53300", "57P03"]);
@@ -93,6 +81,11 @@ export class DataPlane {
   private server: Server | undefined;
   private readonly pending = new Set<Socket>();
   private readonly relays = new Set<Relay>();
+  /** Client connections open now, from accept to close (logins in progress included). */
+  private clients = 0;
+  /** Sessions and logins past token verification, per token subject. */
+  private readonly subjects = new Map<string, number>();
+  private idleSweep: NodeJS.Timeout | undefined;
   private stopping = false;
   readonly upstreamTarget: UpstreamTarget;
   /** Upstream sessions kept for reuse (session pooling), when enabled. */
@@ -114,7 +107,14 @@ export class DataPlane {
       tls: up.tls,
       ca: up.ca_file ? readFileSync(up.ca_file, "utf8") : undefined,
       connectTimeoutMs: up.connect_timeout_ms,
+      maxScramIterations: up.max_scram_iterations,
+      maxMessageBytes: up.max_message_bytes,
     };
+  }
+
+  /** Per live session, the bytes waiting to be taken by its client (backpressure keeps these bounded). */
+  clientBacklogs(): number[] {
+    return [...this.relays].map((r) => r.clientBacklog);
   }
 
   get logger(): Logger {
@@ -124,15 +124,54 @@ export class DataPlane {
   async listen(): Promise<{ host: string; port: number }> {
     const { host, port } = this.deps.config.listen;
     this.server = createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.accept(socket));
-    this.server.maxConnections = this.deps.config.session.max_client_connections;
+    // Clients beyond session.max_client_connections are told 53300 once they have sent their start-up
+    // packet (as the server tells them); beyond twice that many the listener drops them unanswered, so
+    // a flood of connections that never send anything stays bounded too.
+    this.server.maxConnections = 2 * this.deps.config.session.max_client_connections;
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
       this.server!.listen(port, host, () => resolve());
     });
+    this.startIdleSweep();
     const address = this.server.address();
     if (address === null || typeof address === "string") throw new Error("listener has no address");
     this.deps.logger.info({ host, port: address.port }, "data plane listening");
     return { host, port: address.port };
+  }
+
+  /**
+   * session.idle_in_transaction_timeout_ms, enforced by the proxy (a client's own
+   * `SET idle_in_transaction_session_timeout` cannot lift it): one timer for every session, no work per
+   * message. A session counts as idle in a transaction from the first round that finds it inside a
+   * transaction block (its last ReadyForQuery said T or E), with nothing in flight and nothing read from
+   * the client since the round before; past the limit it gets the server's FATAL 25P03 and its upstream
+   * is closed at once, which rolls the transaction back.
+   */
+  private startIdleSweep(): void {
+    const limit = this.deps.config.session.idle_in_transaction_timeout_ms;
+    if (limit <= 0) return;
+    const seen = new WeakMap<Relay, { reads: number; since: number }>();
+    this.idleSweep = setInterval(
+      () => {
+        const now = Date.now();
+        for (const relay of this.relays) {
+          if (relay.status === "I" || relay.busy || relay.isEnded) {
+            seen.delete(relay);
+            continue;
+          }
+          const entry = seen.get(relay);
+          if (!entry || entry.reads !== relay.clientReads) {
+            seen.set(relay, { reads: relay.clientReads, since: now });
+          } else if (now - entry.since >= limit) {
+            seen.delete(relay);
+            this.deps.logger.info({ limitMs: limit }, "session ended: idle in transaction");
+            relay.terminate("25P03", "terminating connection due to idle-in-transaction timeout");
+          }
+        }
+      },
+      Math.max(50, Math.min(1_000, Math.floor(limit / 4))),
+    );
+    this.idleSweep.unref();
   }
 
   private accept(socket: Socket): void {
@@ -141,6 +180,8 @@ export class DataPlane {
       return;
     }
     this.pending.add(socket);
+    this.clients++;
+    socket.once("close", () => this.clients--);
     socket.on("error", () => {}); // errors are handled by whichever stage owns the socket
     this.handle(socket)
       .catch((err) => this.deps.logger.error({ err }, "unexpected error handling a connection"))
@@ -154,10 +195,31 @@ export class DataPlane {
     const reader = new SocketReader(raw);
     let client: Socket = raw;
     const log = this.deps.logger.child({ client: `${clientAddr}:${clientPort}` });
+    let timedOut = false;
+    // Every stage of the login is bounded by one timer (a client that sends nothing, or stops in the
+    // middle of a packet, of the TLS handshake or of the password): FATAL where the client can read
+    // one (not in the middle of a TLS handshake), then the connection is closed.
     const timer = setTimeout(() => {
+      timedOut = true;
       log.info("login timed out");
-      this.refuse(client, SQLSTATE.cannotConnectNow, "login timed out");
+      const socket = reader.current;
+      if (reader.handshaking) socket.destroy();
+      else
+        this.refuse(
+          socket,
+          SQLSTATE.protocolViolation,
+          "canceling authentication due to timeout (session.login_timeout_ms)",
+        );
     }, config.session.login_timeout_ms);
+    let subject: string | undefined;
+    let handedOver = false;
+    const releaseSubject = () => {
+      if (subject === undefined) return;
+      const left = (this.subjects.get(subject) ?? 1) - 1;
+      if (left <= 0) this.subjects.delete(subject);
+      else this.subjects.set(subject, left);
+      subject = undefined;
+    };
     try {
       const startup = await negotiateStartup(raw, reader, {
         secureContext: this.deps.tls,
@@ -170,15 +232,36 @@ export class DataPlane {
         return;
       }
       client = startup.socket;
+      if (this.clients > config.session.max_client_connections) {
+        throw new LoginRefused(
+          `sorry, too many clients already (session.max_client_connections ${config.session.max_client_connections})`,
+          SQLSTATE.tooManyConnections,
+        );
+      }
       if (startup.parameters.replication && startup.parameters.replication !== "false") {
         throw new LoginRefused(
           "replication connections are not supported through Portcullis",
           SQLSTATE.featureNotSupported,
         );
       }
+      // `options` (-c name=value …) is read as the server reads it: settings the proxy forwards anyway
+      // become start-up parameters (those given as parameters win, as on the server), anything else is
+      // refused by name, never dropped
+      let optionSettings: Record<string, string> = {};
+      if (startup.parameters.options !== undefined) {
+        try {
+          optionSettings = parseStartupOptions(startup.parameters.options);
+        } catch (err) {
+          if (!(err instanceof StartupOptionRefused)) throw err;
+          throw new LoginRefused(err.message, SQLSTATE.featureNotSupported);
+        }
+      }
       if (startup.negotiate) client.write(negotiateProtocolVersion(0, startup.negotiate.unsupported));
       // the server takes setting names in any case (CLIENT_ENCODING=SJIS): so does this check
-      for (const [key, encoding] of Object.entries(startup.parameters)) {
+      for (const [key, encoding] of [
+        ...Object.entries(optionSettings),
+        ...Object.entries(startup.parameters),
+      ]) {
         if (key.toLowerCase() === "client_encoding" && unsafeClientEncoding(encoding)) {
           throw new LoginRefused(
             `client_encoding ${encoding} is not supported through Portcullis`,
@@ -205,13 +288,23 @@ export class DataPlane {
         },
         authority,
       );
+      const perSubject = config.session.max_connections_per_subject;
+      const held = this.subjects.get(result.claims.sub) ?? 0;
+      if (perSubject > 0 && held >= perSubject) {
+        throw new LoginRefused(
+          `too many connections for subject "${result.claims.sub}" on this proxy (session.max_connections_per_subject ${perSubject})`,
+          SQLSTATE.tooManyConnections,
+        );
+      }
+      subject = result.claims.sub;
+      this.subjects.set(subject, held + 1);
       const dbRole = result.decision.db_role;
       const database = result.input.startup.database;
-      const forwarded: Record<string, string> = {};
+      const forwarded: Record<string, string> = { ...optionSettings };
       const ignored: string[] = [];
       for (const [key, value] of Object.entries(startup.parameters)) {
-        if (key === "user" || key === "database") continue;
-        if (FORWARDED_PARAMETERS.has(key.toLowerCase())) forwarded[key.toLowerCase()] = value;
+        if (key === "user" || key === "database" || key === "options") continue;
+        if (FORWARDED_SETTINGS.has(key.toLowerCase())) forwarded[key.toLowerCase()] = value;
         else if (value !== "") ignored.push(key);
       }
       // What the proxy's reading of SQL depends on is set explicitly, so that no database or role
@@ -276,7 +369,12 @@ export class DataPlane {
         upstream.socket,
         stages,
         pool ? () => void pool.give(poolKey, upstream) : undefined,
+        {
+          clientMessageBytes: config.session.max_message_bytes,
+          upstreamMessageBytes: config.upstream.max_message_bytes,
+        },
       );
+      handedOver = true;
       const target = this.upstreamTarget;
       const session: LiveSession = {
         id,
@@ -303,6 +401,7 @@ export class DataPlane {
       this.deps.metrics?.connections.inc({ result: "accepted" });
       this.deps.metrics?.activeSessions.inc();
       relay.onClose((reason) => {
+        releaseSubject();
         this.deps.metrics?.activeSessions.dec();
         this.registry.remove(session, reason);
         this.relays.delete(relay!);
@@ -312,8 +411,14 @@ export class DataPlane {
       relay.start(reader.release(), upstream.leftover);
     } catch (err) {
       clearTimeout(timer);
-      this.deps.metrics?.connections.inc({ result: refusalKind(err) });
-      if (err instanceof LoginRefused) {
+      this.deps.metrics?.connections.inc({ result: timedOut ? "timeout" : refusalKind(err) });
+      if (timedOut) {
+        client.destroy();
+      } else if (err instanceof QuietClose) {
+        log.info({ reason: err.message }, "connection closed before login");
+        client.end();
+        setTimeout(() => client.destroy(), 1_000).unref();
+      } else if (err instanceof LoginRefused) {
         log.info({ sqlstate: err.sqlstate, reason: err.message, detail: err.detail }, "login refused");
         this.refuse(client, err.sqlstate, err.message);
       } else if (err instanceof ProtocolError) {
@@ -323,6 +428,8 @@ export class DataPlane {
         log.error({ err }, "login failed");
         this.refuse(client, SQLSTATE.internalError, "internal error during login");
       }
+    } finally {
+      if (!handedOver) releaseSubject();
     }
   }
 
@@ -429,6 +536,7 @@ export class DataPlane {
   /** Stops accepting, ends every session with 57P01 and closes the upstreams. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.idleSweep);
     this.pool?.close();
     const closed = new Promise<void>((resolve) =>
       this.server ? this.server.close(() => resolve()) : resolve(),

@@ -36,6 +36,11 @@ export interface LocalPostgres {
   stop(): Promise<void>;
   /** SIGKILL, as a crash would. */
   kill(): Promise<void>;
+  /**
+   * Stops the server (fast shutdown: sessions get 57P01; `crash`: every process SIGKILLed) and starts
+   * it again on the same port and data directory.
+   */
+  restart(options?: { crash?: boolean }): Promise<void>;
 }
 
 export interface StartPostgresOptions {
@@ -225,7 +230,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   rmSync(join(dataDir, "postmaster.pid"), { force: true });
   await chownRecursive(base);
   const port = await freePort();
-  const service = await startServer(dataDir, port, options, join(base, "postgres.log"));
+  let service = await startServer(dataDir, port, options, join(base, "postgres.log"));
   const passwords = JSON.parse(
     await readFile(join(dataDir, "portcullis-passwords.json"), "utf8"),
   ) as SampleRoles;
@@ -256,6 +261,11 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     async kill() {
       await service.kill();
       cleanup();
+    },
+    async restart(how = {}) {
+      if (how.crash) await service.kill();
+      else await service.stop();
+      service = await startServer(dataDir, port, options, join(base, "postgres.log"));
     },
   };
 }

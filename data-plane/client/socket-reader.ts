@@ -16,6 +16,8 @@ export class SocketReader {
   private waiter: (() => void) | undefined;
   private closed: Error | undefined;
   private readonly framer = new FrontendFramer();
+  /** True while a TLS handshake runs on the socket (nothing may be written on it in clear then). */
+  handshaking = false;
 
   constructor(private socket: Socket) {
     this.attach(socket);
@@ -61,6 +63,11 @@ export class SocketReader {
       this.waiter = resolve;
     });
     if (this.closed && this.buffer.length === 0) throw this.closed;
+  }
+
+  /** The socket the client is read from (the TLS one once TLS is up). */
+  get current(): Socket {
+    return this.socket;
   }
 
   get buffered(): number {

@@ -64,7 +64,10 @@ export async function negotiateStartup(
         }
         if (reader.buffered > 0) throw new ProtocolError("received unencrypted data after SSL request");
         current.write("S");
-        const secure = await upgradeToTls(current, options);
+        reader.handshaking = true;
+        const secure = await upgradeToTls(current, options).finally(() => {
+          reader.handshaking = false;
+        });
         reader.replaceSocket(secure);
         current = secure;
         tls = { version: secure.getProtocol() ?? "unknown", cipher: secure.getCipher()?.name ?? "unknown" };

@@ -82,11 +82,17 @@ export interface BackendMessage {
  */
 const EMPTY = Buffer.alloc(0);
 
+/** PostgreSQL's own limit on a message (1 GiB - 1): no server sends a longer one. */
+export const MAX_BACKEND_MESSAGE = 0x3fff_ffff;
+
 export class BackendFramer {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Total length of the partial message at the head of `pending`, once its header is known. */
   private needed = 0;
+
+  /** `maxMessage`: the longest message (length word included) kept before it is forwarded whole. */
+  constructor(private readonly maxMessage = MAX_BACKEND_MESSAGE) {}
 
   /**
    * Calls `onMessage` for each complete message in `chunk` (plus leftovers from before) and returns
@@ -108,6 +114,11 @@ export class BackendFramer {
     while (buf.length - offset >= 5) {
       const length = buf.readInt32BE(offset + 1);
       if (length < 4) throw new Error(`upstream sent an invalid message length ${length}`);
+      if (length > this.maxMessage) {
+        throw new Error(
+          `upstream sent a message of ${length} bytes (type "${String.fromCharCode(buf[offset]!)}"), over the limit of ${this.maxMessage} (upstream.max_message_bytes)`,
+        );
+      }
       const end = offset + 1 + length;
       if (end > buf.length) break;
       onMessage(buf[offset]!, buf.subarray(offset, end));

@@ -24,3 +24,9 @@ export class ProtocolError extends Error {
     super(message);
   }
 }
+
+/**
+ * The client left (a Terminate before authentication completed) or sent a start-up packet whose length
+ * is out of range: PostgreSQL closes such a connection without a word (COMMERROR), and so does the proxy.
+ */
+export class QuietClose extends ProtocolError {}

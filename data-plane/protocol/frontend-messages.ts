@@ -1,4 +1,4 @@
-import { ProtocolError } from "./errors.js";
+import { ProtocolError, QuietClose } from "./errors.js";
 
 /**
  * Messages a client sends to a PostgreSQL server (protocol 3.0), parsed by the proxy.
@@ -120,8 +120,17 @@ export class FrontendFramer {
 export function parseStartupPacket(buffer: Buffer): { packet: StartupPacket; consumed: number } | undefined {
   if (buffer.length < 4) return undefined;
   const length = buffer.readInt32BE(0);
-  if (length < 8 || length > MAX_STARTUP_PACKET)
+  if (length < 8 || length > MAX_STARTUP_PACKET) {
+    // A Terminate in place of the start-up packet (a driver ending a client still connecting): the
+    // client is leaving, so it is let go without an answer, as PostgreSQL does. Other bad lengths get
+    // a FATAL that says what was wrong.
+    if (buffer[0] === 0x58 /* X */) {
+      if (buffer.length < 5) return undefined;
+      if (length === 0x5800_0000 && buffer[4] === 4)
+        throw new QuietClose("Terminate before the start-up packet");
+    }
     throw new ProtocolError(`invalid length of startup packet (${length})`);
+  }
   if (buffer.length < length) return undefined;
   const code = buffer.readInt32BE(4);
   const consumed = length;

@@ -105,9 +105,15 @@ function checkParameterStatus(raw: Buffer): void {
   if (reason) throw new UnsafeSetting(reason);
 }
 
+/** The longest message each side may send, length word included (session/upstream.max_message_bytes). */
+export interface RelayLimits {
+  clientMessageBytes?: number;
+  upstreamMessageBytes?: number;
+}
+
 export class Relay {
-  private readonly frontend = new FrontendFramer();
-  private readonly backend = new BackendFramer();
+  private readonly frontend: FrontendFramer;
+  private readonly backend: BackendFramer;
   private ended = false;
   /** True while an asynchronous stage decides a message; later client bytes wait in the framer. */
   private waiting = false;
@@ -115,6 +121,10 @@ export class Relay {
   onError: ((err: unknown) => void) | undefined;
   /** The status of the last ReadyForQuery the upstream sent. */
   status: TransactionStatus = "I";
+  /** Reads from the client so far: the idle-in-transaction sweep compares it between its rounds. */
+  clientReads = 0;
+  /** The type of the last upstream message relayed: a server that closes after a FATAL has said why. */
+  private lastUpstreamType = 0;
   private closeHandlers: ((reason: string) => void)[] = [];
 
   /** Client messages that each end in a ReadyForQuery (Query, Sync, FunctionCall) not answered yet. */
@@ -127,7 +137,11 @@ export class Relay {
     private readonly stages: RelayStages,
     /** Takes the upstream socket back when the session ends cleanly (pooling); else it is closed. */
     private readonly releaseUpstream?: (upstream: Socket) => void,
-  ) {}
+    limits: RelayLimits = {},
+  ) {
+    this.frontend = new FrontendFramer(limits.clientMessageBytes);
+    this.backend = new BackendFramer(limits.upstreamMessageBytes);
+  }
 
   /** Starts relaying; `pendingClient`/`pendingUpstream` are bytes read ahead during login. */
   start(pendingClient: Buffer, pendingUpstream: Buffer): void {
@@ -136,11 +150,27 @@ export class Relay {
     this.client.on("drain", () => this.upstream.resume());
     this.upstream.on("drain", () => this.client.resume());
     this.client.on("close", () => this.end("client closed"));
-    this.upstream.on("close", () => this.end("upstream closed"));
+    this.upstream.on("close", () => this.upstreamClosed());
     this.client.on("error", () => this.end("client socket error"));
     this.upstream.on("error", () => this.end("upstream socket error"));
     if (pendingUpstream.length > 0) this.fromUpstream(pendingUpstream);
     if (pendingClient.length > 0) this.fromClient(pendingClient);
+  }
+
+  /**
+   * The upstream went away. After its own FATAL (a shutdown's 57P01, a timeout's 25P03) the client has
+   * been told; otherwise (the server crashed, the network broke) it gets a FATAL 08006 saying so,
+   * rather than a connection that just ends.
+   */
+  private upstreamClosed(): void {
+    if (this.ended) return;
+    if (this.lastUpstreamType === 0x45 /* E */) this.end("upstream closed");
+    else this.terminate(SQLSTATE.connectionFailure, "the connection to the database server was lost");
+  }
+
+  /** Bytes written to the client that it has not taken yet (bounded by backpressure). */
+  get clientBacklog(): number {
+    return this.client.writableLength;
   }
 
   onClose(handler: (reason: string) => void): void {
@@ -149,6 +179,7 @@ export class Relay {
 
   private fromClient(chunk: Buffer): void {
     if (this.ended) return;
+    this.clientReads++;
     this.frontend.push(chunk);
     if (!this.waiting) this.drainClient();
   }
@@ -220,6 +251,7 @@ export class Relay {
       if (stages.onBackend && stages.backendActive?.()) {
         const toClient: Buffer[] = [];
         this.backend.push(chunk, (type, raw) => {
+          this.lastUpstreamType = type;
           if (type === 0x5a /* Z */) this.readyForQuery(raw);
           else if (type === 0x53 /* S */) checkParameterStatus(raw);
           stages.onBackend!(type, raw, toClient);
@@ -228,6 +260,7 @@ export class Relay {
       } else {
         const observeEnds = stages.onResultEnd !== undefined;
         const complete = this.backend.push(chunk, (type, raw) => {
+          this.lastUpstreamType = type;
           if (type === 0x5a /* Z */) this.readyForQuery(raw);
           else if (type === 0x53 /* S */) checkParameterStatus(raw);
           else if (

@@ -128,6 +128,7 @@ export function maskDataRow(raw: Buffer, plan: ColumnPlan, hashKey: Buffer): Buf
   for (let i = 0; i < count; i++) {
     const len = raw.readInt32BE(offset);
     const valueEnd = offset + 4 + Math.max(len, 0);
+    if (len < -1 || valueEnd > raw.length) throw new Error("upstream sent a malformed DataRow");
     const action = plan.actions[i];
     if (action === undefined || len < 0) {
       parts.push(raw.subarray(offset, valueEnd));

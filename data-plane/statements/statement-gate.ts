@@ -489,6 +489,7 @@ export class StatementGate implements RelayStages {
       return true;
     }
     if (analysis.statements.length > 1) {
+      // the server's own answer to several statements in one Parse (42601), raised by the server
       this.deny(
         "extended",
         cycle,
@@ -497,7 +498,7 @@ export class StatementGate implements RelayStages {
         null,
         ["a prepared statement must hold exactly one statement"],
         true,
-        undefined,
+        { code: SYNTAX_ERROR_SQLSTATE, message: "cannot insert multiple commands into a prepared statement" },
         unnamed,
       );
       return true;

@@ -46,7 +46,7 @@ describe("SCRAM-SHA-256 client", () => {
 
   it("caches PBKDF2: a second login with the same salt skips the expensive step", () => {
     const fresh = () => {
-      const s = new ScramSession("another password", { nonce: "n1" });
+      const s = new ScramSession("another password", { nonce: "n1", maxIterations: 200_000 });
       s.clientFirst();
       return s;
     };
@@ -58,6 +58,22 @@ describe("SCRAM-SHA-256 client", () => {
     const warm = performance.now() - second;
     // printed, not asserted: timings on shared machines are noise
     console.log(`scram client-final: cold ${cold.toFixed(2)} ms (200k rounds), cached ${warm.toFixed(3)} ms`);
+  });
+});
+
+describe("SCRAM iteration cap", () => {
+  it("refuses a server-first asking for more iterations than the cap, before any PBKDF2 work", () => {
+    const s = new ScramSession("pw", { nonce: "n1" });
+    s.clientFirst();
+    expect(() => s.serverFirst("r=n1server,s=c2FsdHNhbHQ=,i=100000000")).toThrow(
+      /100000000 SCRAM iterations, over the limit of 100000 \(upstream.max_scram_iterations\)/,
+    );
+    const capped = new ScramSession("pw", { nonce: "n2", maxIterations: 4096 });
+    capped.clientFirst();
+    expect(() => capped.serverFirst("r=n2server,s=c2FsdHNhbHQ=,i=4097")).toThrow(ScramError);
+    const ok = new ScramSession("pw", { nonce: "n3", maxIterations: 4096 });
+    ok.clientFirst();
+    expect(ok.serverFirst("r=n3server,s=c2FsdHNhbHQ=,i=4096")).toMatch(/^c=biws,r=n3server,p=/);
   });
 });
 

@@ -4,8 +4,13 @@ import { LRUCache } from "lru-cache";
 /**
  * SCRAM-SHA-256 client (RFC 5802 / 7677) for logging in to the upstream as a mapped role.
  * PBKDF2 is the expensive step (4096 rounds by default): its results are cached per
- * (password, salt, iterations), so repeated logins as the same role cost a few HMACs.
+ * (password, salt, iterations), so repeated logins as the same role cost a few HMACs. The iteration
+ * count is the server's to choose, so it is capped (`upstream.max_scram_iterations`): a server asking
+ * for 100 million rounds would otherwise hold the proxy's CPU for a minute per login.
  */
+
+/** The default cap on the SCRAM iteration count an upstream may ask for (PostgreSQL's default is 4096). */
+export const DEFAULT_MAX_SCRAM_ITERATIONS = 100_000;
 
 interface DerivedKeys {
   clientKey: Buffer;
@@ -61,13 +66,15 @@ export class ScramSession {
   /** PostgreSQL ignores the SCRAM user name (the start-up packet names the role), so it is empty by default. */
   constructor(
     private readonly password: string,
-    options: { nonce?: string; username?: string } = {},
+    options: { nonce?: string; username?: string; maxIterations?: number } = {},
   ) {
     this.clientNonce = options.nonce ?? randomBytes(18).toString("base64");
     this.username = options.username ?? "";
+    this.maxIterations = options.maxIterations ?? DEFAULT_MAX_SCRAM_ITERATIONS;
   }
 
   private readonly username: string;
+  private readonly maxIterations: number;
 
   clientFirst(): string {
     this.clientFirstBare = `n=${this.username},r=${this.clientNonce}`;
@@ -84,6 +91,11 @@ export class ScramSession {
     }
     if (!nonce.startsWith(this.clientNonce) || nonce.length === this.clientNonce.length) {
       throw new ScramError("SCRAM server nonce does not extend the client nonce");
+    }
+    if (iterations > this.maxIterations) {
+      throw new ScramError(
+        `the upstream asks for ${iterations} SCRAM iterations, over the limit of ${this.maxIterations} (upstream.max_scram_iterations): refused`,
+      );
     }
     this.keys = deriveKeys(this.password, Buffer.from(salt, "base64"), iterations);
     const clientFinalWithoutProof = `c=biws,r=${nonce}`;

@@ -20,6 +20,10 @@ export interface UpstreamTarget {
   ca?: string;
   servername?: string;
   connectTimeoutMs: number;
+  /** The most SCRAM iterations the server may ask for (default DEFAULT_MAX_SCRAM_ITERATIONS). */
+  maxScramIterations?: number;
+  /** The longest message the server may send during login, length word included. */
+  maxMessageBytes?: number;
 }
 
 export interface UpstreamLogin {
@@ -141,7 +145,11 @@ export async function connectUpstream(
   try {
     socket = await openSocket(target);
     if (target.tls !== "disable") socket = await startTls(socket, target);
-    return await authenticate(socket, login);
+    const session = await authenticate(socket, login, target);
+    // Until the relay takes it (session set-up reads search_path first), an error on the socket, such
+    // as a write after the server closed it, must not go unheard: the close that follows is what counts.
+    session.socket.on("error", () => {});
+    return session;
   } catch (err) {
     socket?.destroy();
     if (err instanceof UpstreamError) throw err;
@@ -151,7 +159,11 @@ export async function connectUpstream(
   }
 }
 
-function authenticate(socket: Socket | TLSSocket, login: UpstreamLogin): Promise<UpstreamSession> {
+function authenticate(
+  socket: Socket | TLSSocket,
+  login: UpstreamLogin,
+  target: UpstreamTarget,
+): Promise<UpstreamSession> {
   return new Promise((resolve, reject) => {
     const parser = new Parser();
     const parameters: [string, string][] = [];
@@ -166,7 +178,7 @@ function authenticate(socket: Socket | TLSSocket, login: UpstreamLogin): Promise
       cleanup();
       reject(err);
     };
-    const framer = new BackendFramer();
+    const framer = new BackendFramer(target.maxMessageBytes);
     const onData = (chunk: Buffer) => {
       try {
         let ready: string | undefined;
@@ -207,7 +219,10 @@ function authenticate(socket: Socket | TLSSocket, login: UpstreamLogin): Promise
               "auth",
             );
           }
-          scram = new ScramSession(login.password);
+          scram = new ScramSession(
+            login.password,
+            target.maxScramIterations !== undefined ? { maxIterations: target.maxScramIterations } : {},
+          );
           socket.write(serialize.sendSASLInitialResponseMessage("SCRAM-SHA-256", scram.clientFirst()));
           break;
         }
