@@ -18,6 +18,7 @@
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -102,6 +103,7 @@ function options() {
       warmup: { type: "string" },
       targets: { type: "string" },
       modes: { type: "string" },
+      profile: { type: "string" },
     },
   });
   return {
@@ -110,7 +112,34 @@ function options() {
     warmup: seconds(values.warmup, 3, "warmup"),
     targets: list(values.targets, ALL_TARGETS, "target"),
     modes: list(values.modes, ALL_MODES, "mode"),
+    /** A folder: each Portcullis run writes `<target>-<mode>.cpuprofile` there (V8's sampling profiler). */
+    profile: values.profile,
   };
+}
+
+/** V8's CPU profiler on this thread (the data planes run here), one profile per run. */
+class Profiler {
+  readonly #session = new Session();
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.#session.connect();
+  }
+  #post(method: string, params?: object): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.#session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  }
+  async start(): Promise<void> {
+    await this.#post("Profiler.enable");
+    await this.#post("Profiler.setSamplingInterval", { interval: 100 });
+    await this.#post("Profiler.start");
+  }
+  async stop(name: string): Promise<string> {
+    const { profile } = (await this.#post("Profiler.stop")) as { profile: unknown };
+    const file = join(this.dir, `${name}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    return file;
+  }
 }
 
 /** Runs pgbench against one endpoint, relaying its progress lines; never throws. */
@@ -348,13 +377,17 @@ async function main(): Promise<number> {
       }
     }
 
+    const profiler = opts.profile ? new Profiler(opts.profile) : undefined;
     const results: Record<string, Partial<Record<Mode, RunResult>>> = {};
     for (const [i, { target, mode }] of plan.entries()) {
       const duration = mode === "connect" ? opts.connectDuration : opts.duration;
       say(
         `  [${i + 1}/${plan.length}] ${target} ${mode === "connect" ? "connect (-C)" : mode} — ${duration} s`,
       );
+      const profiling = profiler !== undefined && target.startsWith("portcullis");
+      if (profiling) await profiler.start();
       const r = await pgbench(endpoints.get(target)!, runArgs(mode, duration), duration);
+      if (profiling) say(`      profile: ${await profiler.stop(`${target}-${mode}`)}`);
       results[target] ??= {};
       results[target][mode] = r;
       say(

@@ -54,6 +54,8 @@ export class SearchPath {
     const copy = new SearchPath(this.roleDefault, this.user);
     copy.session = this.session;
     copy.local = this.local;
+    copy.keyOf = this.keyOf;
+    copy.keyMemo = this.keyMemo;
     if (this.tx) copy.tx = { ...this.tx, savepoints: [...this.tx.savepoints] };
     return copy;
   }
@@ -68,9 +70,18 @@ export class SearchPath {
     return out;
   }
 
+  /** The path `keyMemo` was computed from (paths are replaced, never changed in place). */
+  private keyOf: Path | undefined = undefined;
+  private keyMemo = "";
+
   /** A key that changes whenever the effective path does (decision caching, prepared statements). */
   key(): string {
-    return JSON.stringify(this.schemas());
+    const path = this.local !== undefined ? this.local : this.session;
+    if (path !== this.keyOf || this.keyOf === undefined) {
+      this.keyMemo = JSON.stringify(this.schemas());
+      this.keyOf = path;
+    }
+    return this.keyMemo;
   }
 
   /** Inside an explicit transaction block (BEGIN … COMMIT/ROLLBACK). */
