@@ -287,6 +287,18 @@ describe("cost guard: work per statement on the cached-policy path", () => {
     } finally {
       probe.restore();
     }
+    for (const key of [
+      "json_stringify",
+      "json_parse",
+      "buffer_alloc",
+      "buffer_alloc_unsafe",
+      "buffer_from",
+      "buffer_concat",
+      "buffer_concat_bytes",
+      "buffer_views",
+      "analyses",
+    ])
+      counts[key] ??= 0;
     counts.policy_evaluations =
       Object.values(runtime.stats()).reduce((n, s) => n + (s?.count ?? 0), 0) - evalsBefore;
     counts.decision_cache_lookups = decisions.hits + decisions.misses - lookupsBefore;

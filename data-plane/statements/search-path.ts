@@ -54,8 +54,7 @@ export class SearchPath {
     const copy = new SearchPath(this.roleDefault, this.user);
     copy.session = this.session;
     copy.local = this.local;
-    copy.keyOf = this.keyOf;
-    copy.keyMemo = this.keyMemo;
+    copy.memo = this.memo;
     if (this.tx) copy.tx = { ...this.tx, savepoints: [...this.tx.savepoints] };
     return copy;
   }
@@ -70,18 +69,21 @@ export class SearchPath {
     return out;
   }
 
-  /** The path `keyMemo` was computed from (paths are replaced, never changed in place). */
-  private keyOf: Path | undefined = undefined;
-  private keyMemo = "";
+  /**
+   * The last key and the path it was computed from (paths are replaced, never changed in place),
+   * shared with clones: the key depends only on the path and the user, which clones share.
+   */
+  private memo: { path: Path | undefined; key: string } = { path: undefined, key: "" };
 
   /** A key that changes whenever the effective path does (decision caching, prepared statements). */
   key(): string {
     const path = this.local !== undefined ? this.local : this.session;
-    if (path !== this.keyOf || this.keyOf === undefined) {
-      this.keyMemo = JSON.stringify(this.schemas());
-      this.keyOf = path;
+    const memo = this.memo;
+    if (path !== memo.path || memo.path === undefined) {
+      memo.key = JSON.stringify(this.schemas());
+      memo.path = path;
     }
-    return this.keyMemo;
+    return memo.key;
   }
 
   /** Inside an explicit transaction block (BEGIN … COMMIT/ROLLBACK). */
