@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import { serialize } from "pg-protocol";
 import type { Logger } from "../../common/logger.js";
 import type {
@@ -506,8 +507,14 @@ export class StatementGate implements RelayStages {
     const shapes = this.deps.shapes;
     if (!shapes || !this.deps.policy.current()?.hasCacheableByShape || text.length > MAX_SHAPE_TEXT)
       return undefined;
+    // A text in the small grammar plainShape reads whose shape the parser already normalized the same
+    // way needs no parser call: same tokens but for the integers, same constants (see plainShape).
+    const plain = plainShape(text);
+    if (plain !== undefined && VERIFIED_SHAPES.has(plain))
+      return { normalized: plain, template: shapes.get(plain) };
     try {
       const normalized = normalize(text);
+      if (plain !== undefined && plain === normalized) VERIFIED_SHAPES.set(plain, true);
       return { normalized, template: shapes.get(normalized) };
     } catch {
       return undefined; // the full path says why it does not parse
@@ -1229,6 +1236,60 @@ export function localError(message: string): Buffer {
  */
 function readsSettings(raw: Buffer): boolean {
   return raw.includes(0x5c);
+}
+
+/**
+ * Shapes (normalized texts) for which the parser's normalization of a text equalled `plainShape`'s.
+ * Two texts with the same plainShape have the same tokens but for the digits of their integer
+ * literals, so the parser reads the same statement with its constants at the same places and
+ * normalizes both to the same text: once one was checked, the others need not be parsed to be shaped.
+ */
+const VERIFIED_SHAPES = new LRUCache<string, true>({ max: 10_000 });
+
+/**
+ * The normalized text of a statement written in a deliberately small grammar — ASCII identifiers and
+ * keywords, whitespace, `= , ( ) ; * < > + .` and unsigned decimal integers — with each integer
+ * replaced by `$1`, `$2`… in order, as the parser's normalization writes constants; undefined for
+ * anything else (quotes, `$`, `-`, `/`, `:`, other bytes, or an integer touching a letter, `_` or `.`).
+ * Only a candidate: it is trusted once the parser agreed on the same shape (VERIFIED_SHAPES).
+ */
+export function plainShape(text: string): string | undefined {
+  let out = "";
+  let from = 0;
+  let n = 0;
+  const length = text.length;
+  for (let i = 0; i < length; ) {
+    const c = text.charCodeAt(i);
+    if (isIdentStart(c)) {
+      i++;
+      while (i < length && isIdentPart(text.charCodeAt(i))) i++;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (i > 0 && text.charCodeAt(i - 1) === 0x2e /* . */) return undefined;
+      const start = i;
+      while (i < length && text.charCodeAt(i) >= 0x30 && text.charCodeAt(i) <= 0x39) i++;
+      if (i < length) {
+        const next = text.charCodeAt(i);
+        if (isIdentPart(next) || next === 0x2e) return undefined;
+      }
+      out += `${text.slice(from, start)}$${++n}`;
+      from = i;
+    } else if (PLAIN_PUNCTUATION.has(c)) i++;
+    else return undefined;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** Whitespace and the punctuation plainShape accepts. */
+const PLAIN_PUNCTUATION: ReadonlySet<number> = new Set(
+  [..." \t\n\r=,();*<>+."].map((ch) => ch.charCodeAt(0)),
+);
+
+function isIdentStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f;
+}
+
+function isIdentPart(c: number): boolean {
+  return isIdentStart(c) || (c >= 0x30 && c <= 0x39);
 }
 
 /** Longest query text the shape cache is used for. */
