@@ -280,6 +280,15 @@ async function prepareDatabase(pg: LocalPostgres): Promise<void> {
   );
 }
 
+/** Disables the OIDC provider's AsyncLocalStorage (see the call). */
+async function quietProviderContext(): Promise<void> {
+  const specifier: string = "oidc-provider/lib/helpers/als.js";
+  const mod = (await import(specifier).catch(() => undefined)) as
+    | { default?: { disable?(): void } }
+    | undefined;
+  mod?.default?.disable?.();
+}
+
 function fmt(n: number | null | undefined, digits: number): string {
   return n === null || n === undefined ? "—" : n.toFixed(digits);
 }
@@ -368,6 +377,13 @@ async function main(): Promise<number> {
         `Portcullis data plane in this process; client TLS (ECDSA P-256), OIDC token as password; upstream TLS require, SCRAM as app_rw; ${withPolicy ? "default policy decides every statement" : "statements relayed without decisions"}`,
       );
     }
+
+    // The OIDC provider runs in this process only to issue the tokens (done now; the data planes hold
+    // its keys). Its request handling uses AsyncLocalStorage, which turns on async hooks for the whole
+    // process: every socket write of the data planes would then pay an init hook that a deployed data
+    // plane, with no provider beside it, does not. Turned off again here (a later provider request,
+    // such as a key refetch, turns it back on).
+    if (oidc) await quietProviderContext();
 
     const targets = opts.targets.filter((t) => endpoints.has(t));
     const plan: { target: Target; mode: Mode }[] = [];
