@@ -180,15 +180,7 @@ async function main(): Promise<number> {
           logger: silentLogger,
           // what data-plane/main.ts does with every decision
           onDecision: (record) => {
-            metrics.statements.inc({
-              result: record.decision.allow ? "allowed" : "denied",
-              protocol: record.protocol,
-            });
-            metrics.decisions.inc({
-              entrypoint: "query",
-              result: record.decision.allow ? "allow" : "deny",
-              cached: record.cached ? "yes" : "no",
-            });
+            metrics.countStatement(record.decision.allow, record.protocol, record.cached);
             outcomes.set(record.text, record);
           },
         }),

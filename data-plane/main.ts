@@ -216,15 +216,7 @@ export async function startDataPlane(
             hashKey,
             logger,
             onDecision: (record) => {
-              metrics.statements.inc({
-                result: record.decision.allow ? "allowed" : "denied",
-                protocol: record.protocol,
-              });
-              metrics.decisions.inc({
-                entrypoint: "query",
-                result: record.decision.allow ? "allow" : "deny",
-                cached: record.cached ? "yes" : "no",
-              });
+              metrics.countStatement(record.decision.allow, record.protocol, record.cached);
               decisionLog?.statement(record);
               controls?.countStatement(record.session.id, record.decision.allow);
               options.onDecision?.(record);

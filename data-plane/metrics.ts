@@ -1,5 +1,34 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
+/**
+ * One labelled series of a counter, bound once: the hot path adds to a plain number, with no label
+ * lookup (prom-client hashes the labels on every `inc`), and the counter takes what was added when it
+ * is collected (a scrape).
+ */
+export class BoundCount {
+  n = 0;
+  #reported = 0;
+  constructor(
+    readonly counter: Counter<string>,
+    readonly labels: Record<string, string>,
+  ) {}
+  /** Moves what was added since the last call into the counter (called by its collect). */
+  settle(): void {
+    const delta = this.n - this.#reported;
+    if (delta === 0) return;
+    this.#reported = this.n;
+    this.counter.inc(this.labels, delta);
+  }
+}
+
+/** Statement decisions counted without label lookups: the slot of each label combination, bound once. */
+export interface StatementCounts {
+  /** [allowed ? 0 : 1][simple ? 0 : 1] */
+  statements: BoundCount[][];
+  /** [allowed ? 0 : 1][cached ? 0 : 1] */
+  queryDecisions: BoundCount[][];
+}
+
 /** The data plane's Prometheus series. One instance per DataPlane (tests run several in one process). */
 export class DataPlaneMetrics {
   readonly registry = new Registry();
@@ -14,18 +43,32 @@ export class DataPlaneMetrics {
     help: "Live client sessions",
     registers: [this.registry],
   });
+  readonly #bound: BoundCount[] = [];
   readonly statements = new Counter({
     name: "portcullis_statements_total",
     help: "Statements decided, by result (allowed, denied, error)",
     labelNames: ["result", "protocol"] as const,
     registers: [this.registry],
+    collect: () => this.#settle(),
   });
   readonly decisions = new Counter({
     name: "portcullis_decisions_total",
     help: "Policy decisions by entrypoint, result and whether the decision cache answered",
     labelNames: ["entrypoint", "result", "cached"] as const,
     registers: [this.registry],
+    collect: () => this.#settle(),
   });
+  /** The per-statement series, bound once (see `countStatement`). */
+  readonly statementCounts: StatementCounts = {
+    statements: (["allowed", "denied"] as const).map((result) =>
+      (["simple", "extended"] as const).map((protocol) => this.#bind(this.statements, { result, protocol })),
+    ),
+    queryDecisions: (["allow", "deny"] as const).map((result) =>
+      (["yes", "no"] as const).map((cached) =>
+        this.#bind(this.decisions, { entrypoint: "query", result, cached }),
+      ),
+    ),
+  };
   readonly evaluationSeconds = new Histogram({
     name: "portcullis_policy_evaluation_seconds",
     help: "Policy evaluation latency (analysis excluded)",
@@ -94,6 +137,23 @@ export class DataPlaneMetrics {
         this.set(depth());
       },
     });
+  }
+
+  #bind(counter: Counter<string>, labels: Record<string, string>): BoundCount {
+    const slot = new BoundCount(counter, labels);
+    this.#bound.push(slot);
+    return slot;
+  }
+
+  #settle(): void {
+    for (const slot of this.#bound) slot.settle();
+  }
+
+  /** One statement decision on portcullis_statements_total and portcullis_decisions_total (no label lookup). */
+  countStatement(allowed: boolean, protocol: "simple" | "extended", cached: boolean): void {
+    const counts = this.statementCounts;
+    counts.statements[allowed ? 0 : 1]![protocol === "simple" ? 0 : 1]!.n++;
+    counts.queryDecisions[allowed ? 0 : 1]![cached ? 0 : 1]!.n++;
   }
 
   /** Reports a NATS link's state on `portcullis_nats_connected{link}` at each scrape. */

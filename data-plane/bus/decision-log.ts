@@ -66,9 +66,20 @@ export interface ConnectionDecisionEvent {
   evalMicros: number;
 }
 
+/**
+ * A queued decision: the event as the gate handed it and the instant it was made. The record's UUID
+ * and ISO time are made when it is first published (the pump), not on the query path; the UUID then
+ * stays with it through retries.
+ */
 type Pending =
-  | { id: string; at: string; attempts: number; kind: "query"; event: StatementDecision }
-  | { id: string; at: string; attempts: number; kind: "connection"; event: ConnectionDecisionEvent };
+  | { id: string | undefined; atMs: number; attempts: number; kind: "query"; event: StatementDecision }
+  | {
+      id: string | undefined;
+      atMs: number;
+      attempts: number;
+      kind: "connection";
+      event: ConnectionDecisionEvent;
+    };
 
 /** A JetStream refusal that will not change on retry gives up after this many attempts. */
 const MAX_REJECTED_ATTEMPTS = 5;
@@ -209,7 +220,7 @@ export class DecisionLog {
       this.#drop(1, "queue_full");
       return;
     }
-    this.#queue.push({ id: randomUUID(), at: new Date().toISOString(), attempts: 0, kind, event } as Pending);
+    this.#queue.push({ id: undefined, atMs: Date.now(), attempts: 0, kind, event } as Pending);
     this.#schedule();
   }
 
@@ -330,12 +341,13 @@ export class DecisionLog {
   }
 
   async #publish(js: JetStreamClient, item: Pending): Promise<void> {
+    item.id ??= randomUUID();
     const message = this.#message(item);
     await js.publish(
       decisionSubject(item.kind as DecisionKind, this.#options.id),
       encodeBusMessage(message),
       {
-        msgID: item.id,
+        msgID: message.id,
         timeout: this.#options.publishTimeoutMs ?? 5_000,
       },
     );
@@ -344,8 +356,8 @@ export class DecisionLog {
   /** The wire record of a queued decision (literals replaced by placeholders). */
   #message(item: Pending): DecisionRecordMessage {
     const base = {
-      id: item.id,
-      at: item.at,
+      id: item.id ?? "",
+      at: new Date(item.atMs).toISOString(),
       data_plane_id: this.#options.id,
       region: this.#options.region,
     };

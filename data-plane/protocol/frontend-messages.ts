@@ -37,6 +37,17 @@ export interface FrontendMessage {
   body: Buffer;
 }
 
+/** A framed client message; its body view is made only when a stage reads it. */
+class Message implements FrontendMessage {
+  constructor(
+    readonly type: string,
+    readonly raw: Buffer,
+  ) {}
+  get body(): Buffer {
+    return this.raw.subarray(5);
+  }
+}
+
 /**
  * Accumulates bytes and hands out complete messages. Before login completes a message may be at most
  * `maxMessage` bytes (the password packet cap); afterwards PostgreSQL's limits per message type apply.
@@ -80,7 +91,7 @@ export class FrontendFramer {
     if (this.buffered < total) return undefined;
     const raw = this.take(total);
     this.pendingLength = -1;
-    return { type, raw, body: raw.subarray(5) };
+    return new Message(type, raw);
   }
 
   /** Removes and returns whatever is buffered (used when handing the stream to TLS). */

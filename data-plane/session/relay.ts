@@ -111,6 +111,16 @@ export interface RelayLimits {
   upstreamMessageBytes?: number;
 }
 
+/** Whether `parts`, back to back, are exactly the bytes of `whole` (views of the same memory, in order). */
+function sameBytes(parts: readonly Buffer[], whole: Buffer): boolean {
+  let at = whole.byteOffset;
+  for (const part of parts) {
+    if (part.buffer !== whole.buffer || part.byteOffset !== at) return false;
+    at += part.length;
+  }
+  return at === whole.byteOffset + whole.length;
+}
+
 export class Relay {
   private readonly frontend: FrontendFramer;
   private readonly backend: BackendFramer;
@@ -185,9 +195,13 @@ export class Relay {
   }
 
   /** Runs buffered client messages through the stages until they are all decided or one goes async. */
+  /** What the stages decided for the client bytes being drained (reused: one drain runs at a time). */
+  private readonly frontendUp: Buffer[] = [];
+  private readonly frontendBack: Buffer[] = [];
+
   private drainClient(): void {
-    const toUpstream: Buffer[] = [];
-    const toClient: Buffer[] = [];
+    const toUpstream = this.frontendUp;
+    const toClient = this.frontendBack;
     try {
       for (let m = this.frontend.next(); m; m = this.frontend.next()) {
         if (m.type === "Q" || m.type === "S" || m.type === "F") this.pendingSyncs++;
@@ -243,42 +257,56 @@ export class Relay {
     toClient.length = 0;
   }
 
+  /** What the stages send the client for the upstream chunk being read (reused, emptied by each flush). */
+  private readonly backendOut: Buffer[] = [];
+  private readonly noBuffers: Buffer[] = [];
+
+  /** One upstream message while a stage rewrites them (bound once: no closure per chunk). */
+  private readonly rewriteMessage = (type: number, raw: Buffer): void => {
+    this.lastUpstreamType = type;
+    if (type === 0x5a /* Z */) this.readyForQuery(raw);
+    else if (type === 0x53 /* S */) checkParameterStatus(raw);
+    this.stages.onBackend!(type, raw, this.backendOut);
+  };
+
+  /** One upstream message passing unobserved but for the ends of results (bound once). */
+  private readonly passMessage = (type: number, raw: Buffer): void => {
+    this.lastUpstreamType = type;
+    if (type === 0x5a /* Z */) this.readyForQuery(raw);
+    else if (type === 0x53 /* S */) checkParameterStatus(raw);
+    else if (
+      this.stages.onResultEnd !== undefined &&
+      (type === 0x43 ||
+        type === 0x73 ||
+        type === 0x49 ||
+        type === 0x45 ||
+        type === 0x31 ||
+        type === 0x54 ||
+        type === 0x6e)
+    ) {
+      this.stages.onResultEnd(type);
+    }
+  };
+
   /** Upstream bytes: only whole messages are forwarded, so a stage can start rewriting at any message. */
   private fromUpstream(chunk: Buffer): void {
     if (this.ended) return;
     const stages = this.stages;
     try {
       if (stages.onBackend && stages.backendActive?.()) {
-        const toClient: Buffer[] = [];
-        this.backend.push(chunk, (type, raw) => {
-          this.lastUpstreamType = type;
-          if (type === 0x5a /* Z */) this.readyForQuery(raw);
-          else if (type === 0x53 /* S */) checkParameterStatus(raw);
-          stages.onBackend!(type, raw, toClient);
-        });
-        this.flush([], toClient);
+        const complete = this.backend.push(chunk, this.rewriteMessage);
+        const out = this.backendOut;
+        // what the stages passed on unchanged, in order and whole, is the chunk itself: no copy
+        if (out.length > 1 && sameBytes(out, complete)) {
+          out.length = 0;
+          if (!this.client.destroyed && !this.client.write(complete)) this.upstream.pause();
+        } else this.flush(this.noBuffers, out);
       } else {
-        const observeEnds = stages.onResultEnd !== undefined;
-        const complete = this.backend.push(chunk, (type, raw) => {
-          this.lastUpstreamType = type;
-          if (type === 0x5a /* Z */) this.readyForQuery(raw);
-          else if (type === 0x53 /* S */) checkParameterStatus(raw);
-          else if (
-            observeEnds &&
-            (type === 0x43 ||
-              type === 0x73 ||
-              type === 0x49 ||
-              type === 0x45 ||
-              type === 0x31 ||
-              type === 0x54 ||
-              type === 0x6e)
-          ) {
-            stages.onResultEnd!(type);
-          }
-        });
+        const complete = this.backend.push(chunk, this.passMessage);
         if (complete.length > 0 && !this.client.write(complete)) this.upstream.pause();
       }
     } catch (err) {
+      this.backendOut.length = 0;
       // nothing of this chunk reaches the client: not the setting, not what the server ran after it
       if (err instanceof UnsafeSetting) {
         this.onError?.(err);

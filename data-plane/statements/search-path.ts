@@ -54,6 +54,7 @@ export class SearchPath {
     const copy = new SearchPath(this.roleDefault, this.user);
     copy.session = this.session;
     copy.local = this.local;
+    copy.memo = this.memo;
     if (this.tx) copy.tx = { ...this.tx, savepoints: [...this.tx.savepoints] };
     return copy;
   }
@@ -68,9 +69,21 @@ export class SearchPath {
     return out;
   }
 
+  /**
+   * The last key and the path it was computed from (paths are replaced, never changed in place),
+   * shared with clones: the key depends only on the path and the user, which clones share.
+   */
+  private memo: { path: Path | undefined; key: string } = { path: undefined, key: "" };
+
   /** A key that changes whenever the effective path does (decision caching, prepared statements). */
   key(): string {
-    return JSON.stringify(this.schemas());
+    const path = this.local !== undefined ? this.local : this.session;
+    const memo = this.memo;
+    if (path !== memo.path || memo.path === undefined) {
+      memo.key = JSON.stringify(this.schemas());
+      memo.path = path;
+    }
+    return memo.key;
   }
 
   /** Inside an explicit transaction block (BEGIN … COMMIT/ROLLBACK). */

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import { serialize } from "pg-protocol";
 import type { Logger } from "../../common/logger.js";
 import type {
@@ -153,14 +154,40 @@ interface Cycle {
   denials: number[];
 }
 
+const STATE_KINDS: ReadonlySet<string> = new Set(["transaction", "prepare", "deallocate"]);
+const PATH_SETTINGS: ReadonlySet<string> = new Set(["search_path", "all", "*unknown*"]);
+
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
 function changesState(info: StatementInfo): boolean {
-  const settings = info.kind === "execute" ? (info.inner?.settings ?? []) : (info.settings ?? []);
-  return (
-    ["transaction", "prepare", "deallocate"].includes(info.kind) ||
-    info.command === "DiscardStmt" ||
-    (info.kind !== "show" && settings.some((s) => ["search_path", "all", "*unknown*"].includes(s.name)))
-  );
+  if (STATE_KINDS.has(info.kind) || info.command === "DiscardStmt") return true;
+  if (info.kind === "show") return false;
+  const settings = info.kind === "execute" ? info.inner?.settings : info.settings;
+  if (settings === undefined) return false;
+  for (const s of settings) if (PATH_SETTINGS.has(s.name)) return true;
+  return false;
+}
+
+const NO_REASONS: string[] = [];
+
+/** Resolutions of analyses without EXECUTE, by the analysis object (see `StatementGate.resolve`). */
+const RESOLVED = new WeakMap<
+  StatementInfo,
+  {
+    pathKey: string;
+    catalog: CatalogSnapshot | undefined;
+    result: { info: StatementInfo; reasons: string[] };
+  }
+>();
+
+/**
+ * Whether deciding a statement needs the catalog: unqualified names, EXECUTE, and column names (a
+ * name that is no column of its relation is a function called on the whole row: only the catalog tells).
+ */
+function needsNames(s: StatementInfo): boolean {
+  if (s.kind === "execute") return true;
+  for (const r of s.relations) if (r.schema === null || (r.columns?.length ?? 0) > 0) return true;
+  if (s.columns) for (const c of s.columns) if (c.relation !== null && c.column !== "*") return true;
+  return s.inner !== undefined && needsNames(s.inner);
 }
 
 const PORTAL_NAMESPACE_COMMANDS = new Set(["DeclareCursorStmt", "ClosePortalStmt", "DiscardStmt"]);
@@ -229,6 +256,21 @@ export class StatementGate implements RelayStages {
   /** The column plan for the result being received (simple protocol: from its RowDescription). */
   private plan: ColumnPlan | undefined;
 
+  /** The last decision-cache key prefix (see decisionContext). */
+  private context:
+    | {
+        revision: string;
+        protocol: string;
+        index: number;
+        count: number;
+        pathKey: string;
+        loadedAt: number;
+        value: string;
+      }
+    | undefined;
+  /** Mask lists (decisions' `mask`, shared by every hit of a cached decision) already added. */
+  private readonly addedMaskLists = new WeakSet<readonly ColumnMask[]>();
+
   constructor(private readonly deps: GateDependencies) {
     this.key = sessionKey(deps.session);
     this.confirmed = new SessionState(deps.searchPath);
@@ -239,54 +281,10 @@ export class StatementGate implements RelayStages {
   // client → upstream
 
   onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean | Promise<boolean> {
+    const type = message.type;
     // after a denial in the extended protocol the server skips everything but Sync; so does the proxy
-    if (this.discardUntilSync && "QPBEDHCF".includes(message.type)) return true;
-    switch (message.type) {
-      case "Q":
-        return this.enter(
-          "query",
-          (cycle) => this.onQuery(message, toUpstream, cycle),
-          readsSettings(message.raw),
-        );
-      case "P":
-        return this.enter(
-          "extended",
-          (cycle) => this.onParse(message, toUpstream, cycle),
-          readsSettings(message.raw),
-        );
-      case "B":
-        return this.enter("extended", (cycle) => this.onBind(message, toUpstream, cycle));
-      case "E":
-        return this.enter("extended", (cycle) => this.onExecute(message, toUpstream, cycle));
-      case "D":
-        return this.enter("extended", (cycle) => {
-          cycle.describes++;
-          toUpstream.push(message.raw);
-          return true;
-        });
-      case "H":
-        return this.enter("extended", () => {
-          toUpstream.push(message.raw);
-          return true;
-        });
-      case "C":
-        return this.enter("extended", () => {
-          const { target, name } = decodeTarget(message.body, "Close");
-          if (target === "S") {
-            // forgetting early is safe: an unknown statement is never run through the proxy
-            this.spec.prepared.delete(name);
-            this.confirmed.prepared.delete(name);
-          } else this.portals.delete(name);
-          toUpstream.push(message.raw);
-          return true;
-        });
-      case "S":
-        this.discardUntilSync = false;
-        return this.enter("extended", () => {
-          toUpstream.push(message.raw);
-          this.open = undefined;
-          return true;
-        });
+    if (this.discardUntilSync && "QPBEDHCF".includes(type)) return true;
+    switch (type) {
       case "d":
       case "c":
       case "f":
@@ -294,21 +292,65 @@ export class StatementGate implements RelayStages {
         return true;
       case "X":
         return false; // the relay ends the upstream session (or pools it)
+      case "S":
+        this.discardUntilSync = false;
+        return this.enter("extended", message, toUpstream);
+      case "Q":
       case "F":
-        // FunctionCall runs a function by OID, bypassing SQL: never allowed through the proxy.
-        return this.enter("query", () => {
-          this.record("simple", null, "<fastpath function call>", {
-            allow: false,
-            reasons: ["the fastpath FunctionCall message is not allowed"],
-          });
-          toUpstream.push(
-            simpleDenial("permission denied: the fastpath FunctionCall message is not allowed"),
-          );
-          return true;
-        });
+        return this.enter("query", message, toUpstream);
+      case "P":
+      case "B":
+      case "E":
+      case "D":
+      case "H":
+      case "C":
+        return this.enter("extended", message, toUpstream);
       default:
         void toClient;
-        throw new ProtocolError(`unexpected message type "${message.type}" after login`);
+        throw new ProtocolError(`unexpected message type "${type}" after login`);
+    }
+  }
+
+  /** Runs one client message of the cycle it belongs to (see `enter`). */
+  private step(cycle: Cycle, message: FrontendMessage, toUpstream: Buffer[]): true | Promise<boolean> {
+    switch (message.type) {
+      case "Q":
+        return this.onQuery(message, toUpstream, cycle);
+      case "P":
+        return this.onParse(message, toUpstream, cycle);
+      case "B":
+        return this.onBind(message, toUpstream, cycle);
+      case "E":
+        return this.onExecute(message, toUpstream, cycle);
+      case "D":
+        cycle.describes++;
+        toUpstream.push(message.raw);
+        return true;
+      case "C": {
+        const { target, name } = decodeTarget(message.body, "Close");
+        if (target === "S") {
+          // forgetting early is safe: an unknown statement is never run through the proxy
+          this.spec.prepared.delete(name);
+          this.confirmed.prepared.delete(name);
+        } else this.portals.delete(name);
+        toUpstream.push(message.raw);
+        return true;
+      }
+      case "S":
+        toUpstream.push(message.raw);
+        this.open = undefined;
+        return true;
+      case "F":
+        // FunctionCall runs a function by OID, bypassing SQL: never allowed through the proxy.
+        this.record("simple", null, "<fastpath function call>", {
+          allow: false,
+          reasons: ["the fastpath FunctionCall message is not allowed"],
+        });
+        toUpstream.push(simpleDenial("permission denied: the fastpath FunctionCall message is not allowed"));
+        return true;
+      default: // H (Flush)
+        toUpstream.push(message.raw);
+        return true;
     }
   }
 
@@ -320,60 +362,55 @@ export class StatementGate implements RelayStages {
    */
   private enter(
     kind: "query" | "extended",
-    next: (cycle: Cycle) => true | Promise<boolean>,
-    /** Its text reads differently under settings the server may have changed unseen (see readsSettings). */
-    settingSensitive = false,
-  ) {
-    if (kind === "extended" && this.open) return next(this.open);
+    message: FrontendMessage,
+    toUpstream: Buffer[],
+  ): true | Promise<boolean> {
+    if (kind === "extended" && this.open) return this.step(this.open, message, toUpstream);
     if (this.open) {
       throw new ProtocolError(
         "a simple Query or FunctionCall inside an extended-protocol sequence (before its Sync) is not supported through Portcullis",
       );
     }
-    const begin = (): true | Promise<boolean> => {
-      const cycle: Cycle = {
-        seq: ++this.cycleSeq,
-        kind,
-        parses: [],
-        completions: [],
-        tracked: false,
-        describes: 0,
-        described: 0,
-        ours: [],
-        executes: 0,
-        denials: [],
-      };
-      this.cycles.push(cycle);
-      if (kind === "extended") this.open = cycle;
-      return next(cycle);
-    };
-    // A text the settings could change the reading of waits until the earlier cycles are answered: the
-    // server reports a setting changed out of sight (ParameterStatus) before their ReadyForQuery, and
-    // the relay ends the session there, before this text is sent.
+    // A text the settings could change the reading of (see readsSettings) waits until the earlier
+    // cycles are answered: the server reports a setting changed out of sight (ParameterStatus) before
+    // their ReadyForQuery, and the relay ends the session there, before this text is sent.
     const mustWait =
       this.cycles.length > 0 &&
-      (settingSensitive || this.cycles.some((c) => c.tracked) || this.spec.path.inTransactionBlock());
-    if (!mustWait) return begin();
-    return new Promise<void>((resolve) => this.waiters.push(resolve)).then(begin);
+      (((message.type === "Q" || message.type === "P") && readsSettings(message.raw)) ||
+        this.cycles.some((c) => c.tracked) ||
+        this.spec.path.inTransactionBlock());
+    if (!mustWait) return this.step(this.begin(kind), message, toUpstream);
+    return new Promise<void>((resolve) => this.waiters.push(resolve)).then(() =>
+      this.step(this.begin(kind), message, toUpstream),
+    );
+  }
+
+  private begin(kind: "query" | "extended"): Cycle {
+    const cycle: Cycle = {
+      seq: ++this.cycleSeq,
+      kind,
+      parses: [],
+      completions: [],
+      tracked: false,
+      describes: 0,
+      described: 0,
+      ours: [],
+      executes: 0,
+      denials: [],
+    };
+    this.cycles.push(cycle);
+    if (kind === "extended") this.open = cycle;
+    return cycle;
   }
 
   private needsCatalog(statements: readonly StatementInfo[]): boolean {
-    // unqualified names, EXECUTE, and column names (a name that is no column of its relation is a
-    // function called on the whole row: only the catalog tells)
-    const unqualified = (s: StatementInfo): boolean =>
-      s.kind === "execute" ||
-      s.relations.some((r) => r.schema === null || (r.columns?.length ?? 0) > 0) ||
-      (s.columns ?? []).some((c) => c.relation !== null && c.column !== "*") ||
-      (s.inner !== undefined && unqualified(s.inner));
-    return statements.some(unqualified) && !this.deps.catalog.fresh(this.deps.session.database);
+    if (this.deps.catalog.fresh(this.deps.session.database)) return false;
+    for (const s of statements) if (needsNames(s)) return true;
+    return false;
   }
 
-  /** Runs `decide` now when the catalog is fresh, or after loading it (the relay waits). */
-  private withCatalog(statements: readonly StatementInfo[], decide: () => void): true | Promise<boolean> {
-    if (!this.needsCatalog(statements)) {
-      decide();
-      return true;
-    }
+  /** Runs `decide` after loading the catalog (the relay waits); `needsCatalog` said it is not fresh. */
+  private withCatalog(decide: () => void): Promise<boolean> {
     const { role, password } = this.deps.catalogLogin;
     return this.deps.catalog.get(this.deps.session.database, role, password).then(
       () => {
@@ -392,8 +429,9 @@ export class StatementGate implements RelayStages {
     const text = decodeQuery(message.body);
     // A plain statement whose shape (its text with literals replaced) was seen before needs no parse.
     const shape = this.shapeOf(text);
-    const analysis: AnalyzeResult = shape?.template
-      ? { ok: true, statements: [{ ...shape.template, text: text.trim() }] }
+    const template = shape?.template;
+    const analysis: AnalyzeResult = template
+      ? { ok: true, statements: [{ ...template, text: text.trim() }] }
       : this.deps.analyze(text);
     if (!analysis.ok) {
       this.refuseUnparseable("simple", cycle, toUpstream, text, analysis);
@@ -402,44 +440,77 @@ export class StatementGate implements RelayStages {
     const statements = analysis.statements;
     const byShape =
       shape && statements.length === 1 && shapeable(statements[0]!) ? shape.normalized : undefined;
-    if (byShape !== undefined && !shape?.template) this.deps.shapes?.set(byShape, statements[0]!);
+    if (byShape !== undefined && !template) this.deps.shapes?.set(byShape, statements[0]!);
     if (statements.length === 0) {
       toUpstream.push(message.raw); // empty query: the server answers EmptyQueryResponse
       return true;
     }
-    return this.withCatalog(statements, () => {
-      const catalog = this.deps.catalog.fresh(this.deps.session.database);
-      // Statements run in order, each with the state the earlier ones leave (a search_path, a
-      // transaction ended, a statement prepared): decide on a copy, kept only if all of it is allowed.
-      const trial = this.spec.clone();
-      const decided: { info: StatementInfo; decision: QueryDecision; effect: Effect }[] = [];
-      for (const [i, raw] of statements.entries()) {
-        const pathKey = trial.path.key();
-        const { info, reasons } = this.resolve(raw, trial, catalog);
-        const decision =
-          reasons.length > 0
-            ? this.refuse("simple", info, reasons)
-            : this.decide(info, "simple", i, statements.length, catalog, pathKey, byShape).decision;
-        const effect = this.effectOf(raw, info, decision.mask ?? [], pathKey);
-        decided.push({ info, decision, effect });
+    if (!this.needsCatalog(statements)) {
+      this.decideQuery(message, toUpstream, cycle, text, statements, byShape, template);
+      return true;
+    }
+    return this.withCatalog(() =>
+      this.decideQuery(message, toUpstream, cycle, text, statements, byShape, template),
+    );
+  }
+
+  private decideQuery(
+    message: FrontendMessage,
+    toUpstream: Buffer[],
+    cycle: Cycle,
+    text: string,
+    statements: StatementInfo[],
+    byShape: string | undefined,
+    /** The shape cache's analysis the only statement was made from (its text aside). */
+    template: StatementInfo | undefined,
+  ): void {
+    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    // Statements run in order, each with the state the earlier ones leave (a search_path, a
+    // transaction ended, a statement prepared): decided on a copy (made at the first statement that
+    // changes it), kept only if all of it is allowed.
+    let trial = this.spec;
+    const decided: { info: StatementInfo; decision: QueryDecision; effect: Effect }[] = [];
+    let denied = false;
+    for (let i = 0; i < statements.length; i++) {
+      const raw = statements[i]!;
+      const pathKey = trial.path.key();
+      const { info, reasons } =
+        template !== undefined
+          ? this.resolveShaped(template, raw, trial, catalog)
+          : this.resolve(raw, trial, catalog);
+      const decision =
+        reasons.length > 0
+          ? this.refuse("simple", info, reasons)
+          : this.decide(info, "simple", i, statements.length, catalog, pathKey, byShape).decision;
+      const effect = this.effectOf(raw, info, decision.mask ?? [], pathKey);
+      decided.push({ info, decision, effect });
+      if (!decision.allow) denied = true;
+      if (effect !== NO_EFFECT) {
+        if (trial === this.spec) trial = this.spec.clone();
         effect(trial);
       }
-      const denied = decided.filter((d) => !d.decision.allow);
-      if (denied.length > 0) {
-        const reasons = denied.flatMap((d) => d.decision.reasons);
-        this.deny("simple", cycle, toUpstream, text, denied[0]!.info, reasons, false);
-        return;
+    }
+    if (denied) {
+      const refused = decided.filter((d) => !d.decision.allow);
+      const reasons = refused.flatMap((d) => d.decision.reasons);
+      this.deny("simple", cycle, toUpstream, text, refused[0]!.info, reasons, false);
+      return;
+    }
+    this.spec = trial;
+    toUpstream.push(message.raw);
+    for (const d of decided) {
+      cycle.completions.push(d.effect);
+      if (changesState(d.info)) cycle.tracked = true;
+      this.addMasks(d.decision.mask);
+      this.executed(d.info);
+    }
+    // with every mask of the query added
+    for (const d of decided) {
+      if (this.mayReturnMasked(d.info)) {
+        this.simpleMasking = true;
+        break;
       }
-      this.spec = trial;
-      toUpstream.push(message.raw);
-      for (const d of decided) {
-        cycle.completions.push(d.effect);
-        if (changesState(d.info)) cycle.tracked = true;
-        this.addMasks(d.decision.mask);
-        this.executed(d.info);
-      }
-      if (decided.some((d) => this.mayReturnMasked(d.info))) this.simpleMasking = true;
-    });
+    }
   }
 
   /** The normalized text (literals → placeholders) of a simple query and what the shape cache knows of it. */
@@ -447,8 +518,14 @@ export class StatementGate implements RelayStages {
     const shapes = this.deps.shapes;
     if (!shapes || !this.deps.policy.current()?.hasCacheableByShape || text.length > MAX_SHAPE_TEXT)
       return undefined;
+    // A text in the small grammar plainShape reads whose shape the parser already normalized the same
+    // way needs no parser call: same tokens but for the integers, same constants (see plainShape).
+    const plain = plainShape(text);
+    if (plain !== undefined && VERIFIED_SHAPES.has(plain))
+      return { normalized: plain, template: shapes.get(plain) };
     try {
       const normalized = normalize(text);
+      if (plain !== undefined && plain === normalized) VERIFIED_SHAPES.set(plain, true);
       return { normalized, template: shapes.get(normalized) };
     } catch {
       return undefined; // the full path says why it does not parse
@@ -505,44 +582,77 @@ export class StatementGate implements RelayStages {
     }
     // The server drops the unnamed statement before it parses a new one (even one that fails).
     if (parse.name === "") this.forget("");
-    const prepare = (raw: StatementInfo, info: StatementInfo, masks: ColumnMask[], pathKey: string) => {
-      const prepared: Prepared = { raw, info, masks, pathKey };
-      this.spec.prepared.set(parse.name, prepared);
-      cycle.parses.push((state) => state.prepared.set(parse.name, prepared));
-      // a named Parse fails if the name is taken: later cycles must know whether it did
-      if (parse.name !== "") cycle.tracked = true;
-      toUpstream.push(message.raw);
-    };
     if (analysis.statements.length === 0) {
-      prepare(emptyStatement(), emptyStatement(), [], this.spec.path.key());
+      this.prepare(
+        cycle,
+        message,
+        toUpstream,
+        parse.name,
+        emptyStatement(),
+        emptyStatement(),
+        [],
+        this.spec.path.key(),
+      );
       return true;
     }
-    return this.withCatalog(analysis.statements, () => {
-      const catalog = this.deps.catalog.fresh(this.deps.session.database);
-      const raw = analysis.statements[0]!;
-      const pathKey = this.spec.path.key();
-      const { info, reasons } = this.resolve(raw, this.spec, catalog);
-      const decision =
-        reasons.length > 0
-          ? this.refuse("extended", info, reasons)
-          : this.decide(info, "extended", 0, 1, catalog, pathKey).decision;
-      if (!decision.allow) {
-        this.deny(
-          "extended",
-          cycle,
-          toUpstream,
-          parse.text,
-          info,
-          decision.reasons,
-          false,
-          undefined,
-          unnamed,
-        );
-        return;
-      }
-      this.addMasks(decision.mask);
-      prepare(raw, info, decision.mask ?? [], pathKey);
-    });
+    if (!this.needsCatalog(analysis.statements)) {
+      this.decideParse(cycle, message, toUpstream, parse, analysis.statements[0]!);
+      return true;
+    }
+    return this.withCatalog(() =>
+      this.decideParse(cycle, message, toUpstream, parse, analysis.statements[0]!),
+    );
+  }
+
+  private decideParse(
+    cycle: Cycle,
+    message: FrontendMessage,
+    toUpstream: Buffer[],
+    parse: { name: string; text: string },
+    raw: StatementInfo,
+  ): void {
+    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    const pathKey = this.spec.path.key();
+    const { info, reasons } = this.resolve(raw, this.spec, catalog);
+    const decision =
+      reasons.length > 0
+        ? this.refuse("extended", info, reasons)
+        : this.decide(info, "extended", 0, 1, catalog, pathKey).decision;
+    if (!decision.allow) {
+      this.deny(
+        "extended",
+        cycle,
+        toUpstream,
+        parse.text,
+        info,
+        decision.reasons,
+        false,
+        undefined,
+        parse.name === "",
+      );
+      return;
+    }
+    this.addMasks(decision.mask);
+    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], pathKey);
+  }
+
+  /** A Parse the proxy lets through: the statement is prepared, in `spec` now, confirmed at its ParseComplete. */
+  private prepare(
+    cycle: Cycle,
+    message: FrontendMessage,
+    toUpstream: Buffer[],
+    name: string,
+    raw: StatementInfo,
+    info: StatementInfo,
+    masks: ColumnMask[],
+    pathKey: string,
+  ): void {
+    const prepared: Prepared = { raw, info, masks, pathKey };
+    this.spec.prepared.set(name, prepared);
+    cycle.parses.push((state) => state.prepared.set(name, prepared));
+    // a named Parse fails if the name is taken: later cycles must know whether it did
+    if (name !== "") cycle.tracked = true;
+    toUpstream.push(message.raw);
   }
 
   private onBind(message: FrontendMessage, toUpstream: Buffer[], cycle: Cycle): true | Promise<boolean> {
@@ -561,7 +671,7 @@ export class StatementGate implements RelayStages {
     }
     // The search_path changed since the Parse: the server resolves the statement's names again now, so
     // the proxy decides again on what they resolve to.
-    return this.withCatalog([prepared.raw], () => {
+    const rebind = () => {
       const catalog = this.deps.catalog.fresh(this.deps.session.database);
       const { info, reasons } = this.resolve(prepared.raw, this.spec, catalog);
       const decision =
@@ -574,7 +684,12 @@ export class StatementGate implements RelayStages {
       }
       this.addMasks(decision.mask);
       this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], pathKey);
-    });
+    };
+    if (!this.needsCatalog([prepared.raw])) {
+      rebind();
+      return true;
+    }
+    return this.withCatalog(rebind);
   }
 
   private bind(
@@ -610,7 +725,10 @@ export class StatementGate implements RelayStages {
       // its answer, the RowDescription of whatever the server holds under that name right then (a
       // cursor DECLAREd since, a portal re-bound, one that outlived its transaction), is the masking
       // plan of the rows that follow. Nothing the proxy remembers about the portal is trusted for it.
-      toUpstream.push(serialize.describe({ type: "P", name: portal }));
+      // (the buffer is only ever written, never changed: the unnamed portal's is shared)
+      toUpstream.push(
+        portal === "" ? DESCRIBE_UNNAMED_PORTAL : serialize.describe({ type: "P", name: portal }),
+      );
       cycle.ours.push(cycle.describes++);
       this.ourDescribes++;
     }
@@ -646,6 +764,8 @@ export class StatementGate implements RelayStages {
   }
 
   private addMasks(masks: readonly ColumnMask[] | undefined): void {
+    if (masks === undefined || masks.length === 0 || this.addedMaskLists.has(masks)) return;
+    this.addedMaskLists.add(masks);
     const added: ColumnMask[] = [];
     for (const mask of masks ?? []) {
       const key = `${mask.relation ?? ""}\u0000${mask.column}\u0000${mask.with}`;
@@ -669,7 +789,28 @@ export class StatementGate implements RelayStages {
     state: SessionState,
     catalog: CatalogSnapshot | undefined,
   ): { info: StatementInfo; reasons: string[] } {
-    return this.resolveExecutes(resolveStatement(raw, state.path.schemas(), catalog), state, catalog);
+    if (containsExecute(raw))
+      return this.resolveExecutes(resolveStatement(raw, state.path.schemas(), catalog), state, catalog);
+    // Without an EXECUTE the resolution depends only on the analysis, the path and the catalog: an
+    // analysis the caches hand out again (the same object) is resolved once per path and snapshot.
+    const pathKey = state.path.key();
+    const memo = RESOLVED.get(raw);
+    if (memo && memo.pathKey === pathKey && memo.catalog === catalog) return memo.result;
+    const result = { info: resolveStatement(raw, state.path.schemas(), catalog), reasons: NO_REASONS };
+    RESOLVED.set(raw, { pathKey, catalog, result });
+    return result;
+  }
+
+  /** `resolve` of a statement made from the shape cache's `template` (the same analysis, its own text). */
+  private resolveShaped(
+    template: StatementInfo,
+    raw: StatementInfo,
+    state: SessionState,
+    catalog: CatalogSnapshot | undefined,
+  ): { info: StatementInfo; reasons: string[] } {
+    const { info } = this.resolve(template, state, catalog);
+    // resolution never reads the text: the template's, with this statement's text
+    return { info: info === template ? raw : { ...info, text: raw.text }, reasons: NO_REASONS };
   }
 
   private resolveExecutes(
@@ -776,7 +917,7 @@ export class StatementGate implements RelayStages {
     /** The normalized text of a plain single statement: its decision may be reused for its whole shape. */
     shape?: string,
   ): { decision: QueryDecision } {
-    const violation = invariantViolation(info);
+    const violation = hasSettings(info) ? invariantViolation(info) : undefined;
     if (violation) {
       const decision = { allow: false, reasons: [violation] };
       this.record(protocol, info, info.text, decision);
@@ -788,6 +929,28 @@ export class StatementGate implements RelayStages {
       this.record(protocol, info, info.text, decision);
       return { decision };
     }
+    // Only decisions the policy declared cacheable for their input are stored, under a key holding
+    // everything such a decision may depend on: a hit is the decision the policy would make again.
+    const context = this.decisionContext(
+      runtime.revision,
+      protocol,
+      index,
+      count,
+      pathKey,
+      catalog?.loadedAt ?? 0,
+    );
+    const key = `${context}\u0000${info.text}\u0000${info.prepared_name ?? ""}`;
+    // a decision the policy declared to hold for every statement of this shape (see cacheable_by_shape)
+    const shapeKey = shape === undefined ? undefined : `${context}\u0000shape\u0000${shape}`;
+    const hit = containsExecute(info)
+      ? undefined
+      : ((shapeKey !== undefined ? this.deps.decisions.get(shapeKey) : undefined) ??
+        this.deps.decisions.get(key));
+    if (hit) {
+      this.record(protocol, info, info.text, hit, true, 0, runtime.revision);
+      return { decision: hit };
+    }
+    // the policy's input is built only when the policy is asked
     const input: QueryInput = {
       session: {
         id: this.deps.session.id,
@@ -803,20 +966,6 @@ export class StatementGate implements RelayStages {
       statement_count: count,
       now_ns: Date.now() * 1_000_000,
     };
-    // Only decisions the policy declared cacheable for their input are stored, under a key holding
-    // everything such a decision may depend on: a hit is the decision the policy would make again.
-    const context = `${runtime.revision}\u0000${this.key}\u0000${protocol}${index}/${count}\u0000${pathKey}\u0000${catalog?.loadedAt ?? 0}`;
-    const key = `${context}\u0000${info.text}\u0000${info.prepared_name ?? ""}`;
-    // a decision the policy declared to hold for every statement of this shape (see cacheable_by_shape)
-    const shapeKey = shape === undefined ? undefined : `${context}\u0000shape\u0000${shape}`;
-    const hit = containsExecute(info)
-      ? undefined
-      : ((shapeKey !== undefined ? this.deps.decisions.get(shapeKey) : undefined) ??
-        this.deps.decisions.get(key));
-    if (hit) {
-      this.record(protocol, info, info.text, hit, true, 0, runtime.revision);
-      return { decision: hit };
-    }
     const started = performance.now();
     const decision = runtime.evaluateQuery(input);
     const micros = (performance.now() - started) * 1000;
@@ -827,6 +976,31 @@ export class StatementGate implements RelayStages {
     }
     this.record(protocol, info, info.text, decision, false, micros, runtime.revision);
     return { decision };
+  }
+
+  /** The decision-cache key's prefix for one statement position, kept while its parts stay the same. */
+  private decisionContext(
+    revision: string,
+    protocol: "simple" | "extended",
+    index: number,
+    count: number,
+    pathKey: string,
+    loadedAt: number,
+  ): string {
+    const c = this.context;
+    if (
+      c !== undefined &&
+      c.revision === revision &&
+      c.protocol === protocol &&
+      c.index === index &&
+      c.count === count &&
+      c.pathKey === pathKey &&
+      c.loadedAt === loadedAt
+    )
+      return c.value;
+    const value = `${revision}\u0000${this.key}\u0000${protocol}${index}/${count}\u0000${pathKey}\u0000${loadedAt}`;
+    this.context = { revision, protocol, index, count, pathKey, loadedAt, value };
+    return value;
   }
 
   private record(
@@ -1104,6 +1278,16 @@ export class StatementGate implements RelayStages {
   }
 }
 
+/** Whether a statement, or one it nests, names a setting (only those can break an invariant). */
+function hasSettings(info: StatementInfo): boolean {
+  for (let s: StatementInfo | undefined = info; s !== undefined; s = s.inner)
+    if (s.settings !== undefined && s.settings.length > 0) return true;
+  return false;
+}
+
+/** The proxy's own Describe of the unnamed portal (the one almost every Execute runs), made once. */
+const DESCRIBE_UNNAMED_PORTAL = serialize.describe({ type: "P", name: "" });
+
 /** Whether a statement is, or nests at any depth, an EXECUTE. */
 function containsExecute(info: StatementInfo): boolean {
   return info.kind === "execute" || (info.inner !== undefined && containsExecute(info.inner));
@@ -1126,6 +1310,60 @@ export function localError(message: string): Buffer {
  */
 function readsSettings(raw: Buffer): boolean {
   return raw.includes(0x5c);
+}
+
+/**
+ * Shapes (normalized texts) for which the parser's normalization of a text equalled `plainShape`'s.
+ * Two texts with the same plainShape have the same tokens but for the digits of their integer
+ * literals, so the parser reads the same statement with its constants at the same places and
+ * normalizes both to the same text: once one was checked, the others need not be parsed to be shaped.
+ */
+const VERIFIED_SHAPES = new LRUCache<string, true>({ max: 10_000 });
+
+/**
+ * The normalized text of a statement written in a deliberately small grammar — ASCII identifiers and
+ * keywords, whitespace, `= , ( ) ; * < > + .` and unsigned decimal integers — with each integer
+ * replaced by `$1`, `$2`… in order, as the parser's normalization writes constants; undefined for
+ * anything else (quotes, `$`, `-`, `/`, `:`, other bytes, or an integer touching a letter, `_` or `.`).
+ * Only a candidate: it is trusted once the parser agreed on the same shape (VERIFIED_SHAPES).
+ */
+export function plainShape(text: string): string | undefined {
+  let out = "";
+  let from = 0;
+  let n = 0;
+  const length = text.length;
+  for (let i = 0; i < length; ) {
+    const c = text.charCodeAt(i);
+    if (isIdentStart(c)) {
+      i++;
+      while (i < length && isIdentPart(text.charCodeAt(i))) i++;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (i > 0 && text.charCodeAt(i - 1) === 0x2e /* . */) return undefined;
+      const start = i;
+      while (i < length && text.charCodeAt(i) >= 0x30 && text.charCodeAt(i) <= 0x39) i++;
+      if (i < length) {
+        const next = text.charCodeAt(i);
+        if (isIdentPart(next) || next === 0x2e) return undefined;
+      }
+      out += `${text.slice(from, start)}$${++n}`;
+      from = i;
+    } else if (PLAIN_PUNCTUATION.has(c)) i++;
+    else return undefined;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** Whitespace and the punctuation plainShape accepts. */
+const PLAIN_PUNCTUATION: ReadonlySet<number> = new Set(
+  [..." \t\n\r=,();*<>+."].map((ch) => ch.charCodeAt(0)),
+);
+
+function isIdentStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f;
+}
+
+function isIdentPart(c: number): boolean {
+  return isIdentStart(c) || (c >= 0x30 && c <= 0x39);
 }
 
 /** Longest query text the shape cache is used for. */
