@@ -247,10 +247,10 @@ describe.each(OVERLAYS)("deploy/kubernetes/overlays/%s", (overlay) => {
       (container.volumeMounts as Obj[]).find((m) => m.mountPath === dirname(container.args[2]))?.name,
     ).toBe("config");
     expect(config.proxy.region).toBe(overlay);
-    expect(config.bus.servers).toHaveLength(3);
-    for (const server of config.bus.servers)
+    expect(config.bus!.servers).toHaveLength(3);
+    for (const server of config.bus!.servers)
       expect(server).toMatch(new RegExp(`^tls://nats-${overlay}-\\d\\.`));
-    expect(config.bus.user).toBe("data-plane");
+    expect(config.bus!.user).toBe("data-plane");
     expect(config.upstream.tls).toBe("verify-full");
     expect(config.tls.allow_plaintext_loopback).toBe(false);
     expect(deployment.metadata.labels["portcullis.io/region"]).toBe(overlay);
@@ -265,7 +265,7 @@ describe.each(OVERLAYS)("deploy/kubernetes/overlays/%s", (overlay) => {
     }
     expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "metrics" });
     checkFilesMounted(objects(), pod, container, config, ["/var/lib/portcullis"]);
-    expect(config.bus.state_dir.startsWith("/var/lib/portcullis/")).toBe(true);
+    expect(config.bus!.state_dir.startsWith("/var/lib/portcullis/")).toBe(true);
     const service = one(objects(), "Service", "portcullis-data-plane");
     expect(matches(service.spec.selector, deployment.spec.template.metadata.labels)).toBe(true);
   });
