@@ -25,7 +25,7 @@
  * of the three NATS servers is SIGKILLed, then rollouts and revocations alternate while it is
  * down; it is restarted and the run waits for every data plane to enforce the last revision and
  * every revoked session to be cut: `revocations_lost` counts (revocation, data plane) pairs whose
- * session survived 30 s, `converged` says every plane enforces the last revision.
+ * session was not cut 60 s after the node is back, `converged` says every plane enforces the last revision.
  * Control plane CPU: user + system time of its process and its waited children (opa, git) from
  * /proc/<pid>/stat, per rollout (commit → last swap), and at rest (status reports and session
  * heartbeats from the fleet, the fan-in) per second.
