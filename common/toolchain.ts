@@ -11,6 +11,12 @@ export interface Toolchain {
   pgbench: string;
   /** Headless browser for the console's tests (Debian's chromium). */
   chromium: string;
+  /** Renders deploy/kubernetes (built by `make setup` with go install). */
+  kustomize: string;
+  /** Validates the rendered manifests against `k8sSchemas`. */
+  kubeconform: string;
+  /** kubeconform's schema folder, made offline from the Kubernetes OpenAPI document. */
+  k8sSchemas: string;
 }
 
 export class ToolchainError extends Error {}
@@ -56,7 +62,8 @@ function pick(env: string, key: keyof Toolchain, fallback?: () => string | undef
 
 /**
  * Reads `.portcullis/toolchain.json` written by `make setup`; each entry can be overridden with
- * PORTCULLIS_OPA, PORTCULLIS_NATS_SERVER, PORTCULLIS_PG_BINDIR, PORTCULLIS_PSQL, PORTCULLIS_PGBENCH, PORTCULLIS_CHROMIUM.
+ * PORTCULLIS_OPA, PORTCULLIS_NATS_SERVER, PORTCULLIS_PG_BINDIR, PORTCULLIS_PSQL, PORTCULLIS_PGBENCH, PORTCULLIS_CHROMIUM,
+ * PORTCULLIS_KUSTOMIZE, PORTCULLIS_KUBECONFORM, PORTCULLIS_K8S_SCHEMAS.
  * Each tool is looked up only when asked for, and a missing one fails with one clear line.
  */
 export function toolchain(): Toolchain {
@@ -78,6 +85,15 @@ export function toolchain(): Toolchain {
     },
     get chromium() {
       return pick("PORTCULLIS_CHROMIUM", "chromium", () => onPath("chromium") ?? onPath("chromium-browser"));
+    },
+    get kustomize() {
+      return pick("PORTCULLIS_KUSTOMIZE", "kustomize");
+    },
+    get kubeconform() {
+      return pick("PORTCULLIS_KUBECONFORM", "kubeconform");
+    },
+    get k8sSchemas() {
+      return pick("PORTCULLIS_K8S_SCHEMAS", "k8sSchemas");
     },
   };
 }

@@ -9,13 +9,13 @@ import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { toolchain } from "../common/toolchain.js";
+import { join } from "node:path";
+import { projectRoot, toolchain } from "../common/toolchain.js";
 import { freePort, portOpen } from "./ports.js";
 import { Service } from "./process.js";
 
-const NATS_CONFIG_DIR = resolve(fileURLToPath(new URL("../deploy/nats/", import.meta.url)));
+// from the repository root, so it works from the sources (tests) and from dist/ (benchmarks) alike
+const NATS_CONFIG_DIR = join(projectRoot(), "deploy", "nats");
 
 /** The passwords of the shipped accounts' users (accounts.conf), for tests. */
 export const CLUSTER_USERS = {

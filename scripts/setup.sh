@@ -6,6 +6,9 @@ set -euo pipefail
 
 OPA_VERSION="v1.22.3"
 NATS_VERSION="v2.10.29"          # only built when no nats-server >= 2.9 is installed
+KUSTOMIZE_VERSION="v5.8.1"       # renders deploy/kubernetes (the manifests test)
+KUBECONFORM_VERSION="v0.7.0"     # validates the rendered manifests
+K8S_SCHEMA_VERSION="v1.34.2"     # k8s.io/kubernetes: its api/openapi-spec/swagger.json → JSON schemas
 PG_MIN_MAJOR=14
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -119,6 +122,41 @@ fi
 [ -n "$chromium_bin" ] || fail "chromium not found: the console's browser tests need it (Debian: apt-get install chromium)"
 say chromium "$("$chromium_bin" --version 2>/dev/null | awk '{print $2}') ($chromium_bin)"
 
+# --- kustomize, kubeconform and the Kubernetes schemas (deploy/kubernetes, validated offline) ----
+# Both tools are built with go install, like opa. kubeconform's schemas are usually downloaded from
+# the web; here they are made from the official OpenAPI document, which the k8s.io/kubernetes Go
+# module carries (api/openapi-spec/swagger.json), so only the Go module proxy is needed.
+go_tool() { # name module version: echoes the binary, building it into the cache when missing
+  local name=$1 module=$2 version=$3 t
+  if [ ! -x "$bin_cache/$name-$version/$name" ]; then
+    command -v go >/dev/null || fail "$name $version is missing and go is not installed: install Go 1.24+"
+    t=$(date +%s)
+    echo "  building $name $version with go install…" >&2
+    CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOBIN="$bin_cache/$name-$version.tmp" \
+      go install "$module@$version" >&2 || fail "go install of $name $version failed: see the output above"
+    rm -rf "$bin_cache/$name-$version" && mv "$bin_cache/$name-$version.tmp" "$bin_cache/$name-$version"
+    echo "  $name built in $(elapsed "$t")" >&2
+  fi
+  echo "$bin_cache/$name-$version/$name"
+}
+kustomize=$(go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION")
+say kustomize "$("$kustomize" version) ($kustomize)"
+kubeconform=$(go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION")
+say kubeconform "$KUBECONFORM_VERSION ($kubeconform)"
+k8s_schemas="$cache/k8s-schemas-$K8S_SCHEMA_VERSION"
+if [ ! -f "$k8s_schemas/master-standalone-strict/deployment-apps-v1.json" ]; then
+  command -v go >/dev/null || fail "the Kubernetes $K8S_SCHEMA_VERSION schemas are missing and go is not installed: install Go 1.24+"
+  t=$(date +%s)
+  echo "  fetching the Kubernetes $K8S_SCHEMA_VERSION OpenAPI document (Go module k8s.io/kubernetes)…"
+  k8s_dir=$(cd "$cache" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_SCHEMA_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || true
+  [ -f "$k8s_dir/api/openapi-spec/swagger.json" ] || fail "go mod download k8s.io/kubernetes@$K8S_SCHEMA_VERSION failed: see the output above"
+  node "$root/scripts/k8s-json-schemas.mjs" "$k8s_dir/api/openapi-spec/swagger.json" "$k8s_schemas" >/dev/null \
+    || fail "making the Kubernetes JSON schemas failed: see the output above"
+  echo "  Kubernetes schemas made in $(elapsed "$t")"
+fi
+say k8s-schemas "$K8S_SCHEMA_VERSION ($k8s_schemas)"
+
 # --- record ----------------------------------------------------------------------------------
 cat > "$root/.portcullis/toolchain.json.tmp" <<JSON
 {
@@ -127,7 +165,10 @@ cat > "$root/.portcullis/toolchain.json.tmp" <<JSON
   "pgBinDir": "$pg_bindir",
   "psql": "$psql_bin",
   "pgbench": "$pgbench_bin",
-  "chromium": "$chromium_bin"
+  "chromium": "$chromium_bin",
+  "kustomize": "$kustomize",
+  "kubeconform": "$kubeconform",
+  "k8sSchemas": "$k8s_schemas"
 }
 JSON
 mv "$root/.portcullis/toolchain.json.tmp" "$root/.portcullis/toolchain.json"
