@@ -61,6 +61,8 @@ export class Service {
     readonly child: ChildProcess,
   ) {
     this.log = createWriteStream(options.logFile, { flags: "a" });
+    // A log line lost at shutdown is no reason to crash whoever started the service.
+    this.log.on("error", () => undefined);
     child.stdout?.pipe(this.log, { end: false });
     child.stderr?.pipe(this.log, { end: false });
     this.exited = once(child, "exit").then(() => {
@@ -121,6 +123,19 @@ export class Service {
       clearTimeout(timer);
     }
     await this.exited;
+    this.closeLog();
+  }
+
+  /**
+   * The child's pipes can still hold output after its exit (and its own children may keep them
+   * open): they are detached from the log before it ends, so nothing is written after the end.
+   */
+  private closeLog(): void {
+    for (const out of [this.child.stdout, this.child.stderr]) {
+      if (!out) continue;
+      out.unpipe(this.log);
+      out.resume(); // whatever still comes is dropped, never left to fill the pipe
+    }
     this.log.end();
   }
 
@@ -128,6 +143,6 @@ export class Service {
   async kill(): Promise<void> {
     killGroup(this.child, "SIGKILL");
     await this.exited;
-    this.log.end();
+    this.closeLog();
   }
 }
