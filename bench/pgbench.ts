@@ -194,7 +194,7 @@ function pgbench(endpoint: Endpoint, args: string[], durationS: number, quiet = 
       const lastError = stderr
         .split("\n")
         .filter((l) => l.trim())
-        .slice(-2)
+        .slice(-6)
         .join(" | ");
       if (code !== 0) {
         resolve({ error: `pgbench exited with ${signal ?? code}: ${lastError || "no message"}` });
