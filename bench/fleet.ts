@@ -46,6 +46,7 @@ import { parseArgs, promisify } from "node:util";
 import { Worker } from "node:worker_threads";
 import * as grpc from "@grpc/grpc-js";
 import { stringify as toYaml } from "yaml";
+import { withoutIpServerName } from "../common/grpc-tls.js";
 import { projectRoot, toolchain } from "../common/toolchain.js";
 import { CLUSTER_USERS, type LocalSupercluster, startSupercluster } from "../devstack/nats-cluster.js";
 import { freePort, portOpen } from "../devstack/ports.js";
@@ -249,7 +250,7 @@ async function main(): Promise<number> {
     const certFile = join(cpDir, "admin-tls", "cert.pem");
     await until("the admin certificate", () => existsSync(certFile), 10_000);
     const admin: AdminClient = createAdminClient(`127.0.0.1:${adminPort}`, {
-      credentials: grpc.credentials.createSsl(readFileSync(certFile)),
+      credentials: withoutIpServerName(grpc.credentials.createSsl(readFileSync(certFile))),
       bearerToken: await oidc.token(USERS.carol, { lifetimeSeconds: 3600 }),
       deadlineMs: 120_000,
     });

@@ -40,6 +40,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
+import { withoutIpServerName } from "../common/grpc-tls.js";
 import { projectRoot } from "../common/toolchain.js";
 import { signBundle } from "../control-plane/bundle/sign.js";
 import { signRevocation } from "../control-plane/revocation/sign.js";
@@ -505,7 +506,7 @@ async function revocationScenario(sessions: number) {
   });
   await eventually(() => Boolean(dp.policy.current()), "the data plane to load the bundle");
   const admin = createAdminClient(cp.admin.address, {
-    credentials: grpc.credentials.createSsl(Buffer.from(cp.adminTls.certPem!)),
+    credentials: withoutIpServerName(grpc.credentials.createSsl(Buffer.from(cp.adminTls.certPem!))),
     bearerToken: await oidc.token(USERS.carol),
     deadlineMs: 30_000,
   });

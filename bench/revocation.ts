@@ -51,6 +51,7 @@ import { Worker } from "node:worker_threads";
 import * as grpc from "@grpc/grpc-js";
 import { connect } from "@nats-io/transport-node";
 import { stringify as toYaml } from "yaml";
+import { withoutIpServerName } from "../common/grpc-tls.js";
 import { projectRoot } from "../common/toolchain.js";
 import { type LocalNats, startNats } from "../devstack/nats.js";
 import { freePort, portOpen } from "../devstack/ports.js";
@@ -255,7 +256,7 @@ async function main(): Promise<number> {
     await until("the admin certificate", () => existsSync(certFile), 10_000);
     const carol = await oidc.token(USERS.carol, { lifetimeSeconds: 3600 });
     const admin: AdminClient = createAdminClient(`127.0.0.1:${adminPort}`, {
-      credentials: grpc.credentials.createSsl(readFileSync(certFile)),
+      credentials: withoutIpServerName(grpc.credentials.createSsl(readFileSync(certFile))),
       bearerToken: carol,
       deadlineMs: 60_000,
     });
