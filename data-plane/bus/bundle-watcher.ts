@@ -55,7 +55,11 @@ export interface BundleWatcherOptions {
   sessions?: () => number;
   /** Status report period (default 10 s). */
   statusIntervalMs?: number;
-  /** Re-read of the pointer besides the watch (default 30 s). */
+  /**
+   * Re-read of the pointer besides the watch (default 5 s: a watch whose consumer was on a NATS
+   * node that died stays silent until its heartbeats run out, about a minute; one KV read per data
+   * plane every few seconds is what bounds a rollout during such a fault).
+   */
   checkIntervalMs?: number;
   kvBucket?: string;
   objectBucket?: string;
@@ -183,7 +187,7 @@ export class BundleWatcher {
     const status = this.#options.statusIntervalMs ?? 10_000;
     this.#statusTimer = setInterval(() => void this.reportNow(), status);
     this.#statusTimer.unref();
-    const check = this.#options.checkIntervalMs ?? 30_000;
+    const check = this.#options.checkIntervalMs ?? 5_000;
     this.#checkTimer = setInterval(() => void this.checkNow(), check);
     this.#checkTimer.unref();
   }
