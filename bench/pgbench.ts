@@ -22,6 +22,7 @@ import { Session } from "node:inspector";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { pino } from "pino";
 import { projectRoot, ToolchainError, toolchain } from "../common/toolchain.js";
 import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
 import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
@@ -53,6 +54,29 @@ interface Endpoint {
 const ownCpuMicros = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
+};
+
+/**
+ * The data planes' warnings (and worse), kept in memory: a failed run reports the proxy's own reason
+ * beside pgbench's (a refused login says which upstream error caused it).
+ */
+const proxyWarnings = {
+  lines: [] as string[],
+  clear() {
+    this.lines.length = 0;
+  },
+  logger(target: string) {
+    return pino(
+      { level: "warn", base: { target } },
+      {
+        write: (line: string) => {
+          const { msg, err, kind, sqlstate } = JSON.parse(line) as Record<string, unknown>;
+          if (this.lines.length < 100)
+            this.lines.push([msg, kind, sqlstate, err].filter((x) => x !== undefined).join(" "));
+        },
+      },
+    );
+  },
 };
 
 interface RunOk {
@@ -361,7 +385,7 @@ async function main(): Promise<number> {
       const stack: ProxyStack = await startProxyStack({
         pg,
         oidc,
-        start: { withoutStatementPolicy: !withPolicy },
+        start: { withoutStatementPolicy: !withPolicy, logger: proxyWarnings.logger(target) },
       });
       cleanups.push(() => stack.stop());
       // a real token from the provider (bob: engineers → app_rw), valid for longer than the whole run
@@ -415,7 +439,11 @@ async function main(): Promise<number> {
       );
       const profiling = profiler !== undefined && target.startsWith("portcullis");
       if (profiling) await profiler.start();
-      const r = await pgbench(endpoints.get(target)!, runArgs(mode, duration), duration);
+      proxyWarnings.clear();
+      let r = await pgbench(endpoints.get(target)!, runArgs(mode, duration), duration);
+      // a failed run through Portcullis carries what the proxy logged as a warning during it
+      if (!ok(r) && proxyWarnings.lines.length > 0)
+        r = { error: `${r.error} | the proxy warned: ${proxyWarnings.lines.slice(-3).join(" | ")}` };
       if (profiling) say(`      profile: ${await profiler.stop(`${target}-${mode}`)}`);
       results[target] ??= {};
       results[target][mode] = r;

@@ -38,9 +38,8 @@ import { UpstreamPool } from "./upstream/upstream-pool.js";
  * startup → login (token + connection policy) → upstream login → relay, and keeps the live sessions.
  */
 
-/** Server answers to a login that pass: too many connections, starting up or shutting down a moment ago. */
-const TRANSIENT_UPSTREAM_SQLSTATES = new Set(["53300", "57P03"]);
-const UPSTREAM_LOGIN_ATTEMPTS = 4;
+/** Tries of an upstream login that fails for a passing reason: 100, 200 … 1,600 ms apart (3.1 s in all). */
+const UPSTREAM_LOGIN_ATTEMPTS = 6;
 
 export interface DataPlaneDependencies {
   config: DataPlaneConfig;
@@ -471,8 +470,7 @@ export class DataPlane {
         if (e.kind === "server" && e.sqlstate === "3D000") {
           throw new LoginRefused(`database "${database}" does not exist`, "3D000" as never);
         }
-        const passing = e.kind === "unreachable" || TRANSIENT_UPSTREAM_SQLSTATES.has(e.sqlstate ?? "");
-        if (!passing || attempt >= UPSTREAM_LOGIN_ATTEMPTS || this.stopping) {
+        if (!e.transient || attempt >= UPSTREAM_LOGIN_ATTEMPTS || this.stopping) {
           log.warn({ role, database, kind: e.kind, err: e.message, attempt }, "upstream login failed");
           throw new LoginRefused("cannot connect to the database right now", SQLSTATE.cannotConnectNow);
         }

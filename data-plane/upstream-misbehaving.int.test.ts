@@ -20,6 +20,9 @@ import {
 } from "../test/harness/backend-peer.js";
 import { type ProxyStack, startProxyStack, USERS } from "../test/harness/proxy-stack.js";
 
+/** Logins each resetting scenario has seen. */
+const resets = { "reset-twice": 0, "reset-always": 0 };
+
 /** What each connection does, chosen by the application_name the client gives. */
 const scenarios: Record<
   string,
@@ -75,6 +78,21 @@ const scenarios: Record<
   "scram-100m": {
     startup(c) {
       scramWithIterations(c, 100_000_000);
+    },
+  },
+  // a server in a connection burst: resets the first two logins (TCP RST), then lets one in
+  "reset-twice": {
+    startup(c) {
+      if (++resets["reset-twice"] <= 2) return void c.socket.resetAndDestroy();
+      c.socket.write(backend.authenticationOk());
+      c.finishLogin();
+    },
+  },
+  // a server that resets every login
+  "reset-always": {
+    startup(c) {
+      resets["reset-always"]++;
+      c.socket.resetAndDestroy();
     },
   },
 };
@@ -183,6 +201,18 @@ describe("a misbehaving upstream ends only its own session", () => {
     // at login: the client is refused with the proxy's 57P03, nothing crashes
     const refused = await attempt(() => connect(stack, token, "login-error-without-sqlstate"));
     expect(refused).toMatchObject({ ok: false, code: "57P03" });
+    await bystanderStillServed();
+  });
+
+  it("a login the upstream reset in a burst is tried again; one it always resets is refused with 57P03 after a few tries", async () => {
+    const client = await connect(stack, token, "reset-twice");
+    expect((await client.query("SELECT 1 AS v")).rows).toEqual([{ v: "1" }]);
+    await client.end();
+    expect(resets["reset-twice"]).toBe(3);
+    const refused = await attempt(() => connect(stack, token, "reset-always"));
+    expect(refused).toMatchObject({ ok: false, code: "57P03" });
+    // tried a bounded number of times, then refused (not retried forever)
+    expect(resets["reset-always"]).toBe(6);
     await bystanderStillServed();
   });
 

@@ -18,7 +18,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
-import { type ObjectStore, Objm } from "@nats-io/obj";
+import { type ObjectResult, type ObjectStore, Objm } from "@nats-io/obj";
 import type { ConnectionOptions, NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { type Logger, silentLogger } from "../../common/logger.js";
 import { type Backoff, backoffDelay, NatsLink } from "../../common/nats-link.js";
@@ -439,6 +439,14 @@ export class BundleWatcher {
     void this.reportNow();
   }
 
+  /**
+   * The pointer's object, checked against it, within fetchTimeoutMs from the first request to the
+   * last byte. Every step can stall on a dead NATS node: the info and get requests wait on a stream
+   * leader being elected, and the client's read waits on an ordered consumer whose heartbeats a dead
+   * node never sends (and the client re-creates that consumer without a deadline of its own). A
+   * fetch past its deadline is abandoned (a late reader is cancelled) and retried with backoff,
+   * instead of holding every later pointer behind it.
+   */
   async #fetch(pointer: BundlePointer): Promise<Uint8Array> {
     const max = this.#options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
     if (pointer.bucket !== this.#objectBucket) {
@@ -450,59 +458,74 @@ export class BundleWatcher {
       throw new Error(`the bundle is ${pointer.size} bytes, over the ${max}-byte limit`);
     const os = this.#os;
     if (!os || !this.#link.connected) throw new FetchError("NATS is not connected");
-    const info = await os.info(pointer.object).catch((err: Error) => {
-      throw new FetchError(err.message);
-    });
-    if (!info || info.deleted)
-      throw new FetchError(`object ${pointer.object} is not in ${this.#objectBucket}`);
-    if (info.size > max)
-      throw new Error(`object ${pointer.object} is ${info.size} bytes, over the ${max}-byte limit`);
-    const bytes = await this.#readObject(os, pointer.object, info.size);
-    if (!bytes) throw new FetchError(`object ${pointer.object} vanished`);
-    const digest = sha256Hex(bytes);
-    if (digest !== pointer.sha256) {
-      throw new FetchError(
-        `object ${pointer.object} has SHA-256 ${digest}, the pointer says ${pointer.sha256}`,
-      );
-    }
-    return bytes;
-  }
-
-  /**
-   * The object's bytes, read within fetchTimeoutMs (the client's own read has no deadline: its
-   * consumer waits for heartbeats that a dead node never sends). Undefined when it is gone.
-   */
-  async #readObject(os: ObjectStore, name: string, size: number): Promise<Uint8Array | undefined> {
-    const result = await os.get(name).catch((err: Error) => {
-      throw new FetchError(err.message);
-    });
-    if (!result) return undefined;
-    const reader = result.data.getReader();
     const timeoutMs = this.#options.fetchTimeoutMs ?? 20_000;
     let timer: NodeJS.Timeout | undefined;
+    let abandoned = false;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        reject(new FetchError(`reading object ${name} took longer than ${timeoutMs} ms`));
+        abandoned = true;
+        reject(new FetchError(`fetching object ${pointer.object} took longer than ${timeoutMs} ms`));
       }, timeoutMs);
     });
+    deadline.catch(() => undefined);
+    const within = <T>(step: Promise<T>): Promise<T> =>
+      Promise.race([
+        step.catch((err: Error) => {
+          throw err instanceof FetchError ? err : new FetchError(err.message);
+        }),
+        deadline,
+      ]);
+    try {
+      const info = await within(os.info(pointer.object));
+      if (!info || info.deleted)
+        throw new FetchError(`object ${pointer.object} is not in ${this.#objectBucket}`);
+      if (info.size > max)
+        throw new Error(`object ${pointer.object} is ${info.size} bytes, over the ${max}-byte limit`);
+      const getting = os.get(pointer.object);
+      // a get that answers after the deadline: its stream is cancelled, nobody reads it
+      void getting.then(
+        (late) => {
+          if (abandoned) late?.data.cancel().catch(() => undefined);
+        },
+        () => undefined,
+      );
+      const result = await within(getting);
+      if (!result) throw new FetchError(`object ${pointer.object} vanished`);
+      const bytes = await this.#readObject(result, pointer.object, info.size, within);
+      const digest = sha256Hex(bytes);
+      if (digest !== pointer.sha256) {
+        throw new FetchError(
+          `object ${pointer.object} has SHA-256 ${digest}, the pointer says ${pointer.sha256}`,
+        );
+      }
+      return bytes;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The object's bytes, each read bounded by the fetch's deadline (`within`). */
+  async #readObject(
+    result: ObjectResult,
+    name: string,
+    size: number,
+    within: <T>(step: Promise<T>) => Promise<T>,
+  ): Promise<Uint8Array> {
+    const reader = result.data.getReader();
     const chunks: Uint8Array[] = [];
     let total = 0;
     try {
       for (;;) {
-        const { done, value } = await Promise.race([reader.read(), deadline]);
+        const { done, value } = await within(reader.read());
         if (done) break;
         total += value.byteLength;
         if (total > size) throw new FetchError(`object ${name} is longer than its ${size}-byte record`);
         chunks.push(value);
       }
-      await Promise.race([result.error, deadline]).catch((err: Error) => {
-        throw err instanceof FetchError ? err : new FetchError(err.message);
-      });
+      await within(result.error.then((err) => (err ? Promise.reject(err) : undefined)));
     } catch (err) {
       await reader.cancel().catch(() => undefined);
       throw err instanceof FetchError ? err : new FetchError((err as Error).message);
-    } finally {
-      clearTimeout(timer);
     }
     return Buffer.concat(chunks, total);
   }

@@ -46,14 +46,34 @@ export interface UpstreamSession {
   leftover: Buffer;
 }
 
+/** Server answers to a login that pass: too many connections, starting up or shutting down a moment ago. */
+const TRANSIENT_SQLSTATES = new Set(["53300", "57P03"]);
+/** Socket errors of a connection that a server under a burst (or restarting) dropped or reset. */
+const TRANSIENT_ERRNOS = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ECONNABORTED"]);
+
 /** Why a login to the upstream failed. `message` is safe for logs; clients get a generic one. */
 export class UpstreamError extends Error {
+  /**
+   * True when trying again shortly may work: the server could not be reached, dropped or reset the
+   * connection, took too long, or answered with a passing SQLSTATE. False for what another try
+   * cannot change: a refused password, a certificate that does not verify, TLS off on the server,
+   * a database that does not exist.
+   */
+  readonly transient: boolean;
+
   constructor(
     message: string,
     readonly kind: "unreachable" | "tls" | "auth" | "server" | "timeout" | "protocol",
     readonly sqlstate?: string,
+    cause?: unknown,
   ) {
     super(message);
+    const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+    this.transient =
+      kind === "unreachable" ||
+      kind === "timeout" ||
+      (kind === "server" && TRANSIENT_SQLSTATES.has(sqlstate ?? "")) ||
+      (errno !== undefined && TRANSIENT_ERRNOS.has(errno));
   }
 }
 
@@ -82,7 +102,7 @@ function openSocket(target: UpstreamTarget): Promise<Socket> {
       resolve(socket);
     });
     socket.once("error", (err) =>
-      reject(new UpstreamError(`cannot reach upstream: ${err.message}`, "unreachable")),
+      reject(new UpstreamError(`cannot reach upstream: ${err.message}`, "unreachable", undefined, err)),
     );
   });
 }
@@ -109,8 +129,15 @@ async function startTls(socket: Socket, target: UpstreamTarget): Promise<TLSSock
   socket.write(serialize.requestSsl());
   const answer = await new Promise<Buffer>((resolve, reject) => {
     socket.once("data", resolve);
-    socket.once("error", reject);
-    socket.once("close", () => reject(new UpstreamError("upstream closed during SSLRequest", "tls")));
+    socket.once("error", (err) =>
+      reject(new UpstreamError(`upstream failed during SSLRequest: ${err.message}`, "tls", undefined, err)),
+    );
+    // closed without an answer: what a server out of processes or shutting down does
+    socket.once("close", () =>
+      reject(
+        new UpstreamError("upstream closed during SSLRequest", "tls", undefined, { code: "ECONNRESET" }),
+      ),
+    );
   });
   socket.removeAllListeners("error");
   socket.removeAllListeners("close");
@@ -128,7 +155,9 @@ async function startTls(socket: Socket, target: UpstreamTarget): Promise<TLSSock
       tls.removeAllListeners("error");
       resolve(tls);
     });
-    tls.once("error", (err) => reject(new UpstreamError(`upstream TLS failed: ${err.message}`, "tls")));
+    tls.once("error", (err) =>
+      reject(new UpstreamError(`upstream TLS failed: ${err.message}`, "tls", undefined, err)),
+    );
   });
 }
 
@@ -137,15 +166,31 @@ export async function connectUpstream(
   login: UpstreamLogin,
 ): Promise<UpstreamSession> {
   let socket: Socket | TLSSocket | undefined;
+  let expired = false;
+  let expire!: (err: UpstreamError) => void;
+  // the deadline covers every step, the TCP connect included (a SYN the server's full backlog dropped)
+  const deadline = new Promise<never>((_, reject) => {
+    expire = reject;
+  });
+  deadline.catch(() => undefined);
   const timeout = setTimeout(() => {
-    socket?.destroy(
-      new UpstreamError(`upstream login timed out after ${target.connectTimeoutMs} ms`, "timeout"),
-    );
+    expired = true;
+    const err = new UpstreamError(`upstream login timed out after ${target.connectTimeoutMs} ms`, "timeout");
+    expire(err);
+    socket?.destroy(err);
   }, target.connectTimeoutMs);
   try {
-    socket = await openSocket(target);
-    if (target.tls !== "disable") socket = await startTls(socket, target);
-    const session = await authenticate(socket, login, target);
+    const opening = openSocket(target);
+    // a connection that opens after the deadline is closed at once
+    opening.then(
+      (late) => {
+        if (expired) late.destroy();
+      },
+      () => undefined,
+    );
+    socket = await Promise.race([opening, deadline]);
+    if (target.tls !== "disable") socket = await Promise.race([startTls(socket, target), deadline]);
+    const session = await Promise.race([authenticate(socket, login, target), deadline]);
     // Until the relay takes it (session set-up reads search_path first), an error on the socket, such
     // as a write after the server closed it, must not go unheard: the close that follows is what counts.
     session.socket.on("error", () => {});
@@ -153,7 +198,7 @@ export async function connectUpstream(
   } catch (err) {
     socket?.destroy();
     if (err instanceof UpstreamError) throw err;
-    throw new UpstreamError(`upstream login failed: ${(err as Error).message}`, "protocol");
+    throw new UpstreamError(`upstream login failed: ${(err as Error).message}`, "protocol", undefined, err);
   } finally {
     clearTimeout(timeout);
   }

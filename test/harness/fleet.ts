@@ -10,7 +10,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
-import { type Logger, silentLogger } from "../../common/logger.js";
+import { createLogger, type Logger, silentLogger } from "../../common/logger.js";
 import { parseDataPlaneConfig } from "../../data-plane/config.js";
 import { type RunningDataPlane, startDataPlane } from "../../data-plane/main.js";
 import type { OidcHarness } from "../../devstack/oidc.js";
@@ -62,7 +62,10 @@ export async function startFleetDataPlane(options: FleetDataPlaneOptions): Promi
     raw[section] = { ...raw[section], ...values };
   }
   const config = parseDataPlaneConfig(raw, options.dir);
-  const running = await startDataPlane(config, { logger: options.logger ?? silentLogger });
+  // PORTCULLIS_TEST_LOG=debug|info|warn: the data planes' logs on stderr, to see where a fleet test stalls
+  const level = process.env.PORTCULLIS_TEST_LOG;
+  const logger = options.logger ?? (level ? createLogger(options.id, { level }) : silentLogger);
+  const running = await startDataPlane(config, { logger });
   return Object.assign(running, { id: options.id, region: options.region, dir: options.dir, options });
 }
 
