@@ -1,7 +1,7 @@
 /**
- * The compile pipeline: opa check --strict → opa test → opa build -t wasm. The first stage that
- * fails stops the pipeline and its errors come back (the active bundle is not touched: that is the
- * caller's rule). Each stage's duration is reported.
+ * The compile pipeline: opa check --strict → opa test → opa build -t wasm. The stages run side by
+ * side, and the first of them in that order that fails is the one whose errors come back (the
+ * active bundle is not touched: that is the caller's rule). Each stage's duration is reported.
  */
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
@@ -110,17 +110,55 @@ export async function compilePolicies(dir: string, options: CompileOptions = {})
     options.revision ?? contentRevision(folder),
   ]);
 
-  const check = await checkPolicies(folder, options);
-  durations.check = check.durationMs;
-  if (!check.ok)
-    return { ok: false, stage: "check", errors: check.errors, testFailures: [], durations: done() };
+  // The three stages run side by side (separate opa processes; the commit's wait is the slowest of
+  // them, not their sum) and are judged in pipeline order: the first failing stage of check → test
+  // → build is the one reported, exactly as if they had run one after the other.
+  const building = buildWithOptionalEntrypoints(folder, options);
+  const testing = testPolicies(folder, options);
+  // settled before anything is returned: no opa process outlives the compile that started it
+  const [check, test, built] = await Promise.allSettled([checkPolicies(folder, options), testing, building]);
+  const value = <T>(r: PromiseSettledResult<T>): T => {
+    if (r.status === "rejected") throw r.reason;
+    return r.value;
+  };
+  const checked = value(check);
+  durations.check = checked.durationMs;
+  if (!checked.ok)
+    return { ok: false, stage: "check", errors: checked.errors, testFailures: [], durations: done() };
 
-  const test = await testPolicies(folder, options);
-  durations.test = test.durationMs;
-  if (!test.ok) {
-    return { ok: false, stage: "test", errors: test.errors, testFailures: test.failures, durations: done() };
+  const tested = value(test);
+  durations.test = tested.durationMs;
+  if (!tested.ok) {
+    return {
+      ok: false,
+      stage: "test",
+      errors: tested.errors,
+      testFailures: tested.failures,
+      durations: done(),
+    };
   }
 
+  const { build, entrypoints } = value(built);
+  durations.build = build.durationMs;
+  if (!build.ok)
+    return { ok: false, stage: "build", errors: build.errors, testFailures: [], durations: done() };
+
+  return {
+    ok: true,
+    compiled: {
+      revision,
+      opaVersion: version,
+      entrypoints,
+      policyWasm: build.policyWasm,
+      dataJson: build.dataJson,
+      tests: { passed: tested.passed, skipped: tested.skipped },
+    },
+    durations: done(),
+  };
+}
+
+/** opa build -t wasm, leaving out the optional entrypoints the policy does not define. */
+async function buildWithOptionalEntrypoints(folder: string, options: CompileOptions) {
   let entrypoints = [...(options.entrypoints ?? DEFAULT_ENTRYPOINTS)];
   let build = await buildWasm(folder, entrypoints, options);
   // opa names one undefined entrypoint at a time: drop optional ones until none is left undefined
@@ -136,22 +174,7 @@ export async function compilePolicies(dir: string, options: CompileOptions = {})
     build = await buildWasm(folder, entrypoints, options);
     build.durationMs += spent;
   }
-  durations.build = build.durationMs;
-  if (!build.ok)
-    return { ok: false, stage: "build", errors: build.errors, testFailures: [], durations: done() };
-
-  return {
-    ok: true,
-    compiled: {
-      revision,
-      opaVersion: version,
-      entrypoints,
-      policyWasm: build.policyWasm,
-      dataJson: build.dataJson,
-      tests: { passed: test.passed, skipped: test.skipped },
-    },
-    durations: done(),
-  };
+  return { build, entrypoints };
 }
 
 /** A failed compile as readable lines: "stage: file:row:col: message" and failing tests. */
