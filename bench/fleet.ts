@@ -37,8 +37,8 @@
  *          --status-interval-ms=1000 (100 planes at 1 s send what 1,000 send at the default 10 s)
  *          --keep (keep the work dir with the control plane's and NATS servers' logs)
  */
-import { type ChildProcess, execFile, fork, spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFile, fork } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,51 +52,21 @@ import { CLUSTER_USERS, type LocalSupercluster, startSupercluster } from "../dev
 import { freePort, portOpen } from "../devstack/ports.js";
 import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
 import { type AdminClient, createAdminClient } from "../proto/load.js";
+import { AUDIT_REGO } from "../test/harness/audit-policy.js";
 import { TempGitRepo } from "../test/harness/git-repo.js";
 import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { USERS } from "../test/harness/proxy-stack.js";
 import type { FleetCommon, FleetWorkerIn, FleetWorkerOut } from "./lib/fleet-worker.js";
 import { type BenchSessionEnd, nowMs } from "./lib/pg-session.js";
+import { percentile, runBench, say, spawnPortcullis, stopChild, until } from "./lib/process.js";
 import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
 
 const run = promisify(execFile);
 const TARGET_ROLLOUT_P99_MS = 1_500;
 const TARGET_REVOCATION_P99_MS = 50;
-const AUDIT_REASON = "sales.customers is closed to analysts during the audit";
-const AUDIT_REGO = `package portcullis.query
 
-# During the customer-data audit, analysts may not read sales.customers.
-deny contains "${AUDIT_REASON}" if {
-	db_role == "analyst"
-	some s in statements
-	some r in object.get(s, "relations", [])
-	r.schema == "sales"
-	r.name == "customers"
-}
-`;
-
-const say = (line = "") => process.stdout.write(`${line}\n`);
 const round1 = (n: number) => Math.round(n * 10) / 10;
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
-
-/** Nearest-rank percentile (p in 0..100). */
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1]!;
-}
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** The cluster's ports are picked free and then bound: on a busy machine another process may win one. */
 async function startClusterRetrying(): Promise<LocalSupercluster> {
@@ -235,16 +205,7 @@ async function main(): Promise<number> {
       }),
     );
     say("  starting the control plane…");
-    const cpLog = join(work, "control-plane.log");
-    const cpFd = openSync(cpLog, "a");
-    cp = spawn(
-      process.execPath,
-      [join(projectRoot(), "dist", "cli", "portcullis.js"), "control-plane", "--config", cpConfig],
-      {
-        stdio: ["ignore", cpFd, cpFd],
-        env: process.env,
-      },
-    );
+    cp = spawnPortcullis(["control-plane", "--config", cpConfig], join(work, "control-plane.log"));
     const cpPid = cp.pid!;
     await until("the admin API", () => portOpen(adminPort), 60_000);
     const certFile = join(cpDir, "admin-tls", "cert.pem");
@@ -712,22 +673,10 @@ async function main(): Promise<number> {
           }),
       ),
     );
-    if (cp && cp.exitCode === null) {
-      const exited = new Promise<void>((resolve) => cp!.once("exit", () => resolve()));
-      cp.kill("SIGTERM");
-      const timer = setTimeout(() => cp!.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    if (cp) await stopChild(cp);
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     if (!failed && !opts.keep) await rm(work, { recursive: true, force: true });
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    console.error(`bench-fleet: ${err.message}`);
-    process.exit(1);
-  },
-);
+runBench("fleet", main, () => true);

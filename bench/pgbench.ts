@@ -29,6 +29,7 @@ import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { type ProxyStack, startProxyStack, USERS } from "../test/harness/proxy-stack.js";
 import { parsePgbenchOutput } from "./lib/pgbench-output.js";
 import { BenchError, ensurePgbouncer, type RunningPgbouncer, startPgbouncer } from "./lib/pgbouncer.js";
+import { runBench, say } from "./lib/process.js";
 
 const SCALE = 10;
 const CLIENTS = 8;
@@ -100,10 +101,6 @@ interface Targets {
   /** "min": the value must reach the threshold; "max": it must stay at or under it. */
   bound: "min" | "max";
   pass: boolean;
-}
-
-function say(line = ""): void {
-  process.stdout.write(`${line}\n`);
 }
 
 function list<T extends string>(value: string | undefined, all: readonly T[], what: string): T[] {
@@ -585,14 +582,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const message =
-      err instanceof BenchError || err instanceof ToolchainError
-        ? err.message
-        : (err as Error).stack || String(err);
-    process.stderr.write(`bench-pgbench: ${message}\n`);
-    process.exit(1);
-  },
-);
+runBench("pgbench", main, (err) => err instanceof BenchError || err instanceof ToolchainError);

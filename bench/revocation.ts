@@ -60,6 +60,15 @@ import { type AdminClient, createAdminClient } from "../proto/load.js";
 import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { USERS } from "../test/harness/proxy-stack.js";
 import { type BenchSessionEnd, nowMs } from "./lib/pg-session.js";
+import {
+  httpOk,
+  percentile,
+  until as pollUntil,
+  runBench,
+  say,
+  spawnPortcullis,
+  stopChild,
+} from "./lib/process.js";
 import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
 
 const run = promisify(execFile);
@@ -120,59 +129,15 @@ function options(): Options {
   };
 }
 
-/** Nearest-rank percentile. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1]!;
-}
-
 const round = (v: number) => Math.round(v * 100) / 100;
-const say = (line = "") => process.stdout.write(`${line}\n`);
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Polled every 100 ms: the waits here are start-ups and settling, and the bench's CPU is the fleet's. */
+const until = (what: string, check: () => boolean | Promise<boolean>, timeoutMs: number) =>
+  pollUntil(what, check, timeoutMs, 100);
 
 interface Child {
   name: string;
   process: ChildProcess;
   log: string;
-}
-
-function spawnPortcullis(args: string[], log: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const cli = join(projectRoot(), "dist", "cli", "portcullis.js");
-  if (!existsSync(cli)) throw new Error("dist/ is missing: run `make bench-revocation` (it builds first)");
-  const fd = openSync(log, "a");
-  return spawn(process.execPath, [cli, ...args], {
-    stdio: ["ignore", fd, fd],
-    env: { ...process.env, ...env },
-  });
-}
-
-async function stopChild(child: Child): Promise<void> {
-  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.process.once("exit", () => resolve()));
-  child.process.kill("SIGTERM");
-  const timer = setTimeout(() => child.process.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function httpOk(url: string): Promise<boolean> {
-  try {
-    return (await fetch(url)).ok;
-  } catch {
-    return false;
-  }
 }
 
 async function main(): Promise<number> {
@@ -741,16 +706,10 @@ async function main(): Promise<number> {
     for (const child of children) say(`  ${child.name} log (kept): ${child.log}`);
     return 1;
   } finally {
-    for (const child of children.reverse()) await stopChild(child).catch(() => undefined);
+    for (const child of children.reverse()) await stopChild(child.process).catch(() => undefined);
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     if (!failed && !opts.keep) await rm(work, { recursive: true, force: true });
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    console.error(`bench-revocation: ${err.message}`);
-    process.exit(1);
-  },
-);
+runBench("revocation", main, () => true);

@@ -46,11 +46,13 @@ import { projectRoot, ToolchainError, toolchain } from "../common/toolchain.js";
 import { startNats } from "../devstack/nats.js";
 import { startPostgres } from "../devstack/postgres.js";
 import { BUS, decodeBundlePointer } from "../proto/bus.js";
+import { AUDIT_REASON, AUDIT_REGO } from "../test/harness/audit-policy.js";
 import { startTestControlPlane } from "../test/harness/control-plane.js";
 import { TempGitRepo } from "../test/harness/git-repo.js";
 import { startOidcProvider } from "../test/harness/oidc.js";
 import { type ProxyStack, startProxyStack, USERS } from "../test/harness/proxy-stack.js";
 import { BenchError } from "./lib/pgbouncer.js";
+import { percentile, runBench, say, until } from "./lib/process.js";
 
 const run = promisify(execFile);
 
@@ -70,34 +72,11 @@ const STAGES = [
 ] as const;
 type Stage = (typeof STAGES)[number];
 
-const AUDIT_REASON = "sales.customers is closed to analysts during the audit";
-const AUDIT_REGO = `package portcullis.query
-
-# During the customer-data audit, analysts may not read sales.customers.
-deny contains "${AUDIT_REASON}" if {
-	db_role == "analyst"
-	some s in statements
-	some r in object.get(s, "relations", [])
-	r.schema == "sales"
-	r.name == "customers"
-}
-`;
-
-function say(line = ""): void {
-  process.stdout.write(`${line}\n`);
-}
-
 function count(value: string | undefined, fallback: number, what: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw new BenchError(`--${what} must be 1..1000`);
   return n;
-}
-
-/** Nearest-rank percentile of a non-empty list. */
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
@@ -237,7 +216,11 @@ async function main(): Promise<number> {
         planes.push(plane);
       }
       const active = cp.store.bundles.active()!.revision;
-      await until(() => planes.every((p) => p.stack.proxy.policy.revision === active), 60_000);
+      await until(
+        "every data plane on the first bundle",
+        () => planes.every((p) => p.stack.proxy.policy.revision === active),
+        60_000,
+      );
     };
 
     /** Alice's customers statement on every proxy: allowed without the audit rule, 42501 with it. */
@@ -289,6 +272,7 @@ async function main(): Promise<number> {
         );
       }
       await until(
+        "the pointer and every data plane",
         () => pointerSeenAt.has(revision) && planes.every((p) => p.swappedAt.has(revision)),
         60_000,
       ).catch(() => {
@@ -362,22 +346,22 @@ async function main(): Promise<number> {
       results.push({
         data_planes: size,
         commits: rounds.length,
-        p50_ms: round1(percentile(totals, 0.5)),
-        p90_ms: round1(percentile(totals, 0.9)),
-        p99_ms: round1(percentile(totals, 0.99)),
+        p50_ms: round1(percentile(totals, 50)),
+        p90_ms: round1(percentile(totals, 90)),
+        p99_ms: round1(percentile(totals, 99)),
         max_ms: round1(Math.max(...totals)),
-        stages_p50_ms: stageStat(0.5),
-        stages_p99_ms: stageStat(0.99),
+        stages_p50_ms: stageStat(50),
+        stages_p99_ms: stageStat(99),
         load_first_p50_ms: round1(
           percentile(
             rounds.map((r) => r.load_per_plane_ms[0]!),
-            0.5,
+            50,
           ),
         ),
         load_median_plane_p50_ms: round1(
           percentile(
-            rounds.map((r) => percentile(r.load_per_plane_ms, 0.5)),
-            0.5,
+            rounds.map((r) => percentile(r.load_per_plane_ms, 50)),
+            50,
           ),
         ),
         rounds,
@@ -472,22 +456,4 @@ async function main(): Promise<number> {
   }
 }
 
-async function until(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new BenchError(`timed out after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const message =
-      err instanceof BenchError || err instanceof ToolchainError
-        ? err.message
-        : (err as Error).stack || String(err);
-    process.stderr.write(`bench-rollout: ${message}\n`);
-    process.exit(1);
-  },
-);
+runBench("rollout", main, (err) => err instanceof BenchError || err instanceof ToolchainError);

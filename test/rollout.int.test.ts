@@ -38,25 +38,13 @@ import {
   type DataPlaneMessage,
   type FleetStatusMessage,
 } from "../proto/load.js";
+import { AUDIT_REASON, AUDIT_REGO } from "./harness/audit-policy.js";
 import { startTestControlPlane, type TestControlPlane } from "./harness/control-plane.js";
 import { eventually, TempGitRepo } from "./harness/git-repo.js";
 import { type OidcHarness, type OidcUser, startOidcProvider } from "./harness/oidc.js";
 import { throwawaySigningKey } from "./harness/opa.js";
 import { type ProxyStack, startProxyStack, USERS } from "./harness/proxy-stack.js";
 
-/** The policy change the rollout carries: analysts lose sales.customers (sales.orders stays). */
-const AUDIT_REASON = "sales.customers is closed to analysts during the audit";
-const AUDIT_REGO = `package portcullis.query
-
-# During the customer-data audit, analysts may not read sales.customers.
-deny contains "${AUDIT_REASON}" if {
-	db_role == "analyst"
-	some s in statements
-	some r in object.get(s, "relations", [])
-	r.schema == "sales"
-	r.name == "customers"
-}
-`;
 const auditTest = (customersAllowed: boolean) => `package portcullis.audit_test
 
 import data.portcullis.query
