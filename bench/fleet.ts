@@ -178,10 +178,8 @@ async function main(): Promise<number> {
     );
 
     // --- the policy repository and the control plane (its own process) ----------------------
-    const repo = await TempGitRepo.create();
+    const repo = await TempGitRepo.withDefaultPolicies();
     cleanups.push(() => repo.destroy());
-    await repo.copyDefaultPolicies();
-    await repo.commit("default policies");
     const cpDir = join(work, "control-plane");
     const publicKey = join(work, "bundle-signing.pub");
     const adminPort = await freePort();

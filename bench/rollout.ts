@@ -164,10 +164,8 @@ async function main(): Promise<number> {
     const natsVersion = await versionOf(toolchain().natsServer, ["--version"]);
 
     say("  policy repository (default policies) and control plane…");
-    const repo = await TempGitRepo.create();
+    const repo = await TempGitRepo.withDefaultPolicies();
     cleanups.push(() => repo.destroy());
-    await repo.copyDefaultPolicies();
-    await repo.commit("default policies");
     const cp = await startTestControlPlane({ natsUrl: nats.url, repo: repo.dir });
     cleanups.push(() => cp.destroy());
     await cp.sync();

@@ -11,36 +11,26 @@
  * The shipped permissions refuse a data plane publishing a bundle or a revocation, reading the
  * other data planes' status, and subjects of another account never reach the Portcullis account.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  CLUSTER_USERS,
-  type ClusterUser,
-  type LocalSupercluster,
-  startSupercluster,
-} from "../devstack/nats-cluster.js";
-import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
+import { CLUSTER_USERS, type ClusterUser, type LocalSupercluster } from "../devstack/nats-cluster.js";
 import { BUS } from "../proto/bus.js";
-import { type AdminClient, createAdminClient } from "../proto/load.js";
-import { startTestControlPlane, type TestControlPlane } from "./harness/control-plane.js";
-import { type FleetDataPlane, startFleetDataPlane, tryLogin } from "./harness/fleet.js";
-import { eventually, TempGitRepo } from "./harness/git-repo.js";
-import { type OidcHarness, startOidcProvider } from "./harness/oidc.js";
+import type { AdminClient } from "../proto/load.js";
+import { type ClusterFleet, startClusterFleet } from "./harness/cluster-fleet.js";
+import type { TestControlPlane } from "./harness/control-plane.js";
+import { type FleetDataPlane, tryLogin } from "./harness/fleet.js";
+import { eventually, type TempGitRepo } from "./harness/git-repo.js";
 import { USERS } from "./harness/proxy-stack.js";
 
-let work: string;
+let fleet: ClusterFleet;
 let cluster: LocalSupercluster;
-let pgServer: LocalPostgres;
-let oidc: OidcHarness;
-let repo: TempGitRepo;
 let cp: TestControlPlane;
 let admin: AdminClient;
-const dps: FleetDataPlane[] = [];
+let repo: TempGitRepo;
+let dps: FleetDataPlane[];
 const clients: NatsConnection[] = [];
 
 async function client(user: ClusterUser, servers = cluster.urls("eu")): Promise<NatsConnection> {
@@ -60,64 +50,24 @@ async function revocationCount(): Promise<number> {
   return (await jsm.streams.info(BUS.revocationsStream)).state.messages;
 }
 
-function converged(revision: string): boolean {
-  return dps.every((dp) => dp.policy.current()?.revision === revision);
-}
+const converged = (revision: string) => fleet.converged(revision);
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), "portcullis-nats-cluster-"));
-  [cluster, pgServer, oidc] = await Promise.all([startSupercluster(), startPostgres(), startOidcProvider()]);
-  repo = await TempGitRepo.create();
-  await repo.copyDefaultPolicies();
-  await repo.commit("default policies");
-  const [n1, n2, n3] = cluster.region("eu");
-  cp = await startTestControlPlane({
-    natsUrl: n1!.url,
-    repo: repo.dir,
-    config: {
-      nats: cluster.access("control-plane", [n1!.url, n2!.url, n3!.url]),
-      distribution: { replicas: 3, placement_cluster: "eu" },
-    },
+  fleet = await startClusterFleet({
+    regions: ["eu"],
+    // each data plane starts on another member than the control plane's first
+    dataPlanes: [
+      { id: "dp-1", region: "eu", servers: (c) => [1, 2, 0].map((i) => c.urls("eu")[i]!) },
+      { id: "dp-2", region: "eu", servers: (c) => [2, 0, 1].map((i) => c.urls("eu")[i]!) },
+    ],
+    firstBundleMs: 60_000,
   });
-  await cp.sync();
-  for (const [i, servers] of [
-    [n2!.url, n3!.url, n1!.url],
-    [n3!.url, n1!.url, n2!.url],
-  ].entries()) {
-    dps.push(
-      await startFleetDataPlane({
-        id: `dp-${i + 1}`,
-        region: "eu",
-        dir: join(work, `dp-${i + 1}`),
-        natsUrl: servers[0]!,
-        publicKeyFile: cp.publicKeyFile,
-        pg: pgServer,
-        oidc,
-        config: {
-          bus: { ...cluster.access("data-plane", servers), reconnect_max_ms: 500 },
-          revocation: { max_staleness: "60s", boot_timeout: "10s" },
-        },
-      }),
-    );
-  }
-  admin = createAdminClient(cp.admin.address);
-  await eventually(
-    () => converged(cp.store.bundles.active()!.revision),
-    "both data planes on the first bundle",
-    60_000,
-  );
+  ({ cluster, cp, admin, repo, dps } = fleet);
 }, 180_000);
 
 afterAll(async () => {
-  admin?.close();
   for (const nc of clients) await nc.close().catch(() => undefined);
-  for (const dp of dps) await dp.stop().catch(() => undefined);
-  await cp?.destroy();
-  await repo?.destroy();
-  await cluster?.destroy();
-  await oidc?.stop();
-  await pgServer?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  await fleet?.destroy();
 }, 60_000);
 
 describe("the fleet on a 3-node cluster", () => {
@@ -159,7 +109,7 @@ describe("the fleet on a 3-node cluster", () => {
       "the revocation accepted with a node down",
       60_000,
     );
-    const bob = await oidc.token(USERS.bob);
+    const bob = await fleet.oidc.token(USERS.bob);
     for (const dp of dps) {
       await eventually(
         async () => {

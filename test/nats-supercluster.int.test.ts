@@ -1,93 +1,35 @@
-/**
- * Two regions as separate 3-node JetStream clusters joined by gateways, started from the shipped
- * supercluster config (deploy/nats/supercluster.conf). The bundle buckets and the revocation
- * stream live in the home region (eu, where the control plane is); the data plane of the other
- * region (us) connects only to its own region's servers and reaches them through the gateway.
- *
- * What is proven: the regions form one supercluster; a policy commit reaches the data planes of
- * both regions; a revocation reaches both; with the home region's servers gone (the other region
- * cut off from the streams, as a cut gateway leaves it) the us data plane keeps enforcing its last
- * bundle and its deny-list, and it catches up with a commit made once the link is back.
- */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalSupercluster, startSupercluster } from "../devstack/nats-cluster.js";
-import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
-import { type AdminClient, createAdminClient } from "../proto/load.js";
-import { startTestControlPlane, type TestControlPlane } from "./harness/control-plane.js";
-import { type FleetDataPlane, startFleetDataPlane, tryLogin } from "./harness/fleet.js";
-import { eventually, TempGitRepo } from "./harness/git-repo.js";
-import { type OidcHarness, startOidcProvider } from "./harness/oidc.js";
+import type { LocalSupercluster } from "../devstack/nats-cluster.js";
+import type { AdminClient } from "../proto/load.js";
+import { type ClusterFleet, startClusterFleet } from "./harness/cluster-fleet.js";
+import type { TestControlPlane } from "./harness/control-plane.js";
+import { type FleetDataPlane, tryLogin } from "./harness/fleet.js";
+import { eventually, type TempGitRepo } from "./harness/git-repo.js";
+import type { OidcHarness } from "./harness/oidc.js";
 import { USERS } from "./harness/proxy-stack.js";
 
-let work: string;
+let fleet: ClusterFleet;
 let cluster: LocalSupercluster;
-let pgServer: LocalPostgres;
-let oidc: OidcHarness;
-let repo: TempGitRepo;
 let cp: TestControlPlane;
 let admin: AdminClient;
-const dps: FleetDataPlane[] = [];
-
-function converged(revision: string): boolean {
-  return dps.every((dp) => dp.policy.current()?.revision === revision);
-}
+let repo: TempGitRepo;
+let dps: FleetDataPlane[];
+let oidc: OidcHarness;
+const converged = (revision: string) => fleet.converged(revision);
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), "portcullis-supercluster-"));
-  [cluster, pgServer, oidc] = await Promise.all([
-    startSupercluster({ regions: ["eu", "us"] }),
-    startPostgres(),
-    startOidcProvider(),
-  ]);
-  repo = await TempGitRepo.create();
-  await repo.copyDefaultPolicies();
-  await repo.commit("default policies");
-  cp = await startTestControlPlane({
-    natsUrl: cluster.urls("eu")[0]!,
-    repo: repo.dir,
-    config: {
-      nats: cluster.access("control-plane", cluster.urls("eu")),
-      distribution: { replicas: 3, placement_cluster: "eu" },
-    },
+  fleet = await startClusterFleet({
+    regions: ["eu", "us"],
+    dataPlanes: [
+      { id: "dp-eu", region: "eu" },
+      { id: "dp-us", region: "us" },
+    ],
   });
-  await cp.sync();
-  for (const region of ["eu", "us"]) {
-    dps.push(
-      await startFleetDataPlane({
-        id: `dp-${region}`,
-        region,
-        dir: join(work, `dp-${region}`),
-        natsUrl: cluster.urls(region)[0]!,
-        publicKeyFile: cp.publicKeyFile,
-        pg: pgServer,
-        oidc,
-        config: {
-          bus: { ...cluster.access("data-plane", cluster.urls(region)), reconnect_max_ms: 500 },
-          revocation: { max_staleness: "60s", boot_timeout: "10s" },
-        },
-      }),
-    );
-  }
-  admin = createAdminClient(cp.admin.address);
-  await eventually(
-    () => converged(cp.store.bundles.active()!.revision),
-    "both regions on the first bundle",
-    90_000,
-  );
+  ({ cluster, cp, admin, repo, dps, oidc } = fleet);
 }, 240_000);
 
 afterAll(async () => {
-  admin?.close();
-  for (const dp of dps) await dp.stop().catch(() => undefined);
-  await cp?.destroy();
-  await repo?.destroy();
-  await cluster?.destroy();
-  await oidc?.stop();
-  await pgServer?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
+  await fleet?.destroy();
 }, 60_000);
 
 describe("two regions joined by gateways", () => {

@@ -33,7 +33,7 @@ import { type LocalNats, startNats } from "../devstack/nats.js";
 import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
 import { BUS, encodeBusMessage, type Revocation, revocationSubject } from "../proto/bus.js";
 import { type AdminClient, createAdminClient, type EventMessage } from "../proto/load.js";
-import { startTestControlPlane, type TestControlPlane } from "./harness/control-plane.js";
+import { oidcAdmin, startTestControlPlane, type TestControlPlane } from "./harness/control-plane.js";
 import {
   type FleetDataPlane,
   type OpenSession,
@@ -130,18 +130,12 @@ async function startDataPlanes(): Promise<void> {
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "portcullis-revocation-"));
   [pgServer, nats, oidc] = await Promise.all([startPostgres(), startNats(), startOidcProvider()]);
-  repo = await TempGitRepo.create();
-  await repo.copyDefaultPolicies();
-  await repo.commit("default policies");
+  repo = await TempGitRepo.withDefaultPolicies();
   cp = await startTestControlPlane({
     natsUrl: nats.url,
     repo: repo.dir,
     config: {
-      admin: {
-        auth: "oidc",
-        oidc: { issuers: [{ issuer: oidc.issuer, audience: oidc.clientId }], allow_insecure_issuer: true },
-        tls: { enabled: true },
-      },
+      admin: oidcAdmin(oidc),
       sessions: { heartbeat_timeout: "3s" },
     },
   });

@@ -191,9 +191,7 @@ beforeAll(async () => {
   // pgbench's tables, before any proxy takes its catalog snapshot of `app`
   await pgbenchInit(pgServer);
 
-  repo = await TempGitRepo.create();
-  await repo.copyDefaultPolicies();
-  await repo.commit("default policies");
+  repo = await TempGitRepo.withDefaultPolicies();
   cp = await startTestControlPlane({ natsUrl: nats.url, repo: repo.dir });
   admin = createAdminClient(cp.admin.address);
   await admin.waitForReady(10_000);

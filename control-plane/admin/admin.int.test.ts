@@ -59,9 +59,7 @@ function grpcCode(err: unknown): string {
 
 beforeAll(async () => {
   nats = await startNats();
-  repo = await TempGitRepo.create();
-  await repo.copyDefaultPolicies();
-  await repo.commit("default policies");
+  repo = await TempGitRepo.withDefaultPolicies();
   scratch = await mkdtemp(join(tmpdir(), "portcullis-admin-int-"));
   cp = await startTestControlPlane({ natsUrl: nats.url, repo: repo.dir });
   client = createAdminClient(cp.admin.address);

@@ -25,7 +25,7 @@ import { projectRoot } from "../../common/toolchain.js";
 import { type LocalNats, startNats } from "../../devstack/nats.js";
 import { encodeBusMessage, type SessionStarted, sessionSubject } from "../../proto/bus.js";
 import { adminProtoPath, createAdminClient } from "../../proto/load.js";
-import { startTestControlPlane, type TestControlPlane } from "../../test/harness/control-plane.js";
+import { oidcAdmin, startTestControlPlane, type TestControlPlane } from "../../test/harness/control-plane.js";
 import { eventually, TempGitRepo } from "../../test/harness/git-repo.js";
 import { type OidcHarness, startOidcProvider } from "../../test/harness/oidc.js";
 import { USERS } from "../../test/harness/proxy-stack.js";
@@ -181,18 +181,12 @@ function startedEvent(i: number, dataPlane: string): SessionStarted {
 
 beforeAll(async () => {
   [nats, oidc] = await Promise.all([startNats(), startOidcProvider()]);
-  repo = await TempGitRepo.create();
-  await repo.copyDefaultPolicies();
-  await repo.commit("default policies");
+  repo = await TempGitRepo.withDefaultPolicies();
   cp = await startTestControlPlane({
     natsUrl: nats.url,
     repo: repo.dir,
     config: {
-      admin: {
-        auth: "oidc",
-        oidc: { issuers: [{ issuer: oidc.issuer, audience: oidc.clientId }], allow_insecure_issuer: true },
-        tls: { enabled: true },
-      },
+      admin: oidcAdmin(oidc),
       console: { listen: "127.0.0.1:0" },
       // the seeded sessions' data planes send no heartbeats
       sessions: { heartbeat_timeout: "10m" },

@@ -77,9 +77,7 @@ async function commitPolicy(name: string): Promise<string> {
 
 beforeAll(async () => {
   nats = await startNats();
-  repo = await TempGitRepo.create();
-  await repo.copyDefaultPolicies();
-  await repo.commit("default policies");
+  repo = await TempGitRepo.withDefaultPolicies();
   stateRoot = await mkdtemp(join(tmpdir(), "portcullis-dp-state-"));
   cp = await startTestControlPlane({ natsUrl: nats.url, repo: repo.dir });
   await cp.sync();

@@ -37,6 +37,15 @@ export interface TestControlPlaneOptions extends StartControlPlaneOptions {
   logger?: Logger;
 }
 
+/** The `admin` config section of production: OIDC bearer tokens from `oidc`, over TLS. */
+export function oidcAdmin(oidc: { issuer: string; clientId: string }): Record<string, unknown> {
+  return {
+    auth: "oidc",
+    oidc: { issuers: [{ issuer: oidc.issuer, audience: oidc.clientId }], allow_insecure_issuer: true },
+    tls: { enabled: true },
+  };
+}
+
 export async function startTestControlPlane(options: TestControlPlaneOptions): Promise<TestControlPlane> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "portcullis-cp-")));
   const publicKeyFile = join(dataDir, "bundle-public.pem");

@@ -34,6 +34,14 @@ export class TempGitRepo {
     return repo;
   }
 
+  /** A repository whose first commit ("default policies") holds the project's policies/. */
+  static async withDefaultPolicies(branch = "main"): Promise<TempGitRepo> {
+    const repo = await TempGitRepo.create(branch);
+    await repo.copyDefaultPolicies();
+    await repo.commit("default policies");
+    return repo;
+  }
+
   async git(...args: string[]): Promise<string> {
     const { stdout } = await run("git", args, { cwd: this.dir, env: { ...process.env, ...GIT_ENV } });
     return stdout;
