@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadBundlePublicKeys, verifyBundle } from "../data-plane/policy/bundle-verify.js";
+import { loadBundlePublicKeys, verifyBundle } from "../common/policy/bundle-verify.js";
 import { type LocalNats, startNats } from "../devstack/nats.js";
 import { freePort } from "../devstack/ports.js";
 import { sha256 } from "../proto/bundle.js";

@@ -2,7 +2,7 @@
  * Who may call the admin API (config `admin.auth`):
  *
  * - `oidc` (the default): every call carries `authorization: Bearer <OIDC token>`. The token is
- *   verified by the data plane's TokenVerifier (data-plane/auth/token-verifier.ts: allow-listed
+ *   verified by the data planes' own TokenVerifier (common/auth/token-verifier.ts: allow-listed
  *   algorithms, iss/aud/exp/nbf, JWKS via discovery) against `admin.oidc.issuers`; a missing,
  *   malformed or invalid token is UNAUTHENTICATED. The call is then decided by
  *   `portcullis/admin/decision` of the control plane's own active bundle, loaded into the data
@@ -15,15 +15,15 @@
  *
  * The caller's subject (`sub`) is what activations, publishes and revocations record.
  *
- * These two data-plane modules are the only data-plane code the control plane uses: both depend on
- * proto/ and common/ only, and using the very same verifier and runtime is the point.
+ * The verifier and the runtime live in common/ because both planes use them: using the very same
+ * verifier and runtime as the data planes is the point.
  */
 import type { KeyObject } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { TokenError, TokenVerifier } from "../../common/auth/token-verifier.js";
 import type { Logger } from "../../common/logger.js";
-import { TokenError, TokenVerifier } from "../../data-plane/auth/token-verifier.js";
-import { verifyBundle } from "../../data-plane/policy/bundle-verify.js";
-import { PolicyRuntime } from "../../data-plane/policy/runtime.js";
+import { verifyBundle } from "../../common/policy/bundle-verify.js";
+import { PolicyRuntime } from "../../common/policy/runtime.js";
 import { decodeBundle } from "../../proto/bundle-file.js";
 import type { TokenClaims } from "../../proto/policy.js";
 import type { ControlPlaneConfig } from "../config.js";

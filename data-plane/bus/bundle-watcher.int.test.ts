@@ -10,13 +10,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadBundlePublicKeys, verifyBundle } from "../../common/policy/bundle-verify.js";
+import { PolicyHolder, PolicyRuntime } from "../../common/policy/runtime.js";
 import { type LocalNats, startNats } from "../../devstack/nats.js";
 import { decodeBundle } from "../../proto/bundle-file.js";
 import type { BundlePointer } from "../../proto/bus.js";
 import { startTestControlPlane, type TestControlPlane } from "../../test/harness/control-plane.js";
 import { eventually, TempGitRepo } from "../../test/harness/git-repo.js";
-import { loadBundlePublicKeys, verifyBundle } from "../policy/bundle-verify.js";
-import { PolicyHolder, PolicyRuntime } from "../policy/runtime.js";
 import { BundleWatcher, LAST_GOOD_BUNDLE } from "./bundle-watcher.js";
 
 let nats: LocalNats;

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import { serialize } from "pg-protocol";
 import type { Logger } from "../../common/logger.js";
+import type { PolicyHolder } from "../../common/policy/runtime.js";
 import type {
   ColumnMask,
   QueryDecision,
@@ -9,7 +10,6 @@ import type {
   StatementInfo,
   TokenClaims,
 } from "../../proto/policy.js";
-import type { PolicyHolder } from "../policy/runtime.js";
 import { errorResponse, type TransactionStatus } from "../protocol/backend-messages.js";
 import { ProtocolError, SQLSTATE } from "../protocol/errors.js";
 import {

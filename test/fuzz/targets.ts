@@ -7,7 +7,7 @@
 import type { KeyObject } from "node:crypto";
 import fc from "fast-check";
 import { serialize } from "pg-protocol";
-import { BundleVerificationError, verifyBundle } from "../../data-plane/policy/bundle-verify.js";
+import { BundleVerificationError, verifyBundle } from "../../common/policy/bundle-verify.js";
 import { ProtocolError } from "../../data-plane/protocol/errors.js";
 import {
   decodeBind,

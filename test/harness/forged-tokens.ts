@@ -1,7 +1,7 @@
 /**
  * Hand-made attack tokens for a given issuer and audience, built with `jose` (or by hand where jose
  * rightly refuses, e.g. `alg: none`). Each comes with the refusal a correct verifier gives it, named with
- * the codes of data-plane/auth/token-verifier.ts.
+ * the codes of common/auth/token-verifier.ts.
  *
  * The claim-level attacks (expired, not yet valid, wrong audience, wrong issuer, missing `sub`, future
  * `iat`, oversized) are signed with the provider's REAL private key, so the only thing wrong with them is

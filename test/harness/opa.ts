@@ -8,6 +8,8 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, normalize, resolve } from "node:path";
 import { calculateJwkThumbprint, exportJWK } from "jose";
+import { verifyBundle } from "../../common/policy/bundle-verify.js";
+import { PolicyRuntime, type PolicyRuntimeOptions } from "../../common/policy/runtime.js";
 import { signBundle } from "../../control-plane/bundle/sign.js";
 import type { SigningKey } from "../../control-plane/bundle/signing-key.js";
 import {
@@ -17,8 +19,6 @@ import {
   compilePolicies,
   describeCompileFailure,
 } from "../../control-plane/compile/index.js";
-import { verifyBundle } from "../../data-plane/policy/bundle-verify.js";
-import { PolicyRuntime, type PolicyRuntimeOptions } from "../../data-plane/policy/runtime.js";
 
 /** The compile failed: `result` holds the stage, opa's located errors and failing tests. */
 export class PolicyCompileError extends Error {

@@ -8,6 +8,12 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  BundleVerificationError,
+  loadBundlePublicKeys,
+  verifyBundle,
+} from "../../common/policy/bundle-verify.js";
+import { PolicyRuntime } from "../../common/policy/runtime.js";
 import { projectRoot } from "../../common/toolchain.js";
 import { type SignedBundle, signBundle } from "../../control-plane/bundle/sign.js";
 import {
@@ -16,12 +22,6 @@ import {
   type SigningKey,
 } from "../../control-plane/bundle/signing-key.js";
 import type { CompiledPolicy } from "../../control-plane/compile/index.js";
-import {
-  BundleVerificationError,
-  loadBundlePublicKeys,
-  verifyBundle,
-} from "../../data-plane/policy/bundle-verify.js";
-import { PolicyRuntime } from "../../data-plane/policy/runtime.js";
 import { BUNDLE_FILES } from "../../proto/bundle.js";
 import { readBundle, readTarFiles, writeBundle } from "../../proto/bundle-file.js";
 import { compileFolder } from "../harness/opa.js";

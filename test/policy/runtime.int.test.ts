@@ -6,15 +6,15 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { projectRoot } from "../../common/toolchain.js";
-import { signBundle } from "../../control-plane/bundle/sign.js";
-import { verifyBundle } from "../../data-plane/policy/bundle-verify.js";
+import { verifyBundle } from "../../common/policy/bundle-verify.js";
 import {
   type EvalSample,
   PolicyHolder,
   PolicyLoadError,
   PolicyRuntime,
-} from "../../data-plane/policy/runtime.js";
+} from "../../common/policy/runtime.js";
+import { projectRoot } from "../../common/toolchain.js";
+import { signBundle } from "../../control-plane/bundle/sign.js";
 import type {
   AdminInput,
   ConnectionDecision,

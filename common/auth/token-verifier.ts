@@ -41,9 +41,9 @@ import {
   type RemoteJWKSet,
 } from "jose";
 import * as oidc from "openid-client";
-import type { Logger } from "../../common/logger.js";
-import { silentLogger } from "../../common/logger.js";
 import type { TokenClaims } from "../../proto/policy.js";
+import type { Logger } from "../logger.js";
+import { silentLogger } from "../logger.js";
 
 export interface IssuerConfig {
   /** The issuer identifier, exactly as the tokens' `iss` carries it. */

@@ -13,7 +13,6 @@
  */
 import { type LoadedPolicy, loadPolicy } from "@open-policy-agent/opa-wasm";
 import { z } from "zod";
-import type { Logger } from "../../common/logger.js";
 import type { BundleManifest } from "../../proto/bundle.js";
 import {
   type AdminDecision,
@@ -25,6 +24,7 @@ import {
   type QueryDecision,
   type QueryInput,
 } from "../../proto/policy.js";
+import type { Logger } from "../logger.js";
 import { isVerifiedBundle, type VerifiedBundle } from "./bundle-verify.js";
 
 export class PolicyLoadError extends Error {

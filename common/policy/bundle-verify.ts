@@ -10,7 +10,6 @@
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { JwsError, sameBytes, verifyJws } from "../../common/jws.js";
 import {
   BUNDLE_JWS_TYPE,
   type BundleFiles,
@@ -19,6 +18,7 @@ import {
   parseManifest,
   sha256,
 } from "../../proto/bundle.js";
+import { JwsError, sameBytes, verifyJws } from "../jws.js";
 
 export type BundleVerificationCode =
   | "unsigned"
