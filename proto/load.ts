@@ -12,6 +12,82 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import type {
+  ActivateBundleRequest__Output,
+  ActivateBundleRequest as ActivateBundleRequestIn,
+} from "./generated/portcullis/admin/v1/ActivateBundleRequest.js";
+import type { ActivateBundleResponse__Output } from "./generated/portcullis/admin/v1/ActivateBundleResponse.js";
+import type { Bundle__Output } from "./generated/portcullis/admin/v1/Bundle.js";
+import type { BundleSources__Output } from "./generated/portcullis/admin/v1/BundleSources.js";
+import type { DataPlane__Output } from "./generated/portcullis/admin/v1/DataPlane.js";
+import type { Decision__Output } from "./generated/portcullis/admin/v1/Decision.js";
+import type { Event__Output } from "./generated/portcullis/admin/v1/Event.js";
+import type { FleetStatus__Output } from "./generated/portcullis/admin/v1/FleetStatus.js";
+import type {
+  GetBundleRequest__Output,
+  GetBundleRequest as GetBundleRequestIn,
+} from "./generated/portcullis/admin/v1/GetBundleRequest.js";
+import type {
+  GetBundleSourcesRequest__Output,
+  GetBundleSourcesRequest as GetBundleSourcesRequestIn,
+} from "./generated/portcullis/admin/v1/GetBundleSourcesRequest.js";
+import type {
+  GetFleetStatusRequest__Output,
+  GetFleetStatusRequest as GetFleetStatusRequestIn,
+} from "./generated/portcullis/admin/v1/GetFleetStatusRequest.js";
+import type {
+  ListBundlesRequest__Output,
+  ListBundlesRequest as ListBundlesRequestIn,
+} from "./generated/portcullis/admin/v1/ListBundlesRequest.js";
+import type { ListBundlesResponse__Output } from "./generated/portcullis/admin/v1/ListBundlesResponse.js";
+import type {
+  ListRevocationsRequest__Output,
+  ListRevocationsRequest as ListRevocationsRequestIn,
+} from "./generated/portcullis/admin/v1/ListRevocationsRequest.js";
+import type { ListRevocationsResponse__Output } from "./generated/portcullis/admin/v1/ListRevocationsResponse.js";
+import type {
+  ListSessionsRequest__Output,
+  ListSessionsRequest as ListSessionsRequestIn,
+} from "./generated/portcullis/admin/v1/ListSessionsRequest.js";
+import type { ListSessionsResponse__Output } from "./generated/portcullis/admin/v1/ListSessionsResponse.js";
+import type { PolicyError__Output } from "./generated/portcullis/admin/v1/PolicyError.js";
+import type {
+  PublishBundleRequest__Output,
+  PublishBundleRequest as PublishBundleRequestIn,
+} from "./generated/portcullis/admin/v1/PublishBundleRequest.js";
+import type { PublishBundleResponse__Output } from "./generated/portcullis/admin/v1/PublishBundleResponse.js";
+import type {
+  QueryDecisionsRequest__Output,
+  QueryDecisionsRequest as QueryDecisionsRequestIn,
+} from "./generated/portcullis/admin/v1/QueryDecisionsRequest.js";
+import type { QueryDecisionsResponse__Output } from "./generated/portcullis/admin/v1/QueryDecisionsResponse.js";
+import type { Revocation__Output } from "./generated/portcullis/admin/v1/Revocation.js";
+import type { RevocationAck__Output } from "./generated/portcullis/admin/v1/RevocationAck.js";
+import type { RevokeResponse__Output } from "./generated/portcullis/admin/v1/RevokeResponse.js";
+import type {
+  RevokeSessionRequest__Output,
+  RevokeSessionRequest as RevokeSessionRequestIn,
+} from "./generated/portcullis/admin/v1/RevokeSessionRequest.js";
+import type {
+  RevokeSubjectRequest__Output,
+  RevokeSubjectRequest as RevokeSubjectRequestIn,
+} from "./generated/portcullis/admin/v1/RevokeSubjectRequest.js";
+import type {
+  RevokeTokenRequest__Output,
+  RevokeTokenRequest as RevokeTokenRequestIn,
+} from "./generated/portcullis/admin/v1/RevokeTokenRequest.js";
+import type { Session__Output } from "./generated/portcullis/admin/v1/Session.js";
+import type { SourceFile__Output } from "./generated/portcullis/admin/v1/SourceFile.js";
+import type { SyncedCommit__Output } from "./generated/portcullis/admin/v1/SyncedCommit.js";
+import type {
+  SyncPoliciesRequest__Output,
+  SyncPoliciesRequest as SyncPoliciesRequestIn,
+} from "./generated/portcullis/admin/v1/SyncPoliciesRequest.js";
+import type { SyncPoliciesResponse__Output } from "./generated/portcullis/admin/v1/SyncPoliciesResponse.js";
+import type {
+  WatchEventsRequest__Output,
+  WatchEventsRequest as WatchEventsRequestIn,
+} from "./generated/portcullis/admin/v1/WatchEventsRequest.js";
 
 export const ADMIN_SERVICE_NAME = "portcullis.admin.v1.Admin";
 
@@ -39,289 +115,65 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Messages (mirror of proto/admin.proto)
+// Messages: generated from proto/admin.proto (scripts/gen-admin-types.sh, proto/generated/).
+// A message as it is received, every field filled with its default, is the `__Output` type; a
+// request as a caller writes it leaves out what it does not set.
 
-export interface PolicyErrorMessage {
-  stage: string;
-  file: string;
-  row: number;
-  col: number;
-  code: string;
-  message: string;
-}
+export type PolicyErrorMessage = PolicyError__Output;
+export type BundleMessage = Bundle__Output;
+export type BundleSourcesMessage = BundleSources__Output;
+export type SourceFileMessage = SourceFile__Output;
+export type SyncedCommitMessage = SyncedCommit__Output;
+export type DataPlaneMessage = DataPlane__Output;
+export type FleetStatusMessage = FleetStatus__Output;
+export type SessionMessage = Session__Output;
+export type RevocationMessage = Revocation__Output;
+export type RevocationAckMessage = RevocationAck__Output;
+export type DecisionMessage = Decision__Output;
+export type EventMessage = Event__Output;
+export type ListBundlesResponse = ListBundlesResponse__Output;
+export type PublishBundleResponse = PublishBundleResponse__Output;
+export type ActivateBundleResponse = ActivateBundleResponse__Output;
+export type SyncPoliciesResponse = SyncPoliciesResponse__Output;
+export type ListSessionsResponse = ListSessionsResponse__Output;
+export type RevokeResponse = RevokeResponse__Output;
+export type ListRevocationsResponse = ListRevocationsResponse__Output;
+export type QueryDecisionsResponse = QueryDecisionsResponse__Output;
 
-export interface BundleMessage {
-  revision: string;
-  status: string;
-  source: string;
-  source_commit: string;
-  commit_message: string;
-  commit_author: string;
-  committed_at: string;
-  created_at: string;
-  finished_at: string;
-  failed_stage: string;
-  durations_ms: Record<string, number>;
-  tests_passed: number;
-  tests_skipped: number;
-  test_output: string;
-  errors: PolicyErrorMessage[];
-  manifest_json: string;
-  signature: string;
-  sha256: string;
-  size_bytes: number;
-  opa_version: string;
-  entrypoints: string[];
-  requested_by: string;
-  activated_at: string;
-  bundle: Buffer | Uint8Array;
-}
+/** Requests as callers write them (absent fields take their defaults). */
+export type ListBundlesRequest = ListBundlesRequestIn;
+export type GetBundleRequest = GetBundleRequestIn;
+export type GetBundleSourcesRequest = GetBundleSourcesRequestIn;
+export type PublishBundleRequest = PublishBundleRequestIn;
+export type ActivateBundleRequest = ActivateBundleRequestIn;
+export type SyncPoliciesRequest = SyncPoliciesRequestIn;
+export type GetFleetStatusRequest = GetFleetStatusRequestIn;
+export type ListSessionsRequest = ListSessionsRequestIn;
+export type RevokeSessionRequest = RevokeSessionRequestIn;
+export type RevokeSubjectRequest = RevokeSubjectRequestIn;
+export type RevokeTokenRequest = RevokeTokenRequestIn;
+export type ListRevocationsRequest = ListRevocationsRequestIn;
+export type QueryDecisionsRequest = QueryDecisionsRequestIn;
+export type WatchEventsRequest = WatchEventsRequestIn;
 
-export interface ListBundlesRequest {
-  limit?: number;
-  statuses?: string[];
-}
-export interface ListBundlesResponse {
-  bundles: BundleMessage[];
-  active_revision: string;
-}
-export interface GetBundleRequest {
-  revision: string;
-  include_bytes?: boolean;
-}
-export interface GetBundleSourcesRequest {
-  revision: string;
-}
-export interface BundleSourcesMessage {
-  revision: string;
-  source_commit: string;
-  files: SourceFileMessage[];
-}
-export interface SourceFileMessage {
-  path: string;
-  content: Buffer | Uint8Array;
-}
-export interface PublishBundleRequest {
-  files: SourceFileMessage[];
-  no_activate?: boolean;
-  note?: string;
-}
-export interface PublishBundleResponse {
-  bundle: BundleMessage | null;
-  activated: boolean;
-  published: boolean;
-  reused: boolean;
-}
-export interface ActivateBundleRequest {
-  revision: string;
-  reason?: string;
-}
-export interface ActivateBundleResponse {
-  revision: string;
-  previous_revision: string;
-  activated_at: string;
-  published: boolean;
-  publish_error: string;
-}
-export type SyncPoliciesRequest = Record<string, never>;
-export interface SyncedCommitMessage {
-  commit: string;
-  revision: string;
-  status: string;
-  summary: string;
-  errors: PolicyErrorMessage[];
-}
-export interface SyncPoliciesResponse {
-  head: string;
-  commits: SyncedCommitMessage[];
-  active_revision: string;
-  activated: boolean;
-  published: boolean;
-}
-export interface GetFleetStatusRequest {
-  include_stale?: boolean;
-}
-export interface DataPlaneMessage {
-  id: string;
-  region: string;
-  version: string;
-  revision: string;
-  load_error: string;
-  sessions: number;
-  last_seen_at: string;
-  first_seen_at: string;
-  converged: boolean;
-  live: boolean;
-  wanted_revision: string;
-  labels: Record<string, string>;
-  nats_server: string;
-  nats_cluster: string;
-}
-export interface FleetStatusMessage {
-  active_revision: string;
-  data_planes: DataPlaneMessage[];
-  live: number;
-  converged: number;
-  all_converged: boolean;
-  nats_connected: boolean;
-  activated_at: string;
-}
-
-export interface SessionMessage {
-  id: string;
-  data_plane_id: string;
-  region: string;
-  subject: string;
-  issuer: string;
-  jti: string;
-  db_role: string;
-  database: string;
-  client_addr: string;
-  application_name: string;
-  started_at: string;
-  last_heartbeat_at: string;
-  statements: number;
-  denied: number;
-  claims_digest: string;
-  token_expires_at: string;
-}
-export interface ListSessionsRequest {
-  subject?: string;
-  data_plane_id?: string;
-  /** The older name of page_size. */
-  limit?: number;
-  region?: string;
-  /** Default 100, at most 1000. */
-  page_size?: number;
-  page_token?: string;
-  newest_first?: boolean;
-  search?: string;
-}
-export interface ListSessionsResponse {
-  sessions: SessionMessage[];
-  /** Empty on the last page. */
-  next_page_token: string;
-  /** Live sessions matching the filters, over every page. */
-  total_size: number;
-}
-interface RevokeOptions {
-  reason?: string;
-  /** Return without waiting for the data planes' acknowledgements. */
-  no_wait?: boolean;
-  wait_timeout_ms?: number;
-}
-export interface RevokeSessionRequest extends RevokeOptions {
-  session_id: string;
-}
-export interface RevokeSubjectRequest extends RevokeOptions {
-  subject: string;
-}
-export interface RevokeTokenRequest extends RevokeOptions {
-  jti: string;
-}
-export interface RevocationMessage {
-  id: string;
-  kind: string;
-  value: string;
-  reason: string;
-  created_at: string;
-  created_by: string;
-  expires_at: string;
-  published_at: string;
-  acks: number;
-  sessions_cut: number;
-}
-export interface RevocationAckMessage {
-  data_plane_id: string;
-  sessions_cut: number;
-  at: string;
-}
-export interface RevokeResponse {
-  revocation: RevocationMessage | null;
-  acks: RevocationAckMessage[];
-  missing: string[];
-  published: boolean;
-  publish_error: string;
-  waited: boolean;
-}
-export interface ListRevocationsRequest {
-  include_expired?: boolean;
-  limit?: number;
-}
-export interface ListRevocationsResponse {
-  revocations: RevocationMessage[];
-}
-export interface DecisionMessage {
-  at: string;
-  data_plane_id: string;
-  session_id: string;
-  subject: string;
-  kind: string;
-  allow: boolean;
-  reasons: string[];
-  revision: string;
-  statement_fingerprint: string;
-  statement_text: string;
-  id: string;
-  result: string;
-  region: string;
-  issuer: string;
-  db_role: string;
-  database: string;
-  protocol: string;
-  statement_kind: string;
-  statement_command: string;
-  relations: string[];
-  eval_micros: number;
-  cached: boolean;
-  statement_truncated: boolean;
-  client_addr: string;
-  application_name: string;
-}
-export interface QueryDecisionsRequest {
-  subject?: string;
-  session_id?: string;
-  since?: string;
-  until?: string;
-  denied_only?: boolean;
-  limit?: number;
-  result?: string;
-  relation?: string;
-  data_plane_id?: string;
-  kind?: string;
-  page_token?: string;
-  /** Decisions per page: default 100, at most 1000 (`limit` is the older name). */
-  page_size?: number;
-}
-export interface QueryDecisionsResponse {
-  decisions: DecisionMessage[];
-  next_page_token: string;
-}
-export interface WatchEventsRequest {
-  kinds?: string[];
-}
-export interface EventMessage {
-  at: string;
-  kind: string;
-  json: string;
-  type: string;
-}
-
-/** Every unary method: name → [request, response]. */
+/**
+ * Every unary method: name → [request as a caller writes it, the same as the server receives it
+ * (every field present), response].
+ */
 export interface AdminUnaryMethods {
-  ListSessions: [ListSessionsRequest, ListSessionsResponse];
-  RevokeSession: [RevokeSessionRequest, RevokeResponse];
-  RevokeSubject: [RevokeSubjectRequest, RevokeResponse];
-  RevokeToken: [RevokeTokenRequest, RevokeResponse];
-  ListRevocations: [ListRevocationsRequest, ListRevocationsResponse];
-  ListBundles: [ListBundlesRequest, ListBundlesResponse];
-  GetBundle: [GetBundleRequest, BundleMessage];
-  GetBundleSources: [GetBundleSourcesRequest, BundleSourcesMessage];
-  PublishBundle: [PublishBundleRequest, PublishBundleResponse];
-  ActivateBundle: [ActivateBundleRequest, ActivateBundleResponse];
-  SyncPolicies: [SyncPoliciesRequest, SyncPoliciesResponse];
-  GetFleetStatus: [GetFleetStatusRequest, FleetStatusMessage];
-  QueryDecisions: [QueryDecisionsRequest, QueryDecisionsResponse];
+  ListSessions: [ListSessionsRequest, ListSessionsRequest__Output, ListSessionsResponse];
+  RevokeSession: [RevokeSessionRequest, RevokeSessionRequest__Output, RevokeResponse];
+  RevokeSubject: [RevokeSubjectRequest, RevokeSubjectRequest__Output, RevokeResponse];
+  RevokeToken: [RevokeTokenRequest, RevokeTokenRequest__Output, RevokeResponse];
+  ListRevocations: [ListRevocationsRequest, ListRevocationsRequest__Output, ListRevocationsResponse];
+  ListBundles: [ListBundlesRequest, ListBundlesRequest__Output, ListBundlesResponse];
+  GetBundle: [GetBundleRequest, GetBundleRequest__Output, BundleMessage];
+  GetBundleSources: [GetBundleSourcesRequest, GetBundleSourcesRequest__Output, BundleSourcesMessage];
+  PublishBundle: [PublishBundleRequest, PublishBundleRequest__Output, PublishBundleResponse];
+  ActivateBundle: [ActivateBundleRequest, ActivateBundleRequest__Output, ActivateBundleResponse];
+  SyncPolicies: [SyncPoliciesRequest, SyncPoliciesRequest__Output, SyncPoliciesResponse];
+  GetFleetStatus: [GetFleetStatusRequest, GetFleetStatusRequest__Output, FleetStatusMessage];
+  QueryDecisions: [QueryDecisionsRequest, QueryDecisionsRequest__Output, QueryDecisionsResponse];
 }
 export type AdminUnaryMethod = keyof AdminUnaryMethods;
 export type AdminMethod = AdminUnaryMethod | "WatchEvents";
@@ -345,9 +197,9 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
 
 /** The server side: one handler per method, as grpc-js calls them. */
 export type AdminHandlers = {
-  [M in AdminUnaryMethod]: grpc.handleUnaryCall<AdminUnaryMethods[M][0], AdminUnaryMethods[M][1]>;
+  [M in AdminUnaryMethod]: grpc.handleUnaryCall<AdminUnaryMethods[M][1], AdminUnaryMethods[M][2]>;
 } & {
-  WatchEvents: grpc.handleServerStreamingCall<WatchEventsRequest, EventMessage>;
+  WatchEvents: grpc.handleServerStreamingCall<WatchEventsRequest__Output, EventMessage>;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -386,7 +238,7 @@ export interface AdminClientOptions {
 }
 
 export type AdminClient = {
-  [M in AdminUnaryMethod]: (request: AdminUnaryMethods[M][0]) => Promise<AdminUnaryMethods[M][1]>;
+  [M in AdminUnaryMethod]: (request: AdminUnaryMethods[M][0]) => Promise<AdminUnaryMethods[M][2]>;
 } & {
   watchEvents(request: WatchEventsRequest): grpc.ClientReadableStream<EventMessage>;
   close(): void;

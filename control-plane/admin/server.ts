@@ -197,8 +197,8 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
 
   function unary<M extends AdminUnaryMethod>(
     method: M,
-    impl: (request: AdminUnaryMethods[M][0], caller: AdminCaller) => Promise<AdminUnaryMethods[M][1]>,
-  ): grpc.handleUnaryCall<AdminUnaryMethods[M][0], AdminUnaryMethods[M][1]> {
+    impl: (request: AdminUnaryMethods[M][1], caller: AdminCaller) => Promise<AdminUnaryMethods[M][2]>,
+  ): grpc.handleUnaryCall<AdminUnaryMethods[M][1], AdminUnaryMethods[M][2]> {
     return (call, callback) => {
       const started = performance.now();
       (async () => {

@@ -1,42 +1,13 @@
 /** Bundles: every revision, its commit, test results, compile errors (file:line), activate / roll back. */
+import type { Bundle, BundleSources as Sources } from "../admin-types";
 import { call } from "../api";
 import { diffLines, hunks } from "../diff";
 import { confirmDialog, h, time } from "../dom";
 import type { ViewContext } from "../main";
 import { table } from "./table";
 
-interface Sources {
-  revision: string;
-  source_commit: string;
-  files: { path: string; content: string }[];
-}
-
 const text = (base64: string): string =>
   new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
-
-interface PolicyError {
-  stage: string;
-  file: string;
-  row: number;
-  col: number;
-  message: string;
-}
-interface Bundle {
-  revision: string;
-  status: string;
-  source: string;
-  source_commit: string;
-  commit_message: string;
-  commit_author: string;
-  created_at: string;
-  activated_at: string;
-  failed_stage: string;
-  tests_passed: number;
-  tests_skipped: number;
-  test_output: string;
-  errors: PolicyError[];
-  requested_by: string;
-}
 
 export function bundlesView(ctx: ViewContext): HTMLElement {
   const body = h("div", {});

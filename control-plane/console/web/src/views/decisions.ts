@@ -1,24 +1,9 @@
 /** The decision log: search by subject, relation, result and time; reasons and the SQL with placeholders. */
+import type { Decision } from "../admin-types";
 import { call } from "../api";
 import { h, time } from "../dom";
 import type { ViewContext } from "../main";
 import { table } from "./table";
-
-interface Decision {
-  id: string;
-  at: string;
-  subject: string;
-  data_plane_id: string;
-  kind: string;
-  result: string;
-  allow: boolean;
-  reasons: string[];
-  statement_command: string;
-  statement_text: string;
-  relations: string[];
-  db_role: string;
-  revision: string;
-}
 
 export function decisionsView(ctx: ViewContext): HTMLElement {
   const field = (id: string, label: string, input: HTMLElement): HTMLElement =>

@@ -1,29 +1,9 @@
 /** Every data plane: region, revision, last report, converged or not, and rollout progress. */
+import type { FleetStatus } from "../admin-types";
 import { call } from "../api";
 import { ago, h } from "../dom";
 import type { ViewContext } from "../main";
 import { table } from "./table";
-
-interface DataPlane {
-  id: string;
-  region: string;
-  version: string;
-  revision: string;
-  load_error: string;
-  sessions: number;
-  last_seen_at: string;
-  converged: boolean;
-  live: boolean;
-}
-interface FleetStatus {
-  active_revision: string;
-  activated_at: string;
-  data_planes: DataPlane[];
-  live: number;
-  converged: number;
-  all_converged: boolean;
-  nats_connected: boolean;
-}
 
 export function fleetView(ctx: ViewContext): HTMLElement {
   const body = h("div", {});

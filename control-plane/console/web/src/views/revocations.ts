@@ -1,21 +1,9 @@
 /** Revocations: what was revoked, by whom, why, until when, and what it cut. */
+import type { Revocation } from "../admin-types";
 import { call } from "../api";
 import { h, time } from "../dom";
 import type { ViewContext } from "../main";
 import { table } from "./table";
-
-interface Revocation {
-  id: string;
-  kind: string;
-  value: string;
-  reason: string;
-  created_at: string;
-  created_by: string;
-  expires_at: string;
-  published_at: string;
-  acks: number;
-  sessions_cut: number;
-}
 
 export function revocationsView(ctx: ViewContext): HTMLElement {
   const expired = h("input", { id: "include-expired", type: "checkbox" });

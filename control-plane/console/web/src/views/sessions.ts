@@ -1,30 +1,9 @@
 /** Live sessions across the fleet, with revoke session / subject / token and the cut shown live. */
+import type { RevokeResponse, Session } from "../admin-types";
 import { call } from "../api";
 import { ago, confirmDialog, h, time } from "../dom";
 import type { ViewContext } from "../main";
 import { virtualList } from "../virtual-list";
-
-interface Session {
-  id: string;
-  data_plane_id: string;
-  region: string;
-  subject: string;
-  jti: string;
-  db_role: string;
-  database: string;
-  client_addr: string;
-  application_name: string;
-  started_at: string;
-  statements: number;
-  denied: number;
-}
-
-interface RevokeResponse {
-  revocation: { id: string; kind: string; value: string } | null;
-  acks: { data_plane_id: string; sessions_cut: number }[];
-  missing: string[];
-  published: boolean;
-}
 
 const KINDS = {
   session: { method: "RevokeSession", field: "session_id", label: "session" },

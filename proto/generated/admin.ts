@@ -1,0 +1,87 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { ActivateBundleRequest as _portcullis_admin_v1_ActivateBundleRequest, ActivateBundleRequest__Output as _portcullis_admin_v1_ActivateBundleRequest__Output } from './portcullis/admin/v1/ActivateBundleRequest.js';
+import type { ActivateBundleResponse as _portcullis_admin_v1_ActivateBundleResponse, ActivateBundleResponse__Output as _portcullis_admin_v1_ActivateBundleResponse__Output } from './portcullis/admin/v1/ActivateBundleResponse.js';
+import type { AdminClient as _portcullis_admin_v1_AdminClient, AdminDefinition as _portcullis_admin_v1_AdminDefinition } from './portcullis/admin/v1/Admin.js';
+import type { Bundle as _portcullis_admin_v1_Bundle, Bundle__Output as _portcullis_admin_v1_Bundle__Output } from './portcullis/admin/v1/Bundle.js';
+import type { BundleSources as _portcullis_admin_v1_BundleSources, BundleSources__Output as _portcullis_admin_v1_BundleSources__Output } from './portcullis/admin/v1/BundleSources.js';
+import type { DataPlane as _portcullis_admin_v1_DataPlane, DataPlane__Output as _portcullis_admin_v1_DataPlane__Output } from './portcullis/admin/v1/DataPlane.js';
+import type { Decision as _portcullis_admin_v1_Decision, Decision__Output as _portcullis_admin_v1_Decision__Output } from './portcullis/admin/v1/Decision.js';
+import type { Event as _portcullis_admin_v1_Event, Event__Output as _portcullis_admin_v1_Event__Output } from './portcullis/admin/v1/Event.js';
+import type { FleetStatus as _portcullis_admin_v1_FleetStatus, FleetStatus__Output as _portcullis_admin_v1_FleetStatus__Output } from './portcullis/admin/v1/FleetStatus.js';
+import type { GetBundleRequest as _portcullis_admin_v1_GetBundleRequest, GetBundleRequest__Output as _portcullis_admin_v1_GetBundleRequest__Output } from './portcullis/admin/v1/GetBundleRequest.js';
+import type { GetBundleSourcesRequest as _portcullis_admin_v1_GetBundleSourcesRequest, GetBundleSourcesRequest__Output as _portcullis_admin_v1_GetBundleSourcesRequest__Output } from './portcullis/admin/v1/GetBundleSourcesRequest.js';
+import type { GetFleetStatusRequest as _portcullis_admin_v1_GetFleetStatusRequest, GetFleetStatusRequest__Output as _portcullis_admin_v1_GetFleetStatusRequest__Output } from './portcullis/admin/v1/GetFleetStatusRequest.js';
+import type { ListBundlesRequest as _portcullis_admin_v1_ListBundlesRequest, ListBundlesRequest__Output as _portcullis_admin_v1_ListBundlesRequest__Output } from './portcullis/admin/v1/ListBundlesRequest.js';
+import type { ListBundlesResponse as _portcullis_admin_v1_ListBundlesResponse, ListBundlesResponse__Output as _portcullis_admin_v1_ListBundlesResponse__Output } from './portcullis/admin/v1/ListBundlesResponse.js';
+import type { ListRevocationsRequest as _portcullis_admin_v1_ListRevocationsRequest, ListRevocationsRequest__Output as _portcullis_admin_v1_ListRevocationsRequest__Output } from './portcullis/admin/v1/ListRevocationsRequest.js';
+import type { ListRevocationsResponse as _portcullis_admin_v1_ListRevocationsResponse, ListRevocationsResponse__Output as _portcullis_admin_v1_ListRevocationsResponse__Output } from './portcullis/admin/v1/ListRevocationsResponse.js';
+import type { ListSessionsRequest as _portcullis_admin_v1_ListSessionsRequest, ListSessionsRequest__Output as _portcullis_admin_v1_ListSessionsRequest__Output } from './portcullis/admin/v1/ListSessionsRequest.js';
+import type { ListSessionsResponse as _portcullis_admin_v1_ListSessionsResponse, ListSessionsResponse__Output as _portcullis_admin_v1_ListSessionsResponse__Output } from './portcullis/admin/v1/ListSessionsResponse.js';
+import type { PolicyError as _portcullis_admin_v1_PolicyError, PolicyError__Output as _portcullis_admin_v1_PolicyError__Output } from './portcullis/admin/v1/PolicyError.js';
+import type { PublishBundleRequest as _portcullis_admin_v1_PublishBundleRequest, PublishBundleRequest__Output as _portcullis_admin_v1_PublishBundleRequest__Output } from './portcullis/admin/v1/PublishBundleRequest.js';
+import type { PublishBundleResponse as _portcullis_admin_v1_PublishBundleResponse, PublishBundleResponse__Output as _portcullis_admin_v1_PublishBundleResponse__Output } from './portcullis/admin/v1/PublishBundleResponse.js';
+import type { QueryDecisionsRequest as _portcullis_admin_v1_QueryDecisionsRequest, QueryDecisionsRequest__Output as _portcullis_admin_v1_QueryDecisionsRequest__Output } from './portcullis/admin/v1/QueryDecisionsRequest.js';
+import type { QueryDecisionsResponse as _portcullis_admin_v1_QueryDecisionsResponse, QueryDecisionsResponse__Output as _portcullis_admin_v1_QueryDecisionsResponse__Output } from './portcullis/admin/v1/QueryDecisionsResponse.js';
+import type { Revocation as _portcullis_admin_v1_Revocation, Revocation__Output as _portcullis_admin_v1_Revocation__Output } from './portcullis/admin/v1/Revocation.js';
+import type { RevocationAck as _portcullis_admin_v1_RevocationAck, RevocationAck__Output as _portcullis_admin_v1_RevocationAck__Output } from './portcullis/admin/v1/RevocationAck.js';
+import type { RevokeResponse as _portcullis_admin_v1_RevokeResponse, RevokeResponse__Output as _portcullis_admin_v1_RevokeResponse__Output } from './portcullis/admin/v1/RevokeResponse.js';
+import type { RevokeSessionRequest as _portcullis_admin_v1_RevokeSessionRequest, RevokeSessionRequest__Output as _portcullis_admin_v1_RevokeSessionRequest__Output } from './portcullis/admin/v1/RevokeSessionRequest.js';
+import type { RevokeSubjectRequest as _portcullis_admin_v1_RevokeSubjectRequest, RevokeSubjectRequest__Output as _portcullis_admin_v1_RevokeSubjectRequest__Output } from './portcullis/admin/v1/RevokeSubjectRequest.js';
+import type { RevokeTokenRequest as _portcullis_admin_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _portcullis_admin_v1_RevokeTokenRequest__Output } from './portcullis/admin/v1/RevokeTokenRequest.js';
+import type { Session as _portcullis_admin_v1_Session, Session__Output as _portcullis_admin_v1_Session__Output } from './portcullis/admin/v1/Session.js';
+import type { SourceFile as _portcullis_admin_v1_SourceFile, SourceFile__Output as _portcullis_admin_v1_SourceFile__Output } from './portcullis/admin/v1/SourceFile.js';
+import type { SyncPoliciesRequest as _portcullis_admin_v1_SyncPoliciesRequest, SyncPoliciesRequest__Output as _portcullis_admin_v1_SyncPoliciesRequest__Output } from './portcullis/admin/v1/SyncPoliciesRequest.js';
+import type { SyncPoliciesResponse as _portcullis_admin_v1_SyncPoliciesResponse, SyncPoliciesResponse__Output as _portcullis_admin_v1_SyncPoliciesResponse__Output } from './portcullis/admin/v1/SyncPoliciesResponse.js';
+import type { SyncedCommit as _portcullis_admin_v1_SyncedCommit, SyncedCommit__Output as _portcullis_admin_v1_SyncedCommit__Output } from './portcullis/admin/v1/SyncedCommit.js';
+import type { WatchEventsRequest as _portcullis_admin_v1_WatchEventsRequest, WatchEventsRequest__Output as _portcullis_admin_v1_WatchEventsRequest__Output } from './portcullis/admin/v1/WatchEventsRequest.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  portcullis: {
+    admin: {
+      v1: {
+        ActivateBundleRequest: MessageTypeDefinition<_portcullis_admin_v1_ActivateBundleRequest, _portcullis_admin_v1_ActivateBundleRequest__Output>
+        ActivateBundleResponse: MessageTypeDefinition<_portcullis_admin_v1_ActivateBundleResponse, _portcullis_admin_v1_ActivateBundleResponse__Output>
+        Admin: SubtypeConstructor<typeof grpc.Client, _portcullis_admin_v1_AdminClient> & { service: _portcullis_admin_v1_AdminDefinition }
+        Bundle: MessageTypeDefinition<_portcullis_admin_v1_Bundle, _portcullis_admin_v1_Bundle__Output>
+        BundleSources: MessageTypeDefinition<_portcullis_admin_v1_BundleSources, _portcullis_admin_v1_BundleSources__Output>
+        DataPlane: MessageTypeDefinition<_portcullis_admin_v1_DataPlane, _portcullis_admin_v1_DataPlane__Output>
+        Decision: MessageTypeDefinition<_portcullis_admin_v1_Decision, _portcullis_admin_v1_Decision__Output>
+        Event: MessageTypeDefinition<_portcullis_admin_v1_Event, _portcullis_admin_v1_Event__Output>
+        FleetStatus: MessageTypeDefinition<_portcullis_admin_v1_FleetStatus, _portcullis_admin_v1_FleetStatus__Output>
+        GetBundleRequest: MessageTypeDefinition<_portcullis_admin_v1_GetBundleRequest, _portcullis_admin_v1_GetBundleRequest__Output>
+        GetBundleSourcesRequest: MessageTypeDefinition<_portcullis_admin_v1_GetBundleSourcesRequest, _portcullis_admin_v1_GetBundleSourcesRequest__Output>
+        GetFleetStatusRequest: MessageTypeDefinition<_portcullis_admin_v1_GetFleetStatusRequest, _portcullis_admin_v1_GetFleetStatusRequest__Output>
+        ListBundlesRequest: MessageTypeDefinition<_portcullis_admin_v1_ListBundlesRequest, _portcullis_admin_v1_ListBundlesRequest__Output>
+        ListBundlesResponse: MessageTypeDefinition<_portcullis_admin_v1_ListBundlesResponse, _portcullis_admin_v1_ListBundlesResponse__Output>
+        ListRevocationsRequest: MessageTypeDefinition<_portcullis_admin_v1_ListRevocationsRequest, _portcullis_admin_v1_ListRevocationsRequest__Output>
+        ListRevocationsResponse: MessageTypeDefinition<_portcullis_admin_v1_ListRevocationsResponse, _portcullis_admin_v1_ListRevocationsResponse__Output>
+        ListSessionsRequest: MessageTypeDefinition<_portcullis_admin_v1_ListSessionsRequest, _portcullis_admin_v1_ListSessionsRequest__Output>
+        ListSessionsResponse: MessageTypeDefinition<_portcullis_admin_v1_ListSessionsResponse, _portcullis_admin_v1_ListSessionsResponse__Output>
+        PolicyError: MessageTypeDefinition<_portcullis_admin_v1_PolicyError, _portcullis_admin_v1_PolicyError__Output>
+        PublishBundleRequest: MessageTypeDefinition<_portcullis_admin_v1_PublishBundleRequest, _portcullis_admin_v1_PublishBundleRequest__Output>
+        PublishBundleResponse: MessageTypeDefinition<_portcullis_admin_v1_PublishBundleResponse, _portcullis_admin_v1_PublishBundleResponse__Output>
+        QueryDecisionsRequest: MessageTypeDefinition<_portcullis_admin_v1_QueryDecisionsRequest, _portcullis_admin_v1_QueryDecisionsRequest__Output>
+        QueryDecisionsResponse: MessageTypeDefinition<_portcullis_admin_v1_QueryDecisionsResponse, _portcullis_admin_v1_QueryDecisionsResponse__Output>
+        Revocation: MessageTypeDefinition<_portcullis_admin_v1_Revocation, _portcullis_admin_v1_Revocation__Output>
+        RevocationAck: MessageTypeDefinition<_portcullis_admin_v1_RevocationAck, _portcullis_admin_v1_RevocationAck__Output>
+        RevokeResponse: MessageTypeDefinition<_portcullis_admin_v1_RevokeResponse, _portcullis_admin_v1_RevokeResponse__Output>
+        RevokeSessionRequest: MessageTypeDefinition<_portcullis_admin_v1_RevokeSessionRequest, _portcullis_admin_v1_RevokeSessionRequest__Output>
+        RevokeSubjectRequest: MessageTypeDefinition<_portcullis_admin_v1_RevokeSubjectRequest, _portcullis_admin_v1_RevokeSubjectRequest__Output>
+        RevokeTokenRequest: MessageTypeDefinition<_portcullis_admin_v1_RevokeTokenRequest, _portcullis_admin_v1_RevokeTokenRequest__Output>
+        Session: MessageTypeDefinition<_portcullis_admin_v1_Session, _portcullis_admin_v1_Session__Output>
+        SourceFile: MessageTypeDefinition<_portcullis_admin_v1_SourceFile, _portcullis_admin_v1_SourceFile__Output>
+        SyncPoliciesRequest: MessageTypeDefinition<_portcullis_admin_v1_SyncPoliciesRequest, _portcullis_admin_v1_SyncPoliciesRequest__Output>
+        SyncPoliciesResponse: MessageTypeDefinition<_portcullis_admin_v1_SyncPoliciesResponse, _portcullis_admin_v1_SyncPoliciesResponse__Output>
+        SyncedCommit: MessageTypeDefinition<_portcullis_admin_v1_SyncedCommit, _portcullis_admin_v1_SyncedCommit__Output>
+        WatchEventsRequest: MessageTypeDefinition<_portcullis_admin_v1_WatchEventsRequest, _portcullis_admin_v1_WatchEventsRequest__Output>
+      }
+    }
+  }
+}
+

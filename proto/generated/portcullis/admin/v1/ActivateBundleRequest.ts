@@ -1,0 +1,12 @@
+// Original file: proto/admin.proto
+
+
+export interface ActivateBundleRequest {
+  'revision'?: (string);
+  'reason'?: (string);
+}
+
+export interface ActivateBundleRequest__Output {
+  'revision': (string);
+  'reason': (string);
+}

@@ -1,0 +1,23 @@
+// Original file: proto/admin.proto
+
+import type { DataPlane as _portcullis_admin_v1_DataPlane, DataPlane__Output as _portcullis_admin_v1_DataPlane__Output } from '../../../portcullis/admin/v1/DataPlane.js';
+
+export interface FleetStatus {
+  'active_revision'?: (string);
+  'data_planes'?: (_portcullis_admin_v1_DataPlane)[];
+  'live'?: (number);
+  'converged'?: (number);
+  'all_converged'?: (boolean);
+  'nats_connected'?: (boolean);
+  'activated_at'?: (string);
+}
+
+export interface FleetStatus__Output {
+  'active_revision': (string);
+  'data_planes': (_portcullis_admin_v1_DataPlane__Output)[];
+  'live': (number);
+  'converged': (number);
+  'all_converged': (boolean);
+  'nats_connected': (boolean);
+  'activated_at': (string);
+}

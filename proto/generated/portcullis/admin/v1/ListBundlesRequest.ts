@@ -1,0 +1,12 @@
+// Original file: proto/admin.proto
+
+
+export interface ListBundlesRequest {
+  'limit'?: (number);
+  'statuses'?: (string)[];
+}
+
+export interface ListBundlesRequest__Output {
+  'limit': (number);
+  'statuses': (string)[];
+}

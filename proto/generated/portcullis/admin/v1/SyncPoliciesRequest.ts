@@ -1,0 +1,8 @@
+// Original file: proto/admin.proto
+
+
+export interface SyncPoliciesRequest {
+}
+
+export interface SyncPoliciesRequest__Output {
+}

@@ -1,0 +1,10 @@
+// Original file: proto/admin.proto
+
+
+export interface WatchEventsRequest {
+  'kinds'?: (string)[];
+}
+
+export interface WatchEventsRequest__Output {
+  'kinds': (string)[];
+}
