@@ -36,6 +36,20 @@ export interface ClusterFleet {
   destroy(): Promise<void>;
 }
 
+/**
+ * The clusters' ports are picked free and then bound: on a busy machine another process may take
+ * one in between, and that server exits at start. Such a start is tried again (a new set of ports).
+ */
+async function startSuperclusterRetrying(regions: string[]): Promise<LocalSupercluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSupercluster({ regions });
+    } catch (err) {
+      if (attempt >= 3 || !/exited during start-up/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 export async function startClusterFleet(options: {
   regions: string[];
   dataPlanes: ClusterFleetPlane[];
@@ -51,7 +65,7 @@ export async function startClusterFleet(options: {
   };
   try {
     const started = await Promise.allSettled([
-      startSupercluster({ regions: options.regions }),
+      startSuperclusterRetrying(options.regions),
       startPostgres(),
       startOidcProvider(),
     ]);
