@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import {
   BusMessageError,
   decodeBundlePointer,
+  decodeLiveBundle,
   decodeStatusReport,
   encodeBusMessage,
+  encodeLiveBundle,
   type StatusReport,
   statusSubject,
   subjectToken,
@@ -47,6 +49,29 @@ describe("bus messages", () => {
       /status report is invalid/,
     );
     expect(() => decodeBundlePointer(new Uint8Array(2 * 1024 * 1024))).toThrow(/over/);
+  });
+
+  it("carry a live bundle as its pointer and exactly the bytes it describes", () => {
+    const bytes = new Uint8Array(pointer.size).fill(7);
+    const message = encodeLiveBundle(pointer, bytes);
+    const decoded = decodeLiveBundle(message);
+    expect(decoded.pointer).toEqual(pointer);
+    expect(Buffer.from(decoded.bytes).equals(Buffer.from(bytes))).toBe(true);
+    // a view into a larger buffer (as NATS hands messages over) decodes the same
+    const framed = new Uint8Array(message.byteLength + 8);
+    framed.set(message, 3);
+    expect(decodeLiveBundle(framed.subarray(3, 3 + message.byteLength)).pointer).toEqual(pointer);
+
+    expect(() => decodeLiveBundle(new Uint8Array(3))).toThrow(/shorter than its header/);
+    const overrun = new Uint8Array(message);
+    new DataView(overrun.buffer).setUint32(0, message.byteLength);
+    expect(() => decodeLiveBundle(overrun)).toThrow(/overruns/);
+    expect(() => decodeLiveBundle(message.subarray(0, message.byteLength - 1))).toThrow(
+      /bundle bytes, the pointer says 123456/,
+    );
+    const garbled = new Uint8Array(message);
+    garbled[5] = 0xff;
+    expect(() => decodeLiveBundle(garbled)).toThrow(BusMessageError);
   });
 
   it("makes ids subject-safe", () => {

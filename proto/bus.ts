@@ -26,6 +26,12 @@ export const BUS = {
    * (replay on boot and reconnection). Receivers deduplicate by revocation id.
    */
   revocationsLiveSubject: "portcullis.revocations.live",
+  /**
+   * Core NATS subject carrying each new activation with its bundle bytes (`encodeLiveBundle`), just
+   * after the KV pointer is stored: the fast path that spares every connected data plane an Object
+   * Store fetch. KV + Object Store stay the durable path (start-up, reconnection, missed messages).
+   */
+  bundlesLiveSubject: "portcullis.bundles.live",
   /** Stream of decision records (audit). */
   decisionsStream: "PORTCULLIS_DECISIONS",
   decisionsPrefix: "portcullis.decisions",
@@ -253,3 +259,35 @@ export const decodeStatusReport = (bytes: Uint8Array): StatusReport =>
 
 export const decodeDecisionRecord = (bytes: Uint8Array): DecisionRecordMessage =>
   decodeBusMessage(decisionRecordSchema, bytes, "decision record");
+
+/**
+ * The live bundle message: a 4-byte big-endian length, the pointer's JSON, then the bundle bytes the
+ * pointer describes. Receivers check the bytes against the pointer's size and SHA-256 and then treat
+ * it exactly as the KV pointer (signature, activation and rollback checks), so it carries no trust
+ * of its own.
+ */
+export function encodeLiveBundle(pointer: BundlePointer, bytes: Uint8Array): Uint8Array {
+  const head = encodeBusMessage(pointer);
+  const out = new Uint8Array(4 + head.byteLength + bytes.byteLength);
+  new DataView(out.buffer).setUint32(0, head.byteLength);
+  out.set(head, 4);
+  out.set(bytes, 4 + head.byteLength);
+  return out;
+}
+
+/** Splits a live bundle message; throws BusMessageError when it is not one. */
+export function decodeLiveBundle(message: Uint8Array): { pointer: BundlePointer; bytes: Uint8Array } {
+  if (message.byteLength < 4) throw new BusMessageError("live bundle message is shorter than its header");
+  const headLength = new DataView(message.buffer, message.byteOffset, message.byteLength).getUint32(0);
+  if (headLength > MAX_BUS_MESSAGE_BYTES || 4 + headLength > message.byteLength) {
+    throw new BusMessageError(`live bundle message: pointer length ${headLength} overruns the message`);
+  }
+  const pointer = decodeBundlePointer(message.subarray(4, 4 + headLength));
+  const bytes = message.subarray(4 + headLength);
+  if (bytes.byteLength !== pointer.size) {
+    throw new BusMessageError(
+      `live bundle message: ${bytes.byteLength} bundle bytes, the pointer says ${pointer.size}`,
+    );
+  }
+  return { pointer, bytes };
+}

@@ -143,7 +143,7 @@ describe("the fleet on a 3-node cluster", () => {
 });
 
 describe("the shipped permissions", () => {
-  it("refuse a data plane publishing a bundle pointer or a revocation", async () => {
+  it("refuse a data plane publishing a bundle pointer, a live bundle or a revocation", async () => {
     const nc = await client("data-plane");
     const before = await revocationCount();
     const kv = await new Kvm(nc).open("portcullis_bundles");
@@ -154,11 +154,13 @@ describe("the shipped permissions", () => {
     })();
     nc.publish("portcullis.revocations.subject", "{}");
     nc.publish("$KV.portcullis_bundles.active", "{}");
+    nc.publish("portcullis.bundles.live", "{}");
     await nc.flush();
-    await eventually(() => errors.length >= 2, "two permission violations reported");
+    await eventually(() => errors.length >= 3, "three permission violations reported");
     expect(errors.join("\n")).toMatch(
       /Permissions Violation for Publish to "portcullis\.revocations\.subject"/,
     );
+    expect(errors.join("\n")).toMatch(/Permissions Violation for Publish to "portcullis\.bundles\.live"/);
     expect(await revocationCount()).toBe(before);
   });
 

@@ -31,7 +31,13 @@ import { type LocalNats, startNats } from "../devstack/nats.js";
 import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
 import { parseManifest, sha256 } from "../proto/bundle.js";
 import { decodeBundle, encodeBundle } from "../proto/bundle-file.js";
-import { BUS, type BundlePointer, decodeBundlePointer, encodeBusMessage } from "../proto/bus.js";
+import {
+  BUS,
+  type BundlePointer,
+  decodeBundlePointer,
+  encodeBusMessage,
+  encodeLiveBundle,
+} from "../proto/bus.js";
 import {
   type AdminClient,
   createAdminClient,
@@ -422,17 +428,35 @@ describe("policy rollout: git → control plane → NATS → two proxies", () =>
     }
   });
 
-  it("refuses a re-published older pointer (no rollback by replay); a rollback the control plane signs is enforced", async () => {
+  it("refuses a re-published older pointer, in KV or on the live subject (no rollback by replay); a rollback the control plane signs is enforced", async () => {
     expect(rolledBackPointer).toBeDefined();
     const replayed = rolledBackPointer!;
     const nc = await connect({ servers: nats.url, name: "rollout-test-replayer" });
     try {
+      // the genuine earlier activation with its bytes, replayed on the live subject: refused, and
+      // what the control plane wants (KV) is unchanged
+      nc.publish(BUS.bundlesLiveSubject, encodeLiveBundle(replayed, cp.store.bundles.bytes(first)!));
+      const live = await eventually(async () => {
+        const f = await admin.GetFleetStatus({});
+        return f.data_planes.length === 2 && f.data_planes.every((d) => d.load_error !== "") ? f : undefined;
+      }, "both data planes to refuse the replayed live bundle");
+      for (const d of live.data_planes) {
+        expect(d).toMatchObject({ revision: audit, wanted_revision: audit });
+        expect(d.load_error).toMatch(
+          /activation refused: activation \d+ of \w+ is not newer than activation \d+/,
+        );
+      }
+      for (const plane of planes) expect(plane.stack.proxy.policy.revision).toBe(audit);
+
       const kv = await new Kvm(nc).open(BUS.bundleKv);
       // the genuine pointer of an earlier activation, bytes and signatures all valid, put back
       await kv.put(BUS.activeKey, encodeBusMessage(replayed));
       const fleet = await eventually(async () => {
         const f = await admin.GetFleetStatus({});
-        return f.data_planes.length === 2 && f.data_planes.every((d) => d.load_error !== "") ? f : undefined;
+        return f.data_planes.length === 2 &&
+          f.data_planes.every((d) => d.load_error !== "" && d.wanted_revision === first)
+          ? f
+          : undefined;
       }, "both data planes to refuse the replayed pointer");
       for (const d of fleet.data_planes) {
         expect(d).toMatchObject({ revision: audit, wanted_revision: first });

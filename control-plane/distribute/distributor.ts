@@ -7,6 +7,10 @@
  * repairs NATS after it lost its data or was unreachable. NATS being down never fails the control
  * plane: the link retries in the background and reconciles as soon as it is back.
  *
+ * Each new pointer is then also sent with its bytes on core NATS (`portcullis.bundles.live`), so
+ * connected data planes switch without an Object Store fetch each: one message fanned out by the
+ * servers instead of a consumer per data plane. A data plane that misses it reads KV as before.
+ *
  * The distributor also listens to `portcullis.status.>` and hands valid reports to the fleet view.
  */
 import type { KV } from "@nats-io/kv";
@@ -25,6 +29,7 @@ import {
   decodeBundlePointer,
   decodeStatusReport,
   encodeBusMessage,
+  encodeLiveBundle,
   STATUS_WILDCARD,
   type StatusReport,
 } from "../../proto/bus.js";
@@ -300,12 +305,31 @@ export class Distributor {
         { revision: pointer.revision, activatedAt: pointer.activated_at },
         "active bundle pointer published",
       );
+      this.#publishLive(handles.nc, pointer, active.bytes);
     }
     this.#options.onPublished?.(active, new Date().toISOString());
     await this.#prune(handles, object).catch((err: Error) =>
       this.#logger.warn({ err: err.message }, "pruning old bundle objects failed"),
     );
     return pointer;
+  }
+
+  /** The fast path: pointer and bytes in one core NATS message, when it fits the server's limit. */
+  #publishLive(nc: NatsConnection, pointer: BundlePointer, bytes: Uint8Array): void {
+    const message = encodeLiveBundle(pointer, bytes);
+    const limit = nc.info?.max_payload ?? 0;
+    if (message.byteLength > limit) {
+      this.#logger.info(
+        { revision: pointer.revision, bytes: message.byteLength, maxPayload: limit },
+        "bundle over the server's max_payload: data planes fetch it from the Object Store",
+      );
+      return;
+    }
+    try {
+      nc.publish(BUS.bundlesLiveSubject, message);
+    } catch (err) {
+      this.#logger.debug({ err: (err as Error).message }, "live bundle not sent");
+    }
   }
 
   async #prune(handles: Handles, activeObject: string): Promise<void> {

@@ -3,18 +3,21 @@
  * activation arrives, verified and loaded into opa-wasm through the PolicyHolder; status reports
  * make the fleet view converge; a NATS kill and restart is survived on both sides (an activation
  * made while NATS was down arrives afterwards); the last good bundle on disk starts a data plane
- * while NATS is down; a bundle the data plane refuses is reported as load_error.
+ * while NATS is down; a bundle the data plane refuses is reported as load_error; each activation
+ * also arrives with its bytes on the live subject, which is enough to switch, while a live message
+ * whose bytes are not its pointer's is ignored and KV stays what decides.
  */
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadBundlePublicKeys, verifyBundle } from "../../common/policy/bundle-verify.js";
 import { PolicyHolder, PolicyRuntime } from "../../common/policy/runtime.js";
 import { type LocalNats, startNats } from "../../devstack/nats.js";
 import { decodeBundle } from "../../proto/bundle-file.js";
-import type { BundlePointer } from "../../proto/bus.js";
+import { BUS, type BundlePointer, decodeLiveBundle, encodeLiveBundle } from "../../proto/bus.js";
 import { startTestControlPlane, type TestControlPlane } from "../../test/harness/control-plane.js";
 import { eventually, TempGitRepo } from "../../test/harness/git-repo.js";
 import { BundleWatcher, LAST_GOOD_BUNDLE } from "./bundle-watcher.js";
@@ -227,5 +230,62 @@ describe("bundle watcher", () => {
     const view = cp.fleet.summary(revisions[3]).dataPlanes.find((d) => d.id === "dp-wrong-key");
     expect(view).toMatchObject({ converged: false, live: true });
     expect(await BundleWatcher.readLastGood(stranger.stateDir)).toBeUndefined();
+  });
+
+  it("gets each activation with its bytes on the live subject, the pointer as KV has it", async () => {
+    const nc = await connect({ servers: nats.url });
+    try {
+      const sub = nc.subscribe(BUS.bundlesLiveSubject, { max: 1 });
+      await nc.flush();
+      revisions.push(await commitPolicy("delta"));
+      let message: Uint8Array | undefined;
+      for await (const m of sub) message = m.data;
+      const live = decodeLiveBundle(message!);
+      expect(live.pointer).toEqual(await cp.distributor.readPointer());
+      expect(live.pointer.revision).toBe(revisions[4]);
+      expect(Buffer.from(live.bytes).equals(Buffer.from(cp.store.bundles.bytes(revisions[4]!)!))).toBe(true);
+      await eventually(() => loaded(plane, revisions[4]!), "the delta commit on the data plane");
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("switches on a live message alone, ignores one whose bytes are not its pointer's, and KV still decides", async () => {
+    const current = (await cp.distributor.readPointer())!;
+    expect(plane.holder.revision).toBe(current.revision);
+    // an earlier bundle, under an object name the Object Store does not hold: only the message has it
+    const bytes = cp.store.bundles.bytes(revisions[1]!)!;
+    const pointer: BundlePointer = {
+      ...current,
+      revision: revisions[1]!,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+      size: bytes.byteLength,
+      signature: cp.store.bundles.require(revisions[1]!).signature!,
+      object: "bundles/not-in-the-object-store.tar",
+    };
+    const forged = randomBytes(bytes.byteLength);
+    const loadsBefore = plane.loads.length;
+    const seen: string[] = [];
+    const stopListening = plane.watcher.onChange((state) =>
+      seen.push(`${state.revision}:${state.loadedVia}`),
+    );
+    const nc = await connect({ servers: nats.url });
+    try {
+      nc.publish(BUS.bundlesLiveSubject, encodeLiveBundle(pointer, forged)); // first, from the same publisher
+      nc.publish(BUS.bundlesLiveSubject, encodeLiveBundle(pointer, bytes));
+      await nc.flush();
+    } finally {
+      await nc.close();
+    }
+    await eventually(() => plane.loads.length > loadsBefore, "a load from the live message");
+    expect(plane.loads[loadsBefore]).toEqual(pointer); // the forged bytes never reached onBundle
+    await eventually(() => seen.includes(`${revisions[1]}:live`), "the state saying it came live");
+    // the periodic re-read of KV brings back what the control plane wants, fetched from the store
+    await eventually(
+      () => loaded(plane, current.revision) && plane.watcher.state.loadedVia === "object-store",
+      "the KV pointer's bundle back from the Object Store",
+    );
+    stopListening();
+    expect(plane.loads.slice(loadsBefore).map((p) => p.revision)).toEqual([revisions[1], current.revision]);
   });
 });

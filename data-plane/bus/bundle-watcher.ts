@@ -8,6 +8,12 @@
  * the last bundle `onBundle` accepted is kept on local disk (`<stateDir>/last-good-bundle.tar` and
  * `.json`) so `loadLastGood()` can start the proxy when NATS or the control plane is down.
  *
+ * The control plane also sends each new pointer with its bytes on core NATS
+ * (`portcullis.bundles.live`): a data plane takes the bytes from there when they match the pointer's
+ * size and SHA-256, instead of fetching the object (or as soon as they arrive while a fetch is still
+ * under way). The bytes then go through `onBundle` exactly as fetched ones do, so the message needs
+ * no trust of its own; a refused one is fetched from the Object Store once before it counts as refused.
+ *
  * NATS loss never throws into the proxy: the link reconnects forever with backoff, and every
  * (re)connection re-reads the pointer (a watch with the last value), so a change made while this
  * data plane was cut off is picked up when it is back. A periodic re-read is the safety net.
@@ -19,7 +25,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import { type ObjectResult, type ObjectStore, Objm } from "@nats-io/obj";
-import type { ConnectionOptions, NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import type {
+  ConnectionOptions,
+  NatsConnection,
+  QueuedIterator,
+  Subscription,
+} from "@nats-io/transport-node";
 import { type Logger, silentLogger } from "../../common/logger.js";
 import { type Backoff, backoffDelay, NatsLink } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
@@ -28,8 +39,10 @@ import { decodeBundle } from "../../proto/bundle-file.js";
 import {
   BUS,
   type BundlePointer,
+  BusMessageError,
   bundlePointerSchema,
   decodeBundlePointer,
+  decodeLiveBundle,
   encodeBusMessage,
   type StatusReport,
   statusSubject,
@@ -84,12 +97,16 @@ export interface BundleWatcherState {
   revision?: string;
   /** Where it came from. */
   loadedFrom?: "nats" | "disk";
+  /** From NATS: in the live message, or fetched from the Object Store. */
+  loadedVia?: BundleTransport;
   loadedAt?: string;
   /** The revision the KV pointer names (last seen). */
   wantedRevision?: string;
   /** Why the last pointer seen is not in use. */
   loadError?: string;
 }
+
+export type BundleTransport = "live" | "object-store";
 
 export const LAST_GOOD_BUNDLE = "last-good-bundle.tar";
 export const LAST_GOOD_POINTER = "last-good-bundle.json";
@@ -147,6 +164,12 @@ export class BundleWatcher {
   #kv: KV | undefined;
   #os: ObjectStore | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
+  #liveSub: Subscription | undefined;
+  /** The bytes of the last live message not yet used, for the pointer of that key. */
+  #live: { key: string; bytes: Uint8Array } | undefined;
+  /** A fetch under way that the live message for its pointer may finish first. */
+  #liveWaiter: { key: string; deliver: (bytes: Uint8Array) => void } | undefined;
+  #loadedVia: BundleTransport | undefined;
   #loaded: BundlePointer | undefined;
   #loadedFrom: "nats" | "disk" | undefined;
   #loadedAt: string | undefined;
@@ -199,6 +222,8 @@ export class BundleWatcher {
     clearTimeout(this.#retryTimer);
     this.#watch?.stop();
     this.#watch = undefined;
+    this.#liveSub?.unsubscribe();
+    this.#liveSub = undefined;
     await this.#processing?.catch(() => undefined);
     await this.#link.stop();
   }
@@ -207,6 +232,7 @@ export class BundleWatcher {
     const state: BundleWatcherState = { connected: this.#link.connected };
     if (this.#loaded) state.revision = this.#loaded.revision;
     if (this.#loadedFrom) state.loadedFrom = this.#loadedFrom;
+    if (this.#loadedFrom === "nats" && this.#loadedVia) state.loadedVia = this.#loadedVia;
     if (this.#loadedAt) state.loadedAt = this.#loadedAt;
     if (this.#wanted) state.wantedRevision = this.#wanted.revision;
     if (this.#loadError) state.loadError = this.#loadError;
@@ -354,8 +380,45 @@ export class BundleWatcher {
         this.#logger.debug({ err: (err as Error).message }, "bundle pointer watch ended");
       }
     })();
+    this.#liveSub?.unsubscribe();
+    this.#liveSub = nc.subscribe(BUS.bundlesLiveSubject, {
+      callback: (err, msg) => {
+        if (!err) this.#onLive(msg.data);
+      },
+    });
     this.#notify();
     void this.reportNow();
+  }
+
+  /** A live bundle message: used when its bytes are the pointer's, ignored (with a log line) if not. */
+  #onLive(message: Uint8Array): void {
+    let pointer: BundlePointer;
+    let bytes: Uint8Array;
+    try {
+      ({ pointer, bytes } = decodeLiveBundle(message));
+    } catch (err) {
+      if (!(err instanceof BusMessageError)) throw err;
+      this.#logger.warn({ err: err.message }, "ignored an invalid live bundle message");
+      return;
+    }
+    const max = this.#options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
+    if (bytes.byteLength > max || sha256Hex(bytes) !== pointer.sha256) {
+      this.#logger.warn(
+        { revision: pointer.revision, bytes: bytes.byteLength },
+        "ignored a live bundle whose bytes are not its pointer's",
+      );
+      return;
+    }
+    const key = pointerKey(pointer);
+    if (this.#loaded && pointerKey(this.#loaded) === key) return;
+    // a copy: NATS may reuse the buffer the message is a view of
+    const own = Uint8Array.from(bytes);
+    if (this.#liveWaiter?.key === key) {
+      this.#liveWaiter.deliver(own);
+      return;
+    }
+    this.#live = { key, bytes: own };
+    this.#want(pointer, "live");
   }
 
   #consider(value: Uint8Array): void {
@@ -369,8 +432,9 @@ export class BundleWatcher {
     this.#want(pointer);
   }
 
-  #want(pointer: BundlePointer): void {
-    this.#wanted = pointer;
+  /** A pointer to load: from KV (what the control plane wants, reported) or from a live message. */
+  #want(pointer: BundlePointer, from: "kv" | "live" = "kv"): void {
+    if (from === "kv") this.#wanted = pointer;
     if (this.#loaded && pointerKey(this.#loaded) === pointerKey(pointer)) {
       if (this.#loadError && this.#failedKey !== pointerKey(pointer)) this.#loadError = undefined;
       return;
@@ -395,8 +459,9 @@ export class BundleWatcher {
     const log = this.#logger.child({ revision: pointer.revision });
     const started = performance.now();
     let bytes: Uint8Array;
+    let via: BundleTransport;
     try {
-      bytes = await this.#fetch(pointer);
+      ({ bytes, via } = await this.#bytesOf(pointer));
     } catch (err) {
       this.#loadError = `fetching bundle ${pointer.revision}: ${(err as Error).message}`;
       if (err instanceof FetchError) this.#retryLater(pointer);
@@ -410,7 +475,12 @@ export class BundleWatcher {
     try {
       await this.#options.onBundle(bytes, pointer);
     } catch (err) {
-      this.#failedKey = pointerKey(pointer);
+      // Refused from a live message: fetched from the Object Store once more before it counts.
+      if (via === "live" && this.#wanted && pointerKey(this.#wanted) === pointerKey(pointer)) {
+        this.#pending ??= pointer;
+      } else if (via !== "live") {
+        this.#failedKey = pointerKey(pointer);
+      }
       this.#loadError = `bundle ${pointer.revision} refused: ${(err as Error).message}`;
       log.error({ err: (err as Error).message }, "bundle refused; the previous one stays in use");
       this.#notify();
@@ -427,16 +497,42 @@ export class BundleWatcher {
     );
     this.#loaded = pointer;
     this.#loadedFrom = "nats";
+    this.#loadedVia = via;
     this.#loadedAt = loadedAt;
     this.#loadError = undefined;
     this.#failedKey = undefined;
     this.#fetchFailures = 0;
     log.info(
-      { fetchMs: Math.round(fetchedMs), totalMs: Math.round(performance.now() - started) },
+      { via, fetchMs: Math.round(fetchedMs), totalMs: Math.round(performance.now() - started) },
       "bundle loaded",
     );
     this.#notify();
     void this.reportNow();
+  }
+
+  /**
+   * The pointer's bytes: from the live message when it came first, else fetched from the Object
+   * Store, unless the live message arrives while that fetch is still under way (the fetch is then
+   * left to finish or time out on its own; its bytes are not used).
+   */
+  async #bytesOf(pointer: BundlePointer): Promise<{ bytes: Uint8Array; via: BundleTransport }> {
+    const key = pointerKey(pointer);
+    const live = this.#live;
+    this.#live = undefined;
+    if (live?.key === key) return { bytes: live.bytes, via: "live" };
+    const arrived = new Promise<Uint8Array>((deliver) => {
+      this.#liveWaiter = { key, deliver };
+    });
+    const fetching = this.#fetch(pointer);
+    fetching.catch(() => undefined);
+    try {
+      return await Promise.race([
+        fetching.then((bytes) => ({ bytes, via: "object-store" as const })),
+        arrived.then((bytes) => ({ bytes, via: "live" as const })),
+      ]);
+    } finally {
+      this.#liveWaiter = undefined;
+    }
   }
 
   /**
