@@ -248,7 +248,13 @@ async function main(): Promise<number> {
     const pendingStarts: ((planes: { id: string; port: number }[]) => void)[][] = [];
     for (let w = 0; w < opts.workers; w++) {
       const child = fork(new URL("./lib/fleet-worker.js", import.meta.url), [], {
-        execArgv: ["--max-old-space-size=4096"],
+        // PORTCULLIS_BENCH_CPU_PROF=<dir>: a V8 CPU profile of each worker (bench/README.md)
+        execArgv: [
+          "--max-old-space-size=4096",
+          ...(process.env.PORTCULLIS_BENCH_CPU_PROF
+            ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PORTCULLIS_BENCH_CPU_PROF}`]
+            : []),
+        ],
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
       pendingStarts.push([]);
@@ -316,8 +322,10 @@ async function main(): Promise<number> {
       const committed = nowMs();
       const sync = await admin.SyncPolicies({});
       const synced = nowMs();
-      if (sync.active_revision !== revision || !sync.published) {
-        throw new Error(`commit ${revision.slice(0, 12)} was not activated and published`);
+      // Not yet published (NATS reconnecting, e.g. during the node kill): the control plane
+      // publishes it once it is back; the rollout is measured until every data plane has it.
+      if (sync.active_revision !== revision) {
+        throw new Error(`commit ${revision.slice(0, 12)} was not activated`);
       }
       activeRevision = revision;
       await until(

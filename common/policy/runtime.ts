@@ -11,6 +11,7 @@
  * statement (or connection) and use that runtime to the end, so a swap never changes the policy
  * under work already in flight.
  */
+import { createHash } from "node:crypto";
 import { type LoadedPolicy, loadPolicy } from "@open-policy-agent/opa-wasm";
 import { z } from "zod";
 import type { BundleManifest } from "../../proto/bundle.js";
@@ -26,6 +27,31 @@ import {
 } from "../../proto/policy.js";
 import type { Logger } from "../logger.js";
 import { isVerifiedBundle, type VerifiedBundle } from "./bundle-verify.js";
+
+/**
+ * Compiled policy modules by the SHA-256 of their bytes (a few, most recent last): data planes that
+ * share a process (worker threads, the fleet benchmark's packing) compile each bundle's wasm once
+ * and instantiate it each, with their own memory. The hash is over the verified bytes.
+ */
+type CompiledModule = Parameters<typeof loadPolicy>[0];
+/** Node's WebAssembly global (the project's lib setting has no WebAssembly types). */
+const wasm = (
+  globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledModule> } }
+).WebAssembly;
+const compiledModules = new Map<string, Promise<CompiledModule>>();
+const COMPILED_MODULES_KEPT = 4;
+
+function compiledModule(bytes: Uint8Array): Promise<CompiledModule> {
+  const key = createHash("sha256").update(bytes).digest("hex");
+  const module = compiledModules.get(key) ?? wasm.compile(bytes);
+  compiledModules.delete(key);
+  compiledModules.set(key, module);
+  module.catch(() => compiledModules.delete(key));
+  while (compiledModules.size > COMPILED_MODULES_KEPT) {
+    compiledModules.delete(compiledModules.keys().next().value as string);
+  }
+  return module;
+}
 
 export class PolicyLoadError extends Error {
   override name = "PolicyLoadError";
@@ -163,7 +189,7 @@ export class PolicyRuntime {
     }
     let policy: LoadedPolicy;
     try {
-      policy = await loadPolicy(bundle.policyWasm as Uint8Array<ArrayBuffer>);
+      policy = await loadPolicy(await compiledModule(bundle.policyWasm));
     } catch (err) {
       throw new PolicyLoadError(
         `bundle ${bundle.revision}: policy.wasm does not load: ${(err as Error).message}`,

@@ -84,6 +84,12 @@ export interface BundleWatcherOptions {
    * pointer behind it.
    */
   fetchTimeoutMs?: number;
+  /**
+   * How long a pointer change seen in KV waits for its live message before the bundle is fetched
+   * from the Object Store (default 250 ms; the control plane sends it right after the pointer). The
+   * first pointer read after a (re)connection is fetched at once: no live message follows it.
+   */
+  liveGraceMs?: number;
   backoff?: Backoff;
   connectTimeoutMs?: number;
   /** Authentication, TLS… for the NATS client. */
@@ -175,6 +181,8 @@ export class BundleWatcher {
   #loadedAt: string | undefined;
   #wanted: BundlePointer | undefined;
   #pending: BundlePointer | undefined;
+  /** Whether the pending pointer is a change just seen in KV (its live message is on its way). */
+  #pendingIsUpdate = false;
   #processing: Promise<void> | undefined;
   #failedKey: string | undefined;
   #loadError: string | undefined;
@@ -329,7 +337,7 @@ export class BundleWatcher {
     if (!kv || !this.#link.connected) return;
     try {
       const entry = await kv.get(BUS.activeKey);
-      if (entry && entry.operation === "PUT") this.#consider(entry.value);
+      if (entry && entry.operation === "PUT") this.#consider(entry.value, false);
     } catch (err) {
       this.#logger.debug({ err: (err as Error).message }, "reading the bundle pointer failed");
     }
@@ -374,7 +382,7 @@ export class BundleWatcher {
     void (async () => {
       try {
         for await (const entry of watch) {
-          if (entry.operation === "PUT") this.#consider(entry.value);
+          if (entry.operation === "PUT") this.#consider(entry.value, entry.isUpdate);
         }
       } catch (err) {
         this.#logger.debug({ err: (err as Error).message }, "bundle pointer watch ended");
@@ -421,7 +429,7 @@ export class BundleWatcher {
     this.#want(pointer, "live");
   }
 
-  #consider(value: Uint8Array): void {
+  #consider(value: Uint8Array, isUpdate: boolean): void {
     let pointer: BundlePointer;
     try {
       pointer = decodeBundlePointer(value);
@@ -429,17 +437,23 @@ export class BundleWatcher {
       this.#logger.warn({ err: (err as Error).message }, "ignored an invalid bundle pointer");
       return;
     }
-    this.#want(pointer);
+    this.#want(pointer, isUpdate ? "kv-update" : "kv");
   }
 
-  /** A pointer to load: from KV (what the control plane wants, reported) or from a live message. */
-  #want(pointer: BundlePointer, from: "kv" | "live" = "kv"): void {
-    if (from === "kv") this.#wanted = pointer;
+  /**
+   * A pointer to load: from KV (what the control plane wants, reported; `kv-update` when it is a
+   * change the watch just saw) or from a live message.
+   */
+  #want(pointer: BundlePointer, from: "kv" | "kv-update" | "live" = "kv"): void {
+    if (from !== "live") this.#wanted = pointer;
     if (this.#loaded && pointerKey(this.#loaded) === pointerKey(pointer)) {
       if (this.#loadError && this.#failedKey !== pointerKey(pointer)) this.#loadError = undefined;
       return;
     }
     if (this.#failedKey === pointerKey(pointer)) return;
+    if (!this.#pending || pointerKey(this.#pending) !== pointerKey(pointer)) {
+      this.#pendingIsUpdate = from === "kv-update";
+    }
     this.#pending = pointer;
     this.#processing ??= this.#drain().finally(() => {
       this.#processing = undefined;
@@ -449,19 +463,21 @@ export class BundleWatcher {
   async #drain(): Promise<void> {
     while (this.#pending && !this.#stopped) {
       const pointer = this.#pending;
+      const isUpdate = this.#pendingIsUpdate;
       this.#pending = undefined;
+      this.#pendingIsUpdate = false;
       if (this.#loaded && pointerKey(this.#loaded) === pointerKey(pointer)) continue;
-      await this.#load(pointer);
+      await this.#load(pointer, isUpdate);
     }
   }
 
-  async #load(pointer: BundlePointer): Promise<void> {
+  async #load(pointer: BundlePointer, isUpdate = false): Promise<void> {
     const log = this.#logger.child({ revision: pointer.revision });
     const started = performance.now();
     let bytes: Uint8Array;
     let via: BundleTransport;
     try {
-      ({ bytes, via } = await this.#bytesOf(pointer));
+      ({ bytes, via } = await this.#bytesOf(pointer, isUpdate));
     } catch (err) {
       this.#loadError = `fetching bundle ${pointer.revision}: ${(err as Error).message}`;
       if (err instanceof FetchError) this.#retryLater(pointer);
@@ -511,21 +527,44 @@ export class BundleWatcher {
   }
 
   /**
-   * The pointer's bytes: from the live message when it came first, else fetched from the Object
-   * Store, unless the live message arrives while that fetch is still under way (the fetch is then
-   * left to finish or time out on its own; its bytes are not used).
+   * The pointer's bytes: from the live message when it came first; for a change just seen in KV,
+   * from the live message if it comes within liveGraceMs; else fetched from the Object Store,
+   * unless the live message arrives while that fetch is still under way (the fetch is then
+   * cancelled: the Object Store client hashes every chunk it reads, which is not free).
    */
-  async #bytesOf(pointer: BundlePointer): Promise<{ bytes: Uint8Array; via: BundleTransport }> {
+  async #bytesOf(
+    pointer: BundlePointer,
+    isUpdate: boolean,
+  ): Promise<{ bytes: Uint8Array; via: BundleTransport }> {
     const key = pointerKey(pointer);
     const live = this.#live;
     this.#live = undefined;
     if (live?.key === key) return { bytes: live.bytes, via: "live" };
+    let superseded = false;
     const arrived = new Promise<Uint8Array>((deliver) => {
-      this.#liveWaiter = { key, deliver };
+      this.#liveWaiter = {
+        key,
+        deliver: (bytes) => {
+          superseded = true;
+          deliver(bytes);
+        },
+      };
     });
-    const fetching = this.#fetch(pointer);
-    fetching.catch(() => undefined);
     try {
+      const grace = isUpdate ? (this.#options.liveGraceMs ?? 250) : 0;
+      if (grace > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const early = await Promise.race([
+          arrived,
+          new Promise<undefined>((resolve) => {
+            timer = setTimeout(() => resolve(undefined), grace);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (early) return { bytes: early, via: "live" };
+      }
+      const fetching = this.#fetch(pointer, () => superseded);
+      fetching.catch(() => undefined);
       return await Promise.race([
         fetching.then((bytes) => ({ bytes, via: "object-store" as const })),
         arrived.then((bytes) => ({ bytes, via: "live" as const })),
@@ -543,7 +582,7 @@ export class BundleWatcher {
    * fetch past its deadline is abandoned (a late reader is cancelled) and retried with backoff,
    * instead of holding every later pointer behind it.
    */
-  async #fetch(pointer: BundlePointer): Promise<Uint8Array> {
+  async #fetch(pointer: BundlePointer, superseded: () => boolean = () => false): Promise<Uint8Array> {
     const max = this.#options.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES;
     if (pointer.bucket !== this.#objectBucket) {
       throw new Error(
@@ -581,13 +620,13 @@ export class BundleWatcher {
       // a get that answers after the deadline: its stream is cancelled, nobody reads it
       void getting.then(
         (late) => {
-          if (abandoned) late?.data.cancel().catch(() => undefined);
+          if (abandoned || superseded()) late?.data.cancel().catch(() => undefined);
         },
         () => undefined,
       );
       const result = await within(getting);
       if (!result) throw new FetchError(`object ${pointer.object} vanished`);
-      const bytes = await this.#readObject(result, pointer.object, info.size, within);
+      const bytes = await this.#readObject(result, pointer.object, info.size, within, superseded);
       const digest = sha256Hex(bytes);
       if (digest !== pointer.sha256) {
         throw new FetchError(
@@ -606,12 +645,14 @@ export class BundleWatcher {
     name: string,
     size: number,
     within: <T>(step: Promise<T>) => Promise<T>,
+    superseded: () => boolean,
   ): Promise<Uint8Array> {
     const reader = result.data.getReader();
     const chunks: Uint8Array[] = [];
     let total = 0;
     try {
       for (;;) {
+        if (superseded()) throw new FetchError(`object ${name}: the live message came first`);
         const { done, value } = await within(reader.read());
         if (done) break;
         total += value.byteLength;
