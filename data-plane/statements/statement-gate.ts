@@ -277,6 +277,26 @@ export class StatementGate implements RelayStages {
     this.spec = this.confirmed.clone();
   }
 
+  /**
+   * Decides a statement the session's start-up already ran upstream (a start-up search_path, as the SET
+   * it equals), as if the client had sent it first: with the policy, the session's identity and the
+   * state at login; its masks, if any, hold for the session. Recorded like every decision.
+   */
+  decideAtLogin(text: string): QueryDecision {
+    const analysis = this.deps.analyze(text);
+    if (!analysis.ok || analysis.statements.length !== 1) {
+      const decision = { allow: false, reasons: [`the proxy cannot analyse ${text}`] };
+      this.record("simple", null, text, decision);
+      return decision;
+    }
+    const raw = analysis.statements[0]!;
+    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    const { info } = this.resolve(raw, this.confirmed, catalog);
+    const { decision } = this.decide(info, "simple", 0, 1, catalog, this.confirmed.path.key());
+    if (decision.allow) this.addMasks(decision.mask);
+    return decision;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // client → upstream
 
