@@ -226,6 +226,20 @@ describe("a start-up search_path through the proxy", () => {
     });
   });
 
+  it("sessions one after another (a pooled upstream is reset and keyed by it) each have their own", async () => {
+    for (const value of ["hr", "sales", "hr", "public, hr", "sales"]) {
+      await session(`-c search_path=${value.replaceAll(" ", "\\ ")}`, async (client) => {
+        expect(await outcome(client, "SHOW search_path")).toEqual({
+          ok: true,
+          rows: [{ search_path: value }],
+        });
+        const got = await outcome(client, "SELECT ssn FROM employees ORDER BY id LIMIT 1", true);
+        if (value.includes("hr")) expect(got).toEqual({ ok: true, rows: [{ ssn: "***" }] });
+        else expect(got).toMatchObject({ ok: false });
+      });
+    }
+  });
+
   it("quoted names, $user and a schema with a space are read as the server reads them", async () => {
     await session('-c search_path="My\\ Schema",\\ "$user",\\ HR', async (client) => {
       expect(await outcome(client, "SHOW search_path")).toEqual({
