@@ -4,10 +4,15 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import type { Logger } from "../common/logger.js";
 import type { ConnectionDecision, ConnectionInput, TokenClaims } from "../proto/policy.js";
-import { type LoginAuthority, LoginRefused, login } from "./client/login.js";
+import { type LoginAuthority, LoginRefused, login, SessionRefused } from "./client/login.js";
 import { SocketReader } from "./client/socket-reader.js";
 import { negotiateStartup } from "./client/startup.js";
 import { FORWARDED_SETTINGS, parseStartupOptions, StartupOptionRefused } from "./client/startup-options.js";
+import {
+  parseStartupSearchPath,
+  type StartupSearchPath,
+  StartupSearchPathRefused,
+} from "./client/startup-search-path.js";
 import { type DataPlaneConfig, readRolePassword } from "./config.js";
 import type { DataPlaneMetrics } from "./metrics.js";
 import {
@@ -62,6 +67,8 @@ export interface SessionContext {
   claims: TokenClaims;
   dbRole: string;
   database: string;
+  /** A search_path given at start-up, forwarded upstream: checked and decided at session set-up. */
+  startupSearchPath?: StartupSearchPath;
   /** The transaction status of the last ReadyForQuery. */
   status(): TransactionStatus;
 }
@@ -255,6 +262,21 @@ export class DataPlane {
           throw new LoginRefused(err.message, SQLSTATE.featureNotSupported);
         }
       }
+      // a start-up search_path (a parameter of that name wins over `options`, as on the server) is read
+      // as the server reads it before the password is asked for; the policy decides it after login
+      let searchPathValue = optionSettings.search_path;
+      for (const [key, value] of Object.entries(startup.parameters)) {
+        if (key.toLowerCase() === "search_path") searchPathValue = value;
+      }
+      let startupSearchPath: StartupSearchPath | undefined;
+      if (searchPathValue !== undefined) {
+        try {
+          startupSearchPath = parseStartupSearchPath(searchPathValue);
+        } catch (err) {
+          if (!(err instanceof StartupSearchPathRefused)) throw err;
+          throw new LoginRefused(err.message, err.sqlstate);
+        }
+      }
       if (startup.negotiate) client.write(negotiateProtocolVersion(0, startup.negotiate.unsupported));
       // the server takes setting names in any case (CLIENT_ENCODING=SJIS): so does this check
       for (const [key, encoding] of [
@@ -303,11 +325,14 @@ export class DataPlane {
       const ignored: string[] = [];
       for (const [key, value] of Object.entries(startup.parameters)) {
         if (key === "user" || key === "database" || key === "options") continue;
+        if (key.toLowerCase() === "search_path") continue;
         if (FORWARDED_SETTINGS.has(key.toLowerCase())) forwarded[key.toLowerCase()] = value;
         else if (value !== "") ignored.push(key);
       }
       // What the proxy's reading of SQL depends on is set explicitly, so that no database or role
       // default (ALTER DATABASE … SET client_encoding) applies; the values reported are checked too.
+      delete forwarded.search_path;
+      if (startupSearchPath) forwarded.search_path = startupSearchPath.value;
       forwarded.client_encoding ??= "UTF8";
       forwarded.standard_conforming_strings = "on";
       let password: string;
@@ -327,6 +352,7 @@ export class DataPlane {
         claims: result.claims,
         dbRole,
         database,
+        ...(startupSearchPath ? { startupSearchPath } : {}),
         status: () => relay?.status ?? "I",
       };
       let relay: Relay | undefined;
@@ -451,6 +477,7 @@ export class DataPlane {
       try {
         return await this.setUp(pooled, context, log);
       } catch (err) {
+        if (err instanceof SessionRefused) throw err;
         log.warn({ err: (err as Error).message }, "pooled upstream session unusable: logging in afresh");
       }
     }
@@ -509,6 +536,9 @@ export class DataPlane {
       return { upstream, stages };
     } catch (err) {
       upstream.socket.destroy();
+      // the session itself is refused (a start-up search_path the policy denies or the server does
+      // not search as given): the client gets that refusal, not a passing failure
+      if (err instanceof SessionRefused) throw err;
       log.error({ err: (err as Error).message }, "session set-up failed");
       throw new LoginRefused("cannot set up the session right now", SQLSTATE.cannotConnectNow);
     }

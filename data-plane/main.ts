@@ -11,10 +11,13 @@ import { decodeBundle, readBundle } from "../proto/bundle-file.js";
 import type { BundlePointer } from "../proto/bus.js";
 import { BundleWatcher } from "./bus/bundle-watcher.js";
 import { DecisionLog } from "./bus/decision-log.js";
+import { SessionRefused } from "./client/login.js";
+import { checkServerSearchPath } from "./client/startup-search-path.js";
 import { busBackoff, type DataPlaneConfig, readRolePassword } from "./config.js";
 import { DataPlane } from "./data-plane.js";
 import { DataPlaneMetrics } from "./metrics.js";
 import { ActivationGuard } from "./policy/activation-guard.js";
+import { SQLSTATE } from "./protocol/errors.js";
 import { type SessionControls, startSessionControls } from "./revocation/session-controls.js";
 import { defaultAnalysisCache } from "./sql/analysis-cache.js";
 import { loadParser } from "./sql/parser.js";
@@ -30,6 +33,10 @@ import { queryFirstValue } from "./upstream/upstream-connection.js";
  * Builds a running data plane from its configuration: TLS, token verifier, policy (from a local
  * bundle; the bus feeds later ones), catalog, statement gate, listener and the status server.
  */
+
+/** The schemas the server really searches (no implicit ones), as a list splitIdentifierList reads. */
+const CURRENT_SCHEMAS_SQL =
+  "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(s), ',' ORDER BY o) FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS t(s, o)";
 
 export interface RunningDataPlane {
   dataPlane: DataPlane;
@@ -193,11 +200,29 @@ export async function startDataPlane(
             upstream.socket,
             "SELECT pg_catalog.current_setting('search_path')",
           );
+          const given = session.startupSearchPath;
+          if (given) {
+            // what the server really searches must be what the client gave (and the proxy decides)
+            const searched = await queryFirstValue(upstream.socket, CURRENT_SCHEMAS_SQL);
+            const mismatch = checkServerSearchPath(
+              given,
+              path,
+              searched === null ? [] : splitIdentifierList(searched),
+              session.dbRole,
+            );
+            if (mismatch) {
+              logger.warn({ session: session.id, reason: mismatch }, "start-up search_path refused");
+              throw new SessionRefused(
+                `start-up search_path is not supported through Portcullis: ${mismatch}`,
+                SQLSTATE.featureNotSupported,
+              );
+            }
+          }
           const password = rolePassword(session.dbRole);
           await catalog.get(session.database, session.dbRole, password).catch((err: Error) => {
             logger.warn({ err: err.message, database: session.database }, "catalog snapshot unavailable");
           });
-          return new StatementGate({
+          const gate = new StatementGate({
             session: {
               id: session.id,
               subject: session.claims.sub,
@@ -222,6 +247,17 @@ export async function startDataPlane(
               options.onDecision?.(record);
             },
           });
+          if (given) {
+            // decided as the SET it equals, with the policy and the session's identity
+            const decision = gate.decideAtLogin(given.statement);
+            if (!decision.allow) {
+              throw new SessionRefused(
+                `permission denied by Portcullis policy: start-up search_path (${given.statement}): ${decision.reasons.join("; ") || "no reason given"}`,
+                SQLSTATE.insufficientPrivilege,
+              );
+            }
+          }
+          return gate;
         },
   });
   // Bundles from the control plane over NATS; the last good one on disk covers a cold start while

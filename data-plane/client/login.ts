@@ -29,6 +29,13 @@ export class LoginRefused extends Error {
   }
 }
 
+/**
+ * The session itself is refused at its set-up, after the upstream login (a start-up search_path the
+ * policy denies, or that the server does not search as given): another upstream session would be
+ * refused the same way, so it is not tried.
+ */
+export class SessionRefused extends LoginRefused {}
+
 export interface LoginContext {
   socket: Socket;
   reader: SocketReader;

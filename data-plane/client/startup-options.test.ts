@@ -19,17 +19,23 @@ describe("start-up options are read as the server reads them, forwarded only whe
     expect(parseStartupOptions("-c application_name=a\\ b")).toEqual({ application_name: "a b" });
   });
 
+  it("keeps search_path, under any spelling, for the start-up search_path check and the policy", () => {
+    expect(parseStartupOptions("-c search_path=evil,pg_catalog")).toEqual({ search_path: "evil,pg_catalog" });
+    expect(parseStartupOptions("--Search-Path=foo")).toEqual({ search_path: "foo" });
+    expect(parseStartupOptions('-c search_path="My\\ Schema",\\ public')).toEqual({
+      search_path: '"My Schema", public',
+    });
+  });
+
   it("refuses, naming it, every setting the policy decides or the proxy's reading depends on", () => {
     for (const options of [
-      "-c search_path=evil,pg_catalog",
-      "--search_path=foo",
       "-c role=admin",
       "-c standard_conforming_strings=off",
       "-c session_replication_role=replica",
     ]) {
       expect(() => parseStartupOptions(options), options).toThrow(StartupOptionRefused);
     }
-    expect(() => parseStartupOptions("--search_path=foo")).toThrow(/"--search_path=foo".*search_path/);
+    expect(() => parseStartupOptions("--role=admin")).toThrow(/"--role=admin".*setting role/);
   });
 
   it("refuses other server switches and malformed settings", () => {

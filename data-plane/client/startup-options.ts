@@ -3,9 +3,10 @@
  * (`-c name=value`, `--name=value`, and other postgres switches). The proxy never forwards the string
  * as it is. It reads it as the server does (pg_split_opts: words split on spaces, a backslash escapes
  * the next character), keeps the settings it forwards as start-up parameters anyway (harmless session
- * settings that change nothing the proxy's analysis or the policy depends on), and refuses everything
- * else: a setting the policy decides when it is SET (search_path, role), one the proxy's reading of
- * SQL depends on, or any other switch. Silently dropping one would leave the client believing a
+ * settings that change nothing the proxy's analysis or the policy depends on) and `search_path` (read,
+ * decided by the policy as the SET it equals and checked after login: startup-search-path.ts), and
+ * refuses everything else: a setting the policy decides when it is SET (role), one the proxy's reading
+ * of SQL depends on, or any other switch. Silently dropping one would leave the client believing a
  * setting is in force that is not.
  */
 
@@ -24,6 +25,12 @@ export const FORWARDED_SETTINGS = new Set([
   "default_transaction_read_only",
   "default_transaction_deferrable",
 ]);
+
+/**
+ * Settings a client may give at start-up that the proxy forwards only once it has read the value and
+ * the policy has decided it as the SET it equals (see startup-search-path.ts).
+ */
+export const DECIDED_SETTINGS = new Set(["search_path"]);
 
 export class StartupOptionRefused extends Error {}
 
@@ -76,7 +83,7 @@ export function parseStartupOptions(options: string): Record<string, string> {
     }
     // the server reads --name-with-dashes as name_with_dashes, and names in any case
     const name = assignment.slice(0, eq).replace(/-/g, "_").toLowerCase();
-    if (!FORWARDED_SETTINGS.has(name)) {
+    if (!FORWARDED_SETTINGS.has(name) && !DECIDED_SETTINGS.has(name)) {
       throw new StartupOptionRefused(
         `start-up option "${shown}" is not supported through Portcullis: setting ${name} cannot be given at start-up (run SET after connecting, where the policy decides it)`,
       );

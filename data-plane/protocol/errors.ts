@@ -8,6 +8,7 @@ export const SQLSTATE = {
   invalidPassword: "28P01",
   insufficientPrivilege: "42501",
   featureNotSupported: "0A000",
+  invalidParameterValue: "22023",
   syntaxError: "42601",
   tooManyConnections: "53300",
   internalError: "XX000",

@@ -11,6 +11,7 @@ describe("splitIdentifierList (search_path format)", () => {
     ['"a,b"', ["a,b"]],
     ["", []],
     ["   ", []],
+    ["Éco, ÜBER_x", ["Éco", "Über_x"]],
   ])("%j → %j", (input, expected) => {
     expect(splitIdentifierList(input)).toEqual(expected);
   });

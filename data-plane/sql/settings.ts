@@ -149,7 +149,8 @@ export function splitIdentifierList(value: string): string[] | null {
     } else {
       const start = i;
       while (i < value.length && value[i] !== "," && !isSpace(value[i])) i++;
-      element = value.slice(start, i).toLowerCase();
+      // downcased as the server's lexer does in a multibyte database: ASCII letters only ("É" stays)
+      element = value.slice(start, i).replace(/[A-Z]+/g, (m) => m.toLowerCase());
       if (element.length === 0) return null;
     }
     out.push(element);

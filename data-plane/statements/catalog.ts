@@ -30,6 +30,12 @@ export class CatalogSnapshot {
   constructor(
     readonly loadedAt: number,
     relations: CatalogRelation[],
+    /**
+     * Per login role, the schemas it has USAGE on (directly, through a role it is a member of, or
+     * through PUBLIC; every schema for a superuser). A role not in it has USAGE on none, as far as
+     * name resolution is concerned.
+     */
+    private readonly usage: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
   ) {
     for (const r of relations) {
       let names = this.bySchema.get(r.schema);
@@ -44,6 +50,16 @@ export class CatalogSnapshot {
 
   find(schema: string, name: string): CatalogRelation | undefined {
     return this.bySchema.get(schema)?.get(name);
+  }
+
+  /**
+   * The schemas of `path` the server searches for `role`: it skips, silently, every schema the role
+   * has no USAGE on, so a name there is never found through the path (the next schema's is).
+   */
+  searchable(role: string, path: string[] | null): string[] | null {
+    if (path === null) return null;
+    const usable = this.usage.get(role);
+    return path.filter((schema) => usable?.has(schema) === true);
   }
 }
 
@@ -65,6 +81,16 @@ LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
 WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')
   AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast%'
 GROUP BY c.oid, n.nspname, c.relname, c.relkind`;
+
+/** The schemas each login role may search (USAGE), as the server decides it (has_schema_privilege). */
+const USAGE_SQL = `
+SELECT r.rolname AS role,
+       coalesce(json_agg(n.nspname) FILTER (WHERE pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE')),
+                '[]') AS schemas
+FROM pg_catalog.pg_roles r CROSS JOIN pg_catalog.pg_namespace n
+WHERE r.rolcanlogin
+  AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast%'
+GROUP BY r.rolname`;
 
 export interface CatalogSource {
   host: string;
@@ -137,11 +163,26 @@ export class Catalog {
   private load(database: string, entry: DatabaseEntry): Promise<CatalogSnapshot> {
     if (entry.loading) return entry.loading;
     const started = Date.now();
+    // both read in one transaction: one view of the catalog
     entry.loading = entry.pool
       .query<{ oid: string; schema: string; name: string; kind: string; columns: [number, string][] }>(
-        SNAPSHOT_SQL,
+        `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${SNAPSHOT_SQL}; ${USAGE_SQL}; COMMIT`,
       )
-      .then((result) => {
+      .then((results) => {
+        const all = results as unknown as pg.QueryResult[];
+        const result = all[1] as pg.QueryResult<{
+          oid: string;
+          schema: string;
+          name: string;
+          kind: string;
+          columns: [number, string][];
+        }>;
+        const usage = new Map(
+          (all[2] as pg.QueryResult<{ role: string; schemas: string[] }>).rows.map((row) => [
+            row.role,
+            new Set(row.schemas),
+          ]),
+        );
         const snapshot = new CatalogSnapshot(
           started,
           result.rows.map((row) => ({
@@ -151,6 +192,7 @@ export class Catalog {
             kind: KINDS[row.kind] ?? "other",
             columns: new Map(row.columns),
           })),
+          usage,
         );
         entry.snapshot = snapshot;
         entry.stale = false;

@@ -159,3 +159,33 @@ describe("resolveStatement", () => {
     expect(resolveStatement(plain, path("hr"), snapshot)).toBe(plain);
   });
 });
+
+describe("schemas the session's role has no USAGE on", () => {
+  const usage = new Map([
+    ["analyst", new Set(["pg_catalog", "sales", "public"])],
+    ["admin", new Set(["pg_catalog", "sales", "secret", "public"])],
+  ]);
+  const snapshot = new CatalogSnapshot(1, [table("secret", "orders"), table("sales", "orders")], usage);
+
+  it("are left out of the path, as the server skips them: a name only there stays unresolved", () => {
+    expect(snapshot.searchable("analyst", path("secret", "sales"))).toEqual(["pg_catalog", "sales"]);
+    expect(snapshot.searchable("admin", path("secret", "sales"))).toEqual(["pg_catalog", "secret", "sales"]);
+    const asAnalyst = resolveStatement(
+      select(ref(null, "orders")),
+      snapshot.searchable("analyst", path("secret", "sales")),
+      snapshot,
+    );
+    expect(asAnalyst.relations[0]).toMatchObject({ schema: "sales", resolved: true });
+    const onlyThere = resolveStatement(
+      select(ref(null, "orders")),
+      snapshot.searchable("analyst", path("secret")),
+      snapshot,
+    );
+    expect(onlyThere.relations[0]).toMatchObject({ schema: null, resolved: false });
+  });
+
+  it("a role the snapshot does not know searches nothing; an unknown path stays unknown", () => {
+    expect(snapshot.searchable("someone", path("sales"))).toEqual([]);
+    expect(snapshot.searchable("admin", null)).toBeNull();
+  });
+});

@@ -174,6 +174,8 @@ const RESOLVED = new WeakMap<
   StatementInfo,
   {
     pathKey: string;
+    /** The session's role: which schemas of the path are searched depends on its USAGE. */
+    role: string;
     catalog: CatalogSnapshot | undefined;
     result: { info: StatementInfo; reasons: string[] };
   }
@@ -275,6 +277,26 @@ export class StatementGate implements RelayStages {
     this.key = sessionKey(deps.session);
     this.confirmed = new SessionState(deps.searchPath);
     this.spec = this.confirmed.clone();
+  }
+
+  /**
+   * Decides a statement the session's start-up already ran upstream (a start-up search_path, as the SET
+   * it equals), as if the client had sent it first: with the policy, the session's identity and the
+   * state at login; its masks, if any, hold for the session. Recorded like every decision.
+   */
+  decideAtLogin(text: string): QueryDecision {
+    const analysis = this.deps.analyze(text);
+    if (!analysis.ok || analysis.statements.length !== 1) {
+      const decision = { allow: false, reasons: [`the proxy cannot analyse ${text}`] };
+      this.record("simple", null, text, decision);
+      return decision;
+    }
+    const raw = analysis.statements[0]!;
+    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    const { info } = this.resolve(raw, this.confirmed, catalog);
+    const { decision } = this.decide(info, "simple", 0, 1, catalog, this.confirmed.path.key());
+    if (decision.allow) this.addMasks(decision.mask);
+    return decision;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -790,15 +812,33 @@ export class StatementGate implements RelayStages {
     catalog: CatalogSnapshot | undefined,
   ): { info: StatementInfo; reasons: string[] } {
     if (containsExecute(raw))
-      return this.resolveExecutes(resolveStatement(raw, state.path.schemas(), catalog), state, catalog);
-    // Without an EXECUTE the resolution depends only on the analysis, the path and the catalog: an
+      return this.resolveExecutes(
+        resolveStatement(raw, this.searched(state, catalog), catalog),
+        state,
+        catalog,
+      );
+    // Without an EXECUTE the resolution depends only on the analysis, the path, the role and the catalog: an
     // analysis the caches hand out again (the same object) is resolved once per path and snapshot.
     const pathKey = state.path.key();
     const memo = RESOLVED.get(raw);
-    if (memo && memo.pathKey === pathKey && memo.catalog === catalog) return memo.result;
-    const result = { info: resolveStatement(raw, state.path.schemas(), catalog), reasons: NO_REASONS };
-    RESOLVED.set(raw, { pathKey, catalog, result });
+    const role = this.deps.session.dbRole;
+    if (memo && memo.pathKey === pathKey && memo.role === role && memo.catalog === catalog)
+      return memo.result;
+    const result = {
+      info: resolveStatement(raw, this.searched(state, catalog), catalog),
+      reasons: NO_REASONS,
+    };
+    RESOLVED.set(raw, { pathKey, role, catalog, result });
     return result;
+  }
+
+  /**
+   * The schemas the server searches for this session's role: the path without the schemas the role
+   * has no USAGE on, which the server skips (a name only there is not found; the next schema's is).
+   */
+  private searched(state: SessionState, catalog: CatalogSnapshot | undefined): string[] | null {
+    const schemas = state.path.schemas();
+    return catalog ? catalog.searchable(this.deps.session.dbRole, schemas) : schemas;
   }
 
   /** `resolve` of a statement made from the shape cache's `template` (the same analysis, its own text). */
@@ -901,7 +941,9 @@ export class StatementGate implements RelayStages {
 
   /** Side effects of a statement the server is about to run that need no answer: catalog freshness. */
   private executed(info: StatementInfo): void {
-    if (info.kind === "ddl") this.deps.catalog.invalidate(this.deps.session.database);
+    // a GRANT or REVOKE (USAGE on a schema, a role's membership) changes which schemas are searched
+    if (info.kind === "ddl" || info.kind === "grant")
+      this.deps.catalog.invalidate(this.deps.session.database);
     // SQL cursors share the portals' namespace: after a CLOSE, DECLARE or DISCARD a name the proxy
     // bound may now be a cursor (or gone), so what it remembers of every portal is dropped
     if (PORTAL_NAMESPACE_COMMANDS.has(info.command)) this.portals.clear();
