@@ -233,7 +233,7 @@ export const controlPlaneConfigSchema = z
           .regex(/^[-\w]+$/)
           .default("portcullis-control-plane"),
         /** Records stored per SQLite transaction (at most). */
-        batch_size: z.coerce.number().int().min(1).max(10_000).default(256),
+        batch_size: z.coerce.number().int().min(1).max(10_000).default(64),
         /** How long the stream keeps records, read or not: the longest control plane outage that loses nothing. */
         stream_max_age_ms: ms(7 * 24 * 3600 * 1000, 1),
         /** Largest stream size in bytes (oldest records go first); -1 for no limit. */

@@ -71,6 +71,19 @@ export function decisionSubject(kind: DecisionKind, dataPlaneId: string): string
   return `${BUS.decisionsPrefix}.${kind}.${subjectToken(dataPlaneId)}`;
 }
 
+/**
+ * Data planes publish decision records in batches (`DecisionBatch`: up to DECISION_BATCH_MAX_RECORDS
+ * records, one JetStream message) on `portcullis.decisions.batch.<data plane id>`; a single record
+ * on `portcullis.decisions.<kind>.<id>` is still read.
+ */
+export function decisionBatchSubject(dataPlaneId: string): string {
+  return `${BUS.decisionsPrefix}.batch.${subjectToken(dataPlaneId)}`;
+}
+
+export const DECISION_BATCH_MAX_RECORDS = 64;
+/** Encoded size a batch stays under (below MAX_BUS_MESSAGE_BYTES and the default max_payload). */
+export const DECISION_BATCH_MAX_BYTES = 512 * 1024;
+
 /** The subjects of stream PORTCULLIS_DECISIONS. */
 export const DECISIONS_WILDCARD = `${BUS.decisionsPrefix}.>`;
 
@@ -259,6 +272,37 @@ export const decodeStatusReport = (bytes: Uint8Array): StatusReport =>
 
 export const decodeDecisionRecord = (bytes: Uint8Array): DecisionRecordMessage =>
   decodeBusMessage(decisionRecordSchema, bytes, "decision record");
+
+const decisionBatchSchema = z.object({
+  records: z.array(z.unknown()).min(1).max(DECISION_BATCH_MAX_RECORDS),
+});
+
+/** Encodes records already encoded one by one (the JSON of each DecisionRecord) as one batch. */
+export function encodeDecisionBatch(records: readonly string[]): Uint8Array {
+  return new TextEncoder().encode(`{"records":[${records.join(",")}]}`);
+}
+
+/**
+ * A batch's records, each checked on its own: an invalid one is reported in `invalid` (with why)
+ * and does not cost the others. Throws BusMessageError when the message is not a batch at all.
+ */
+export function decodeDecisionBatch(bytes: Uint8Array): {
+  records: DecisionRecordMessage[];
+  invalid: string[];
+} {
+  const batch = decodeBusMessage(decisionBatchSchema, bytes, "decision batch");
+  const records: DecisionRecordMessage[] = [];
+  const invalid: string[] = [];
+  batch.records.forEach((value, i) => {
+    const parsed = decisionRecordSchema.safeParse(value);
+    if (parsed.success) records.push(parsed.data);
+    else {
+      const issue = parsed.error.issues[0];
+      invalid.push(`record ${i}: ${issue?.path.join(".") || "record"}: ${issue?.message ?? "invalid"}`);
+    }
+  });
+  return { records, invalid };
+}
 
 /**
  * The live bundle message: a 4-byte big-endian length, the pointer's JSON, then the bundle bytes the

@@ -4,11 +4,21 @@
  * SQLite and answering QueryDecisions and `portcullis admin decisions`. Also: decisions made while
  * the control plane is down reach it when it is back, every one exactly once.
  */
+import { randomUUID } from "node:crypto";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { Command } from "commander";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerDecisionsCommand } from "../cli/admin-decisions.js";
 import { type LocalNats, startNats } from "../devstack/nats.js";
+import {
+  type DecisionRecordMessage,
+  decisionBatchSubject,
+  decisionSubject,
+  encodeBusMessage,
+  encodeDecisionBatch,
+} from "../proto/bus.js";
 import { type AdminClient, createAdminClient, type DecisionMessage } from "../proto/load.js";
 import { startTestControlPlane, type TestControlPlane } from "./harness/control-plane.js";
 import { eventually } from "./harness/git-repo.js";
@@ -160,6 +170,64 @@ describe("decision logs", () => {
     const none = await cli("decisions", "--subject", "nobody-at-all");
     expect(none).toBe("no decisions match");
     await expect(cli("decisions", "--since", "last tuesday")).rejects.toThrow(/neither an RFC 3339 time/);
+  });
+
+  it("stores batched and single records, each record once, and drops an invalid record alone", async () => {
+    const record = (sql: string): DecisionRecordMessage => ({
+      id: randomUUID(),
+      at: new Date().toISOString(),
+      kind: "query",
+      data_plane_id: "dp-batch",
+      region: "eu",
+      session_id: "s-batch",
+      subject: "batch-subject",
+      issuer: "https://issuer.test",
+      db_role: "analyst",
+      database: "app",
+      revision: "r1",
+      allow: true,
+      reasons: [],
+      eval_micros: 1,
+      cached: false,
+      protocol: "simple",
+      statement_kind: "select",
+      statement_command: "SelectStmt",
+      relations: [],
+      sql,
+      fingerprint: "f",
+      client_addr: "",
+      application_name: "",
+    });
+    const first = record("SELECT $1");
+    const second = record("SELECT $1, $2");
+    const single = record("SELECT $1, $2, $3");
+    const nc = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(nc);
+      const json = (r: unknown) => JSON.stringify(r);
+      await js.publish(
+        decisionBatchSubject("dp-batch"),
+        encodeDecisionBatch([json(first), json({ ...second, at: "yesterday" }), json(second)]),
+        { msgID: "batch-1" },
+      );
+      // the same records again under another message id (a batch cut differently on a retry)
+      await js.publish(decisionBatchSubject("dp-batch"), encodeDecisionBatch([json(first), json(second)]), {
+        msgID: "batch-2",
+      });
+      await js.publish(decisionSubject("query", "dp-batch"), encodeBusMessage(single), { msgID: single.id });
+    } finally {
+      await nc.close();
+    }
+    const stored = await eventually(async () => {
+      const found = await decisionsOf({ subject: "batch-subject" });
+      return found.length >= 3 ? found : undefined;
+    }, "the batched and single records");
+    expect(stored.map((d) => d.id).sort()).toEqual([first.id, second.id, single.id].sort());
+    expect(stored.map((d) => d.statement_text).sort()).toEqual([
+      "SELECT $1",
+      "SELECT $1, $2",
+      "SELECT $1, $2, $3",
+    ]);
   });
 
   it("keeps what the data plane publishes while the control plane is down, and stores it once it is back", async () => {

@@ -40,7 +40,10 @@ export function spawnPortcullis(args: string[], log: string, env: NodeJS.Process
   const cli = join(projectRoot(), "dist", "cli", "portcullis.js");
   if (!existsSync(cli)) throw new Error("dist/ is missing: run the bench through make (it builds first)");
   const fd = openSync(log, "a");
-  return spawn(process.execPath, [cli, ...args], {
+  // PORTCULLIS_BENCH_CPU_PROF=<dir>: a V8 CPU profile of every Portcullis process (bench/README.md)
+  const profile = process.env.PORTCULLIS_BENCH_CPU_PROF;
+  const flags = profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [];
+  return spawn(process.execPath, [...flags, cli, ...args], {
     stdio: ["ignore", fd, fd],
     env: { ...process.env, ...env },
   });

@@ -25,7 +25,12 @@ import { type DecisionsStreamLimits, ensureDecisionsStream } from "../../common/
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
-import { BUS, BusMessageError, type DecisionRecordMessage, decodeDecisionRecord } from "../../proto/bus.js";
+import {
+  BUS,
+  type DecisionRecordMessage,
+  decodeDecisionBatch,
+  decodeDecisionRecord,
+} from "../../proto/bus.js";
 import type { DecisionRepository, StoredDecisionInput } from "../store/decisions.js";
 
 export interface DecisionConsumerMetrics {
@@ -58,6 +63,15 @@ export interface DecisionConsumerOptions {
   connectTimeoutMs?: number;
   metrics?: DecisionConsumerMetrics;
 }
+
+/** A message read from the stream, with the records it holds. */
+interface Decoded {
+  m: JsMsg;
+  items: StoredDecisionInput[];
+}
+
+/** Subjects of batched records (proto/bus.ts decisionBatchSubject). */
+const DECISION_BATCH_PREFIX = `${BUS.decisionsPrefix}.batch.`;
 
 /** JetStream API error code: consumer not found. */
 const CONSUMER_NOT_FOUND = 10014;
@@ -175,37 +189,67 @@ export class DecisionConsumer {
   }
 
   async #consume(messages: ConsumerMessages): Promise<void> {
-    let batch: JsMsg[] = [];
+    let batch: Decoded[] = [];
+    let records = 0;
     for await (const m of messages) {
-      batch.push(m);
-      if (batch.length >= this.#batchSize || messages.getPending() === 0) {
+      const decoded = this.#decode(m);
+      if (!decoded) continue;
+      batch.push(decoded);
+      records += decoded.items.length;
+      if (records >= this.#batchSize || messages.getPending() === 0) {
         this.#store(batch);
         batch = [];
+        records = 0;
+        // Storing is synchronous (SQLite): between transactions the admin API and the revocation
+        // path get the event loop, so a burst of records never holds a RevokeSubject behind it.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
     if (batch.length > 0) this.#store(batch);
   }
 
-  #store(batch: JsMsg[]): void {
-    const valid: { m: JsMsg; item: StoredDecisionInput }[] = [];
-    let invalid = 0;
-    for (const m of batch) {
-      let record: DecisionRecordMessage;
-      try {
-        record = decodeDecisionRecord(m.data);
-        if (Number.isNaN(Date.parse(record.at))) throw new BusMessageError("decision record has a bad time");
-      } catch (err) {
-        invalid++;
-        this.#logger.warn(
-          { subject: m.subject, seq: m.seq, err: (err as Error).message },
-          "dropped a message on the decision stream that is not a valid decision record",
-        );
-        m.term();
-        continue;
-      }
-      valid.push({ m, item: { record, streamSeq: m.seq } });
+  /**
+   * A message's records: a batch (`portcullis.decisions.batch.*`) or a single record. A message
+   * that is neither is dropped (terminated, never redelivered); an invalid record inside a batch is
+   * dropped alone.
+   */
+  #decode(m: JsMsg): Decoded | undefined {
+    const batched = m.subject.startsWith(DECISION_BATCH_PREFIX);
+    let records: DecisionRecordMessage[];
+    let invalid: string[];
+    try {
+      ({ records, invalid } = batched
+        ? decodeDecisionBatch(m.data)
+        : { records: [decodeDecisionRecord(m.data)], invalid: [] });
+    } catch (err) {
+      this.#dropped(m, 1, (err as Error).message);
+      m.term();
+      return undefined;
     }
-    if (invalid > 0) this.#options.metrics?.invalid(invalid);
+    const items: StoredDecisionInput[] = [];
+    for (const record of records) {
+      if (Number.isNaN(Date.parse(record.at))) invalid.push(`record ${record.id}: a bad time`);
+      // the stream sequence identifies a message; a batch's records share it
+      else items.push({ record, streamSeq: m.seq });
+    }
+    if (invalid.length > 0) this.#dropped(m, invalid.length, invalid.join("; "));
+    if (items.length === 0) {
+      m.ack();
+      return undefined;
+    }
+    return { m, items };
+  }
+
+  #dropped(m: JsMsg, count: number, why: string): void {
+    this.#options.metrics?.invalid(count);
+    this.#logger.warn(
+      { subject: m.subject, seq: m.seq, records: count, err: why.slice(0, 2000) },
+      "dropped a message on the decision stream that is not a valid decision record",
+    );
+  }
+
+  #store(batch: Decoded[]): void {
+    const valid = batch.flatMap(({ m, items }) => items.map((item) => ({ m, item })));
     if (valid.length === 0) return;
     let inserted: number;
     try {
@@ -215,10 +259,10 @@ export class DecisionConsumer {
         { err, records: valid.length },
         "storing decision records failed; JetStream delivers them again",
       );
-      for (const { m } of valid) m.nak(5_000);
+      for (const { m } of batch) m.nak(5_000);
       return;
     }
-    for (const { m } of valid) m.ack();
+    for (const { m } of batch) m.ack();
     this.#stored += inserted;
     const last = valid[valid.length - 1]!;
     this.#options.metrics?.pending(last.m.info.pending);

@@ -9,7 +9,12 @@ import { connect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalNats, startNats } from "../../devstack/nats.js";
-import { BUS, type DecisionRecordMessage, decodeDecisionRecord } from "../../proto/bus.js";
+import {
+  BUS,
+  DECISION_BATCH_MAX_RECORDS,
+  type DecisionRecordMessage,
+  decodeDecisionBatch,
+} from "../../proto/bus.js";
 import type { StatementInfo, TokenClaims } from "../../proto/policy.js";
 import { eventually } from "../../test/harness/git-repo.js";
 import { loadParser } from "../sql/parser.js";
@@ -56,6 +61,9 @@ function statement(text: string, allow: boolean, overrides: Partial<StatementInf
   };
 }
 
+/** Messages the last readStream() read. */
+let messages = 0;
+
 /** Every decision record on the stream, oldest first. */
 async function readStream(): Promise<DecisionRecordMessage[]> {
   const nc = await connect({ servers: nats.url });
@@ -63,11 +71,18 @@ async function readStream(): Promise<DecisionRecordMessage[]> {
     const js = jetstream(nc);
     const consumer = await js.consumers.get(BUS.decisionsStream);
     const out: DecisionRecordMessage[] = [];
+    messages = 0;
     for (;;) {
       const batch = await consumer.fetch({ max_messages: 1000, expires: 1000 });
       let got = 0;
       for await (const m of batch as AsyncIterable<JsMsg>) {
-        out.push(decodeDecisionRecord(m.data));
+        // records travel in batches: one message for up to DECISION_BATCH_MAX_RECORDS of them
+        expect(m.subject).toMatch(/^portcullis\.decisions\.batch\.dp-test-\d$/);
+        const { records, invalid } = decodeDecisionBatch(m.data);
+        expect(invalid).toEqual([]);
+        expect(records.length).toBeLessThanOrEqual(DECISION_BATCH_MAX_RECORDS);
+        out.push(...records);
+        messages++;
         got++;
       }
       if (got === 0) return out;
@@ -195,6 +210,8 @@ describe("decision log", () => {
       expect(records).toHaveLength(maxQueue);
       expect(new Set(records.map((r) => r.id)).size).toBe(maxQueue);
       expect(records.every((r) => r.sql === "SELECT * FROM sales.orders WHERE id = $1")).toBe(true);
+      // published in batches (at most max_in_flight = 7 at a time here), not a message each
+      expect(messages).toBeLessThan(records.length);
       // the total dropped is reported once the queue has room again
       await eventually(
         () =>

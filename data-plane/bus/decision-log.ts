@@ -11,9 +11,11 @@
  * While NATS is unreachable the queue keeps up to `maxQueue` records (in flight included) and
  * drops what comes beyond that, counting it (`onDropped`, the metric) and saying so in the log:
  * once when dropping starts and once with the total when the queue has room again. When NATS is
- * back the pump flushes the queue, oldest first. Every record carries a UUID that is also its
- * JetStream message id, so a publish retried after a lost acknowledgement is stored once (and the
- * control plane ignores ids it already has).
+ * back the pump flushes the queue, oldest first. Records go out in batches (proto/bus.ts
+ * DecisionBatch, up to 64 a message): one JetStream publish and acknowledgement for many, since a
+ * publish costs the data plane far more than building a record. Every record carries a UUID; a
+ * batch's message id is made from its first record's id and its count, so a batch retried after a
+ * lost acknowledgement is stored once, and the control plane ignores record ids it already has.
  */
 import { randomUUID } from "node:crypto";
 import { JetStreamApiError, type JetStreamClient, jetstream } from "@nats-io/jetstream";
@@ -24,11 +26,12 @@ import type { Logger } from "../../common/logger.js";
 import { type Backoff, backoffDelay, NatsLink } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
 import {
-  type DecisionKind,
+  DECISION_BATCH_MAX_BYTES,
+  DECISION_BATCH_MAX_RECORDS,
   type DecisionRecordMessage,
   type DecisionRelation,
-  decisionSubject,
-  encodeBusMessage,
+  decisionBatchSubject,
+  encodeDecisionBatch,
   MAX_DECISION_SQL_CHARS,
 } from "../../proto/bus.js";
 import type { ConnectionDecision, ConnectionInput, StatementInfo } from "../../proto/policy.js";
@@ -282,26 +285,27 @@ export class DecisionLog {
     while (!this.#stopped && this.#queue.length > this.#head) {
       const handle = this.#link.connected ? this.#js : undefined;
       if (!handle || handle.nc.isClosed()) return; // onReady schedules the pump again
-      const batch = this.#take(this.#maxInFlight);
-      this.#inFlight = batch.length;
-      const results = await Promise.allSettled(batch.map((item) => this.#publish(handle.js, item)));
+      const taken = this.#take(this.#maxInFlight);
+      this.#inFlight = taken.length;
+      const batches = this.#batches(taken);
+      const results = await Promise.allSettled(batches.map((b) => this.#publish(handle.js, b)));
       this.#inFlight = 0;
       const retry: Pending[] = [];
       let published = 0;
       let rejected = 0;
       results.forEach((result, i) => {
-        const item = batch[i]!;
+        const { items } = batches[i]!;
         if (result.status === "fulfilled") {
-          published++;
+          published += items.length;
           return;
         }
         const err = result.reason as Error;
-        if (err instanceof JetStreamApiError && ++item.attempts >= MAX_REJECTED_ATTEMPTS) {
-          rejected++;
-          this.#logger.error({ err: err.message, id: item.id }, "JetStream refused a decision record");
-          return;
+        for (const item of items) {
+          if (err instanceof JetStreamApiError && ++item.attempts >= MAX_REJECTED_ATTEMPTS) {
+            rejected++;
+            this.#logger.error({ err: err.message, id: item.id }, "JetStream refused a decision record");
+          } else retry.push(item);
         }
-        retry.push(item);
       });
       if (published > 0) {
         this.#published += published;
@@ -340,17 +344,43 @@ export class DecisionLog {
     });
   }
 
-  async #publish(js: JetStreamClient, item: Pending): Promise<void> {
-    item.id ??= randomUUID();
-    const message = this.#message(item);
-    await js.publish(
-      decisionSubject(item.kind as DecisionKind, this.#options.id),
-      encodeBusMessage(message),
-      {
-        msgID: message.id,
-        timeout: this.#options.publishTimeoutMs ?? 5_000,
-      },
-    );
+  /** Records in publish order, cut into batches by count and encoded size. */
+  #batches(items: Pending[]): { items: Pending[]; bytes: Uint8Array; msgID: string }[] {
+    const out: { items: Pending[]; bytes: Uint8Array; msgID: string }[] = [];
+    let current: Pending[] = [];
+    let encoded: string[] = [];
+    let size = 0;
+    const close = () => {
+      if (current.length === 0) return;
+      out.push({
+        items: current,
+        bytes: encodeDecisionBatch(encoded),
+        msgID: `${current[0]!.id}:${current.length}`,
+      });
+      current = [];
+      encoded = [];
+      size = 0;
+    };
+    for (const item of items) {
+      item.id ??= randomUUID();
+      const json = JSON.stringify(this.#message(item));
+      // characters, not bytes: a record of multi-byte text counts low, hence the margin below max
+      if (current.length >= DECISION_BATCH_MAX_RECORDS || size + json.length > DECISION_BATCH_MAX_BYTES / 2) {
+        close();
+      }
+      current.push(item);
+      encoded.push(json);
+      size += json.length + 1;
+    }
+    close();
+    return out;
+  }
+
+  async #publish(js: JetStreamClient, batch: { bytes: Uint8Array; msgID: string }): Promise<void> {
+    await js.publish(decisionBatchSubject(this.#options.id), batch.bytes, {
+      msgID: batch.msgID,
+      timeout: this.#options.publishTimeoutMs ?? 5_000,
+    });
   }
 
   /** The wire record of a queued decision (literals replaced by placeholders). */
