@@ -61,6 +61,8 @@ export interface DecisionConsumerOptions {
 
 /** JetStream API error code: consumer not found. */
 const CONSUMER_NOT_FOUND = 10014;
+/** How long a partial batch waits for more messages before it is stored. */
+const BATCH_LINGER_MS = 20;
 
 export class DecisionConsumer {
   readonly #options: DecisionConsumerOptions;
@@ -176,14 +178,26 @@ export class DecisionConsumer {
 
   async #consume(messages: ConsumerMessages): Promise<void> {
     let batch: JsMsg[] = [];
-    for await (const m of messages) {
-      batch.push(m);
-      if (batch.length >= this.#batchSize || messages.getPending() === 0) {
-        this.#store(batch);
-        batch = [];
+    let timer: NodeJS.Timeout | undefined;
+    const store = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (batch.length === 0) return;
+      const taken = batch;
+      batch = [];
+      this.#store(taken);
+    };
+    try {
+      for await (const m of messages) {
+        batch.push(m);
+        if (batch.length >= this.#batchSize || messages.getPending() === 0) store();
+        // The iterator's pending count can stay above 0 after its last message (bookkeeping entries
+        // it counts): a partial batch is stored once nothing more has come for a moment.
+        else timer ??= setTimeout(store, BATCH_LINGER_MS);
       }
+    } finally {
+      store();
     }
-    if (batch.length > 0) this.#store(batch);
   }
 
   #store(batch: JsMsg[]): void {

@@ -58,6 +58,8 @@ export const SESSIONS_DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
 const STREAM_NOT_FOUND = 10059;
 const STREAM_NAME_IN_USE = 10058;
 const CONSUMER_NOT_FOUND = 10014;
+/** How long a partial batch waits for more messages before it is stored. */
+const BATCH_LINGER_MS = 20;
 
 function apiCode(err: unknown): number | undefined {
   return err instanceof JetStreamApiError ? err.code : undefined;
@@ -205,21 +207,38 @@ export class SessionConsumer {
 
   async #consume(messages: ConsumerMessages): Promise<void> {
     let batch: JsMsg[] = [];
-    for await (const m of messages) {
-      batch.push(m);
-      if (batch.length >= this.#batchSize || messages.getPending() === 0) {
-        this.#store(batch);
-        batch = [];
+    let timer: NodeJS.Timeout | undefined;
+    const store = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (batch.length === 0) return;
+      const taken = batch;
+      batch = [];
+      this.#store(taken);
+    };
+    try {
+      for await (const m of messages) {
+        batch.push(m);
+        if (batch.length >= this.#batchSize || messages.getPending() === 0) store();
+        // The iterator's pending count can stay above 0 after its last message (bookkeeping entries
+        // it counts): a partial batch is stored once nothing more has come for a moment.
+        else timer ??= setTimeout(store, BATCH_LINGER_MS);
       }
+    } finally {
+      store();
     }
-    if (batch.length > 0) this.#store(batch);
   }
 
   #store(batch: JsMsg[]): void {
     const valid: JsMsg[] = [];
     for (const m of batch) {
-      if (this.#options.view.apply(m.subject, m.data)) valid.push(m);
-      else m.term();
+      try {
+        if (this.#options.view.apply(m.subject, m.data)) valid.push(m);
+        else m.term();
+      } catch (err) {
+        this.#logger.error({ err, subject: m.subject, seq: m.seq }, "handling a session event failed");
+        m.nak(5_000);
+      }
     }
     if (valid.length === 0) return;
     try {
