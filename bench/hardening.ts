@@ -24,12 +24,17 @@
  *   revoked through the admin API. `revocations_lost`: sessions of the revoked subject not ended with
  *   57P01, plus logins of it still accepted; `failed_transactions_not_revoked`: its transactions whose
  *   rows are in the database afterwards (each must be rolled back).
+ * - Fault `bundle_swap_and_revocation_under_load` (test/harness/swap-and-revoke.ts): --swap-sessions
+ *   sessions (1,000) on two data planes run write transactions while a bundle is swapped and another
+ *   subject (a tenth of the sessions) is revoked, side by side. Its failed bystander transactions
+ *   are added to `failed_transactions_not_revoked`, its lost revocations to `revocations_lost`; the
+ *   figures are in `swap_and_revoke`.
  *
  * Output: a table, and bench/results/hardening.json. The run fails (exit 1) when anything is found
  * (crash, hang, bypass, difference, lost revocation, fault not survived).
  *
  * Options: --scale=F (1: 970,000 in-process fuzz inputs) --live=N (30000 socket inputs) --wire=N (300
- *          generated sequences) --seed=N --skip-revocation
+ *          generated sequences) --seed=N --skip-revocation --swap-sessions=N (1000) --skip-swap
  */
 
 import { generateKeyPairSync } from "node:crypto";
@@ -70,6 +75,7 @@ import { eventually, TempGitRepo } from "../test/harness/git-repo.js";
 import { type OidcUser, startOidcProvider } from "../test/harness/oidc.js";
 import { USERS } from "../test/harness/proxy-stack.js";
 import { rowLabel, StatementRows, type User } from "../test/harness/statement-rows.js";
+import { runSwapAndRevoke, type SwapAndRevokeResult } from "../test/harness/swap-and-revoke.js";
 import { WireClient } from "../test/harness/wire-client.js";
 import { compare, formatReplies } from "../test/wire/differential.js";
 import { describeWrites } from "../test/wire/frontend.js";
@@ -87,6 +93,8 @@ const { values: args } = parseArgs({
     wire: { type: "string", default: "300" },
     seed: { type: "string", default: "20261207" },
     "skip-revocation": { type: "boolean", default: false },
+    "swap-sessions": { type: "string", default: "1000" },
+    "skip-swap": { type: "boolean", default: false },
   },
 });
 const scale = Number(args.scale);
@@ -388,6 +396,15 @@ async function main(): Promise<void> {
     console.log("revocation scenario");
     revocation_result = await revocationScenario(25);
   }
+  let swap: SwapAndRevokeResult | undefined;
+  if (!args["skip-swap"]) {
+    console.log("bundle swap and revocation under load");
+    swap = await runSwapAndRevoke({ sessions: Number(args["swap-sessions"]), log: console.log });
+    faults.bundle_swap_and_revocation_under_load = {
+      survived: swap.failed_transactions_not_revoked === 0 && swap.revocations_lost === 0,
+      detail: `${swap.sessions} sessions, ${swap.revoked_sessions} revoked: ${swap.failed_transactions_not_revoked} bystander transactions failed, ${swap.revocations_lost} revocations lost${swap.failures.length > 0 ? `; ${swap.failures[0]}` : ""}`,
+    };
+  }
 
   const rssAfter = rss();
   clearInterval(sampler);
@@ -408,9 +425,11 @@ async function main(): Promise<void> {
       allowed_rows_failed: rowsFailed,
       mutated_signed_inputs_accepted: signedAccepted,
     },
-    revocations_lost: revocation_result.revocations_lost,
-    failed_transactions_not_revoked: revocation_result.failed_transactions_not_revoked,
+    revocations_lost: revocation_result.revocations_lost + (swap?.revocations_lost ?? 0),
+    failed_transactions_not_revoked:
+      revocation_result.failed_transactions_not_revoked + (swap?.failed_transactions_not_revoked ?? 0),
     revocation_scenario: revocation_result,
+    swap_and_revoke: swap ?? null,
     faults,
     wire_sequences: { compared, differing, examples: diffs },
     memory: {

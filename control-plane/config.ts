@@ -218,6 +218,17 @@ export const controlPlaneConfigSchema = z
         heartbeat_timeout: duration.default(30_000),
         /** Ended sessions stay in SQLite this long. */
         keep_ended: duration.default(7 * 24 * 3600 * 1000),
+        /** A session missing from its data plane's heartbeats this long is taken as ended (its real end comes first). */
+        missing_grace: duration.default(10_000),
+        /** The durable consumer on stream PORTCULLIS_SESSIONS (one per control plane deployment). */
+        consumer: z
+          .string()
+          .regex(/^[-\w]+$/)
+          .default("portcullis-control-plane-sessions"),
+        /** How long JetStream waits for the acknowledgement of a session event before delivering it again. */
+        ack_wait_ms: ms(30_000, 1),
+        /** How long stream PORTCULLIS_SESSIONS keeps events, read or not: the longest outage that loses none. */
+        stream_max_age: duration.default(7 * 24 * 3600 * 1000),
       })
       .strict()
       .prefault({}),

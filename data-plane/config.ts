@@ -134,6 +134,11 @@ export const dataPlaneConfigSchema = z
          * jitter). Lower it to catch up sooner after an outage, at the cost of more attempts.
          */
         reconnect_max_ms: z.coerce.number().int().min(100).max(300_000).default(10_000),
+        /**
+         * Session start and end events kept in memory until stream PORTCULLIS_SESSIONS takes them
+         * (NATS down, the stream missing); beyond this new ones are dropped and counted.
+         */
+        session_events_max_queue: z.coerce.number().int().min(1).default(20_000),
         /** Credentials and TLS (common/nats-settings.ts): this data plane's NATS user. */
         ...natsAccessFields,
       })

@@ -112,6 +112,12 @@ export class DataPlaneMetrics {
     help: "Decision records stored on the PORTCULLIS_DECISIONS stream",
     registers: [this.registry],
   });
+  readonly sessionEventsDropped = new Counter({
+    name: "portcullis_session_events_dropped_total",
+    help: "Session start and end events dropped because the in-memory queue was full (JetStream unreachable for too long) or JetStream refused them",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly #natsLinks = new Map<string, () => boolean>();
   #decisionLogDepth: () => number = () => 0;
 

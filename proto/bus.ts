@@ -17,6 +17,8 @@ export const BUS = {
   statusPrefix: "portcullis.status",
   /** Session events: `portcullis.sessions.{started,ended,heartbeat}.<id>`. */
   sessionsPrefix: "portcullis.sessions",
+  /** Stream of session starts and ends (heartbeats stay on core NATS). */
+  sessionsStream: "PORTCULLIS_SESSIONS",
   /** Stream and subjects of revocations. */
   revocationsStream: "PORTCULLIS_REVOCATIONS",
   revocationsPrefix: "portcullis.revocations",

@@ -41,8 +41,17 @@ export const REVOCATION_STREAM_SUBJECTS: readonly string[] = REVOCATION_KINDS.ma
 /** What the control plane subscribes to for every data plane's acknowledgements. */
 export const REVOCATION_ACK_WILDCARD = `${BUS.revocationsPrefix}.ack.>`;
 
-/** What the control plane subscribes to for every data plane's session events. */
+/** Every session event subject (starts and ends on the stream, heartbeats on core NATS). */
 export const SESSIONS_WILDCARD = `${BUS.sessionsPrefix}.>`;
+
+/** The subjects of stream PORTCULLIS_SESSIONS: every data plane's session starts and ends. */
+export const SESSION_STREAM_SUBJECTS: readonly string[] = [
+  `${BUS.sessionsPrefix}.started.*`,
+  `${BUS.sessionsPrefix}.ended.*`,
+];
+
+/** What the control plane subscribes to on core NATS for every data plane's session heartbeats. */
+export const SESSION_HEARTBEAT_WILDCARD = `${BUS.sessionsPrefix}.heartbeat.*`;
 
 /**
  * Core subject (no payload) the control plane publishes on each (re)connection: every data plane

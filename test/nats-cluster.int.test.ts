@@ -8,7 +8,8 @@
  * killed, the data planes fail over to another member, a new commit still converges and a
  * revocation made while the node is down is enforced everywhere; after the node is back the
  * revocation stream holds that revocation once (nothing duplicated) and every plane still agrees.
- * The shipped permissions refuse a data plane publishing a bundle or a revocation, reading the
+ * The shipped permissions refuse a data plane publishing a bundle, a revocation, a session resync
+ * or a call administering the session stream, reading the
  * other data planes' status, and subjects of another account never reach the Portcullis account.
  */
 import { readFile } from "node:fs/promises";
@@ -155,12 +156,19 @@ describe("the shipped permissions", () => {
     nc.publish("portcullis.revocations.subject", "{}");
     nc.publish("$KV.portcullis_bundles.active", "{}");
     nc.publish("portcullis.bundles.live", "{}");
+    // session events: only their own subjects, never the stream's administration
+    nc.publish(`$JS.API.STREAM.PURGE.${BUS.sessionsStream}`, "{}");
+    nc.publish("portcullis.sessions.resync", "");
     await nc.flush();
-    await eventually(() => errors.length >= 3, "three permission violations reported");
+    await eventually(() => errors.length >= 5, "five permission violations reported");
     expect(errors.join("\n")).toMatch(
       /Permissions Violation for Publish to "portcullis\.revocations\.subject"/,
     );
     expect(errors.join("\n")).toMatch(/Permissions Violation for Publish to "portcullis\.bundles\.live"/);
+    expect(errors.join("\n")).toMatch(
+      /Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.PORTCULLIS_SESSIONS"/,
+    );
+    expect(errors.join("\n")).toMatch(/Permissions Violation for Publish to "portcullis\.sessions\.resync"/);
     expect(await revocationCount()).toBe(before);
   });
 

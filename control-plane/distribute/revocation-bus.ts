@@ -9,9 +9,11 @@
  * - reconciliation, as for bundles: SQLite is the source of truth, so after every (re)connection
  *   each revocation still in force that the stream does not hold (never published, or lost with a
  *   NATS server that had no persistent storage) is published again;
- * - the data planes' acknowledgements (`portcullis.revocations.ack.>`) and session events
- *   (`portcullis.sessions.>`), handed to the callbacks; on each (re)connection a resync request
- *   (`portcullis.sessions.resync`) makes every data plane announce its live sessions again.
+ * - the data planes' acknowledgements (`portcullis.revocations.ack.>`) and session heartbeats
+ *   (`portcullis.sessions.heartbeat.*`, core NATS; starts and ends come over stream
+ *   PORTCULLIS_SESSIONS, sessions/session-consumer.ts), handed to the callbacks; on each
+ *   (re)connection a resync request (`portcullis.sessions.resync`) makes every data plane announce
+ *   its live sessions again.
  *
  * NATS being down never fails the control plane: revocations are stored and published when it is
  * back (RevokeResponse.published says so meanwhile).
@@ -43,8 +45,8 @@ import {
   decodeRevocationAck,
   REVOCATION_ACK_WILDCARD,
   REVOCATION_STREAM_SUBJECTS,
+  SESSION_HEARTBEAT_WILDCARD,
   SESSIONS_RESYNC_SUBJECT,
-  SESSIONS_WILDCARD,
 } from "../../proto/revocation.js";
 
 /** JetStream API error code: stream not found. */
@@ -68,7 +70,7 @@ export interface RevocationBusOptions {
   /** Told when a revocation is stored in the stream. */
   onPublished: (id: string, streamSeq: number, at: string) => void;
   onAck: (ack: RevocationAck) => void;
-  /** Session events: the subject (`portcullis.sessions.<event>.<id>`) and the raw message. */
+  /** Session heartbeats: the subject (`portcullis.sessions.heartbeat.<id>`) and the raw message. */
   onSessionEvent: (subject: string, data: Uint8Array) => void;
   onConnectionChange?: (connected: boolean) => void;
   /** Per publish (JetStream acknowledgement). */
@@ -245,7 +247,7 @@ export class RevocationBus {
           }
         },
       });
-      const sessions = nc.subscribe(SESSIONS_WILDCARD, {
+      const sessions = nc.subscribe(SESSION_HEARTBEAT_WILDCARD, {
         callback: (err, msg) => {
           if (err) return;
           try {

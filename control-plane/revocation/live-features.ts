@@ -13,6 +13,7 @@ import type { ControlPlaneConfig } from "../config.js";
 import type { FleetView } from "../distribute/fleet.js";
 import { RevocationBus } from "../distribute/revocation-bus.js";
 import { EventHub } from "../events/event-hub.js";
+import { SessionConsumer } from "../sessions/session-consumer.js";
 import { SessionView } from "../sessions/session-view.js";
 import type { ControlPlaneStore } from "../store/index.js";
 import { RevocationService } from "./revocation-service.js";
@@ -21,6 +22,8 @@ export interface LiveFeatures {
   bus: RevocationBus;
   revocations: RevocationService;
   sessions: SessionView;
+  /** Session starts and ends from stream PORTCULLIS_SESSIONS into the view. */
+  sessionConsumer: SessionConsumer;
   events: EventHub;
   api: SessionAdminApi;
   start(): void;
@@ -67,8 +70,22 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
   const sessions = new SessionView({
     repository: store.sessions,
     heartbeatTimeoutMs: config.sessions.heartbeat_timeout,
+    missingGraceMs: config.sessions.missing_grace,
     logger: logger.child({ component: "sessions" }),
     events,
+  });
+  const sessionConsumer = new SessionConsumer({
+    servers: config.nats,
+    name: `${config.nats.name}-sessions`,
+    logger: logger.child({ component: "session-consumer" }),
+    view: sessions,
+    durable: config.sessions.consumer,
+    ackWaitMs: config.sessions.ack_wait_ms,
+    streamMaxAgeMs: config.sessions.stream_max_age,
+    replicas: config.distribution.replicas,
+    placementCluster: config.distribution.placement_cluster,
+    backoff: { initialMs: config.nats.reconnect_initial_ms, maxMs: config.nats.reconnect_max_ms },
+    connectTimeoutMs: config.nats.connect_timeout_ms,
   });
   new Gauge({
     name: "portcullis_control_plane_sessions_live",
@@ -126,10 +143,12 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
     bus,
     revocations: service,
     sessions,
+    sessionConsumer,
     events,
     api,
     start() {
       sessions.start();
+      sessionConsumer.start();
       bus.start();
       const gauge = options.lagGauge;
       if (gauge) {
@@ -140,6 +159,7 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
     async stop() {
       clearInterval(lagTimer);
       events.stop();
+      await sessionConsumer.stop();
       await bus.stop();
       sessions.stop();
     },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../common/logger.js";
-import { encodeBusMessage, type SessionStarted } from "../../proto/bus.js";
+import { encodeBusMessage, type SessionEnded, type SessionStarted } from "../../proto/bus.js";
+import { EventHub } from "../events/event-hub.js";
 import { ControlPlaneStore } from "../store/index.js";
 import { SessionView } from "./session-view.js";
 
@@ -54,7 +55,11 @@ describe("the session view", () => {
         at,
       }),
     );
-    // a heartbeat that no longer lists s1: its end was missed
+    // a heartbeat that no longer lists s1: its end may still be on its way (the grace)
+    now += 1_000;
+    view.heartbeat({ data_plane_id: "dp-1", session_ids: [], at: new Date(now).toISOString() });
+    expect(view.list().map((s) => s.id)).toEqual(["s1", "s3"]);
+    // still missing after the grace: its end was missed
     now += 10_000;
     view.heartbeat({ data_plane_id: "dp-1", session_ids: [], at: new Date(now).toISOString() });
     expect(view.list().map((s) => s.id)).toEqual(["s3"]);
@@ -77,6 +82,112 @@ describe("the session view", () => {
     expect(restarted.list()).toEqual([]);
     restarted.flush();
     expect(store.sessions.get("s3")).toMatchObject({ endReason: "data plane lost" });
+    store.close();
+  });
+});
+
+function ended(id: string, dataPlane: string, at: string, statements = 3): SessionEnded {
+  return { session_id: id, data_plane_id: dataPlane, reason: "client", statements, denied: 1, at };
+}
+
+describe("session events delivered again, late or out of order", () => {
+  const setup = () => {
+    const store = ControlPlaneStore.open(":memory:");
+    let now = Date.parse("2030-01-01T00:00:00Z");
+    const events = new EventHub({ store, logger: silentLogger });
+    const seen: string[] = [];
+    events.subscribe(["session"], (e) => {
+      const payload = e.payload as { session_id: string; reason?: string };
+      seen.push(`${e.type} ${payload.session_id}${payload.reason ? ` ${payload.reason}` : ""}`);
+    });
+    const make = () =>
+      new SessionView({
+        repository: store.sessions,
+        heartbeatTimeoutMs: 30_000,
+        missingGraceMs: 5_000,
+        logger: silentLogger,
+        events,
+        now: () => now,
+      });
+    return {
+      store,
+      seen,
+      make,
+      advance: (ms: number) => (now += ms),
+      iso: () => new Date(now).toISOString(),
+    };
+  };
+
+  it("stores a redelivered start and end once, and reports each once", () => {
+    const { store, seen, make, iso } = setup();
+    const view = make();
+    const s = started("s1", "dp-1", "alice", iso());
+    const e = ended("s1", "dp-1", iso(), 7);
+    view.started(s);
+    view.ended(e);
+    view.commit();
+    view.started(s);
+    view.ended({ ...e, statements: 99 });
+    view.commit();
+    expect(view.list()).toEqual([]);
+    expect(store.sessions.get("s1")).toMatchObject({ subject: "alice", endReason: "client", statements: 7 });
+    expect(seen).toEqual(["session.started s1", "session.ended s1 client"]);
+    // a restarted control plane redelivered everything
+    const again = make();
+    again.started(s);
+    again.ended(e);
+    again.commit();
+    expect(again.list()).toEqual([]);
+    expect(seen).toHaveLength(2);
+    store.close();
+  });
+
+  it("keeps an end that arrives before its start, and the start completes it", () => {
+    const { store, seen, make, iso } = setup();
+    const view = make();
+    const at = iso();
+    view.ended(ended("s1", "dp-1", at));
+    view.commit();
+    expect(store.sessions.get("s1")).toMatchObject({ endedAt: at, endReason: "client", statements: 3 });
+    expect(store.sessions.live()).toEqual([]);
+    view.started(started("s1", "dp-1", "alice", at));
+    view.commit();
+    expect(view.list()).toEqual([]);
+    expect(store.sessions.get("s1")).toMatchObject({ subject: "alice", jti: "jti-s1", endReason: "client" });
+    // the same in a later process, whose memory does not hold the end
+    make().started(started("s1", "dp-1", "alice", at));
+    expect(store.sessions.live()).toEqual([]);
+    expect(seen).toEqual([]);
+    store.close();
+  });
+
+  it("reports a session missing from heartbeats ended once, and takes its real end after the grace", () => {
+    const { store, seen, make, advance, iso } = setup();
+    const view = make();
+    view.started(started("s1", "dp-1", "alice", iso()));
+    view.started(started("s2", "dp-1", "bob", iso()));
+    const realEnd = ended("s1", "dp-1", iso(), 5);
+    // the heartbeat (core NATS) overtakes s1's end (the stream)
+    advance(100);
+    view.heartbeat({ data_plane_id: "dp-1", session_ids: ["s2"], at: iso() });
+    view.ended(realEnd);
+    // s2's end is lost: inferred after the grace; then it arrives after all
+    advance(1_000);
+    view.heartbeat({ data_plane_id: "dp-1", session_ids: [], at: iso() });
+    advance(5_000);
+    view.heartbeat({ data_plane_id: "dp-1", session_ids: [], at: iso() });
+    view.commit();
+    expect(store.sessions.get("s2")).toMatchObject({ endReason: "missing" });
+    view.ended(ended("s2", "dp-1", iso(), 9));
+    view.commit();
+    expect(seen).toEqual([
+      "session.started s1",
+      "session.started s2",
+      "session.ended s1 client",
+      "session.ended s2 not in the data plane's heartbeat",
+    ]);
+    expect(store.sessions.get("s1")).toMatchObject({ endReason: "client", statements: 5 });
+    expect(store.sessions.get("s2")).toMatchObject({ endReason: "client", statements: 9 });
     store.close();
   });
 });

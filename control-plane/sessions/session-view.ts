@@ -1,15 +1,24 @@
 /**
  * The live sessions of the fleet, from the data planes' session events (proto/bus.proto):
- * SessionStarted adds one, SessionEnded removes it, and each SessionHeartbeat lists every session
- * a data plane holds, so a session whose end was missed goes when it is no longer listed. A data
- * plane whose heartbeats stop for `heartbeatTimeoutMs` has all its sessions dropped (reason
- * `data plane lost`).
+ * SessionStarted adds one, SessionEnded removes it (both from stream PORTCULLIS_SESSIONS,
+ * session-consumer.ts, acknowledged once `commit()` has stored them), and each SessionHeartbeat
+ * (core NATS) lists every session a data plane holds, so a session whose end was missed goes when
+ * it has been missing from the heartbeats for `missingGraceMs` (the grace lets the real end, which
+ * travels on the stream and can arrive after a heartbeat, come first). A data plane whose heartbeats
+ * stop for `heartbeatTimeoutMs` has all its sessions dropped (reason `data plane lost`).
+ *
+ * Storage is idempotent: a start or end delivered again is stored once, a start arriving after its
+ * end (or after the end was stored by an earlier run) leaves the session ended, an end before its
+ * start is kept and completed by the start, and a reported end replaces an inferred one. WatchEvents
+ * gets `session.started` and `session.ended` once per session: an end that comes after an inferred
+ * one updates the store, not the watchers.
  *
  * Memory answers reads (ListSessions); SQLite keeps the history and lets a restarted control
  * plane show the sessions it knew until the data planes resync (proto/revocation.ts
  * SESSIONS_RESYNC_SUBJECT). Writes go to SQLite in batches (one transaction per flush) so a burst
  * of thousands of session events costs one commit, not thousands.
  */
+import { LRUCache } from "lru-cache";
 import type { Logger } from "../../common/logger.js";
 import {
   BusMessageError,
@@ -36,6 +45,8 @@ export interface SessionViewOptions {
   sweepIntervalMs?: number;
   /** Writes are batched this long (default 50 ms). */
   flushDelayMs?: number;
+  /** A session missing from its data plane's heartbeats this long is taken as ended (default 10 s). */
+  missingGraceMs?: number;
 }
 
 export interface SessionFilter {
@@ -88,6 +99,10 @@ export class SessionView {
   readonly #live = new Map<string, SessionRecord>();
   /** data plane id → last heartbeat (or start event) time, ms. */
   readonly #lastHeard = new Map<string, number>();
+  /** Live sessions missing from their data plane's last heartbeat → first missed, ms. */
+  readonly #missingSince = new Map<string, number>();
+  /** Sessions whose end a data plane reported, recently (older ones are looked up in SQLite). */
+  readonly #reportedEnded = new LRUCache<string, true>({ max: 200_000 });
   #pending: PendingWrite[] = [];
   #flushTimer: NodeJS.Timeout | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -117,16 +132,25 @@ export class SessionView {
 
   /** Handles one message from `portcullis.sessions.>`; invalid ones are dropped with a log line. */
   handle(subject: string, data: Uint8Array): void {
+    this.apply(subject, data);
+  }
+
+  /**
+   * Applies one session event; false when it is invalid (dropped with a log line). Its storage is
+   * queued: `commit()` stores everything queued in one transaction.
+   */
+  apply(subject: string, data: Uint8Array): boolean {
     const event = sessionEventOf(subject);
-    if (!event) return;
+    if (!event) return false;
     try {
       if (event === "started") this.started(decodeSessionStarted(data));
       else if (event === "ended") this.ended(decodeSessionEnded(data));
       else this.heartbeat(decodeSessionHeartbeat(data));
+      return true;
     } catch (err) {
       if (err instanceof BusMessageError) {
         this.#options.logger.warn({ err: err.message, subject }, "dropped an invalid session event");
-        return;
+        return false;
       }
       throw err;
     }
@@ -134,38 +158,54 @@ export class SessionView {
 
   started(event: SessionStarted): void {
     const record = sessionRecordOf(event);
-    const known = this.#live.get(record.id);
+    const id = record.id;
     this.#lastHeard.set(record.dataPlaneId, this.#now());
+    // Stored every time (idempotent): a redelivery after a failed commit must reach SQLite.
+    this.#write(() => this.#options.repository.upsertStarted(record));
+    const known = this.#live.get(id);
     if (known) {
-      // a resync repeats what we know: keep the counters we have
+      // a resync or a redelivery repeats what we know: keep the counters we have
       known.lastHeartbeatAt = event.at;
+      this.#missingSince.delete(id);
       return;
     }
-    this.#live.set(record.id, record);
-    this.#write(() => this.#options.repository.upsertStarted(record));
+    // a start after its end (redelivered, or the end came first): stored, never live again
+    if (this.#reportedEnded.has(id) || this.#options.repository.endReported(id)) return;
+    this.#live.set(id, record);
     this.#options.events?.emit("session", "session.started", event);
   }
 
   ended(event: SessionEnded): void {
-    const record = this.#live.get(event.session_id);
-    this.#live.delete(event.session_id);
-    const counts = { statements: event.statements, denied: event.denied };
-    this.#write(() => this.#options.repository.markEnded(event.session_id, event.at, event.reason, counts));
+    const id = event.session_id;
+    const record = this.#live.get(id);
+    this.#live.delete(id);
+    this.#missingSince.delete(id);
+    this.#reportedEnded.set(id, true);
+    this.#write(() => this.#options.repository.recordEnded(event));
     if (record) this.#options.events?.emit("session", "session.ended", { ...event, subject: record.subject });
   }
 
   heartbeat(event: SessionHeartbeat): void {
     const id = event.data_plane_id;
-    this.#lastHeard.set(id, this.#now());
+    const now = this.#now();
+    this.#lastHeard.set(id, now);
     const listed = new Set(event.session_ids);
     const gone: SessionRecord[] = [];
+    const grace = this.#options.missingGraceMs ?? 10_000;
     for (const record of this.#live.values()) {
       if (record.dataPlaneId !== id) continue;
-      if (listed.has(record.id)) record.lastHeartbeatAt = event.at;
-      else gone.push(record);
+      if (listed.has(record.id)) {
+        record.lastHeartbeatAt = event.at;
+        this.#missingSince.delete(record.id);
+        continue;
+      }
+      const since = this.#missingSince.get(record.id);
+      if (since === undefined) this.#missingSince.set(record.id, now);
+      if (now - (since ?? now) >= grace) gone.push(record);
     }
     for (const record of gone) {
       this.#live.delete(record.id);
+      this.#missingSince.delete(record.id);
       this.#options.events?.emit("session", "session.ended", {
         session_id: record.id,
         data_plane_id: id,
@@ -191,7 +231,10 @@ export class SessionView {
       this.#lastHeard.delete(dataPlaneId);
       const lost = [...this.#live.values()].filter((r) => r.dataPlaneId === dataPlaneId);
       if (lost.length === 0) continue;
-      for (const record of lost) this.#live.delete(record.id);
+      for (const record of lost) {
+        this.#live.delete(record.id);
+        this.#missingSince.delete(record.id);
+      }
       dropped += lost.length;
       this.#write(() => this.#options.repository.endAllOf(dataPlaneId, at, "data plane lost"));
       this.#options.logger.warn(
@@ -266,23 +309,25 @@ export class SessionView {
     return this.#live.size;
   }
 
-  /** Writes what is pending now. */
+  /** Writes what is pending now; a failure is logged (the writes are lost). */
   flush(): void {
+    try {
+      this.commit();
+    } catch (err) {
+      this.#options.logger.error({ err: (err as Error).message }, "storing session events failed");
+    }
+  }
+
+  /** Writes what is pending now, in one transaction; throws when it did not commit. */
+  commit(): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     const writes = this.#pending;
     if (writes.length === 0) return;
     this.#pending = [];
-    try {
-      this.#options.repository.batch(() => {
-        for (const write of writes) write();
-      });
-    } catch (err) {
-      this.#options.logger.error(
-        { err: (err as Error).message, writes: writes.length },
-        "storing session events failed",
-      );
-    }
+    this.#options.repository.batch(() => {
+      for (const write of writes) write();
+    });
   }
 
   #write(write: PendingWrite): void {

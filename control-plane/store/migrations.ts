@@ -226,4 +226,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE activations ADD COLUMN rollback INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 6,
+    name: "session ends from the stream: inferred or reported, an end before its start",
+    sql: `
+      -- 1 when the control plane inferred the end (missing from a heartbeat, data plane lost): the
+      -- data plane's own SessionEnded replaces it, a later SessionStarted makes the session live again.
+      ALTER TABLE sessions ADD COLUMN end_inferred INTEGER NOT NULL DEFAULT 0;
+      -- 0 for a row made by a SessionEnded that arrived before its SessionStarted.
+      ALTER TABLE sessions ADD COLUMN start_known INTEGER NOT NULL DEFAULT 1;
+    `,
+  },
 ];

@@ -3,7 +3,7 @@
  * `ended_at` is null. The control plane's SessionView keeps the live ones in memory too and writes
  * here in batches; this survives a restart so the view comes back before the first heartbeats.
  */
-import type { SessionStarted } from "../../proto/bus.js";
+import type { SessionEnded, SessionStarted } from "../../proto/bus.js";
 import { prepared, type SqliteDatabase } from "./database.js";
 
 export interface SessionRecord {
@@ -115,7 +115,11 @@ export class SessionRepository {
     this.db.transaction(fn)();
   }
 
-  /** Records a started session (a repeat of the same id updates it and makes it live again). */
+  /**
+   * Records a started session. A repeat of the same id (a redelivery, a resync) updates it; one
+   * whose end was inferred is live again; one whose end the data plane reported (a start arriving
+   * after its end) stays ended.
+   */
   upsertStarted(record: SessionRecord): void {
     prepared(
       this.db,
@@ -126,7 +130,17 @@ export class SessionRepository {
            @applicationName, @revision, @claimsDigest, @tokenExpiresAt, @maxSessionSeconds, @startedAt,
            @lastHeartbeatAt, @statements, @denied)
          ON CONFLICT (id) DO UPDATE SET data_plane_id = excluded.data_plane_id, region = excluded.region,
-           last_heartbeat_at = excluded.last_heartbeat_at, ended_at = NULL, end_reason = NULL`,
+           subject = excluded.subject, issuer = excluded.issuer, jti = excluded.jti, sid = excluded.sid,
+           db_role = excluded.db_role, database = excluded.database, client_addr = excluded.client_addr,
+           application_name = excluded.application_name, revision = excluded.revision,
+           claims_digest = excluded.claims_digest, token_expires_at = excluded.token_expires_at,
+           max_session_seconds = excluded.max_session_seconds, started_at = excluded.started_at,
+           start_known = 1,
+           last_heartbeat_at = CASE WHEN sessions.ended_at IS NOT NULL AND sessions.end_inferred = 0
+             THEN sessions.last_heartbeat_at ELSE excluded.last_heartbeat_at END,
+           end_reason = CASE WHEN sessions.end_inferred = 0 THEN sessions.end_reason ELSE NULL END,
+           ended_at = CASE WHEN sessions.end_inferred = 0 THEN sessions.ended_at ELSE NULL END,
+           end_inferred = 0`,
     ).run({
       ...record,
       jti: record.jti ?? null,
@@ -139,12 +153,44 @@ export class SessionRepository {
     });
   }
 
-  markEnded(id: string, at: string, reason: string, counts?: { statements: number; denied: number }): void {
+  /**
+   * Records the end a data plane reported: once (a redelivery changes nothing), replacing an
+   * inferred end; before its start, as a row the start fills in later.
+   */
+  recordEnded(event: SessionEnded): void {
     prepared(
       this.db,
-      `UPDATE sessions SET ended_at = ?, end_reason = ?, statements = coalesce(?, statements),
-           denied = coalesce(?, denied) WHERE id = ? AND ended_at IS NULL`,
-    ).run(at, reason, counts?.statements ?? null, counts?.denied ?? null, id);
+      `INSERT INTO sessions (id, data_plane_id, subject, started_at, ended_at, end_reason, statements,
+           denied, start_known)
+         VALUES (@id, @dataPlaneId, '', @at, @at, @reason, @statements, @denied, 0)
+         ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, end_reason = excluded.end_reason,
+           statements = excluded.statements, denied = excluded.denied, end_inferred = 0
+         WHERE sessions.ended_at IS NULL OR sessions.end_inferred = 1`,
+    ).run({
+      id: event.session_id,
+      dataPlaneId: event.data_plane_id,
+      at: event.at,
+      reason: event.reason,
+      statements: event.statements,
+      denied: event.denied,
+    });
+  }
+
+  /** Records an end the control plane inferred (the data plane's own end replaces it). */
+  markEnded(id: string, at: string, reason: string): void {
+    prepared(
+      this.db,
+      "UPDATE sessions SET ended_at = ?, end_reason = ?, end_inferred = 1 WHERE id = ? AND ended_at IS NULL",
+    ).run(at, reason, id);
+  }
+
+  /** Whether the data plane reported this session's end (not only inferred). */
+  endReported(id: string): boolean {
+    const row = prepared(
+      this.db,
+      "SELECT 1 AS yes FROM sessions WHERE id = ? AND ended_at IS NOT NULL AND end_inferred = 0",
+    ).get(id) as { yes: number } | undefined;
+    return row !== undefined;
   }
 
   heartbeat(ids: readonly string[], at: string): void {
@@ -155,11 +201,11 @@ export class SessionRepository {
     for (const id of ids) update.run(at, id);
   }
 
-  /** Ends every live session of a data plane; returns how many. */
+  /** Ends every live session of a data plane (an inferred end); returns how many. */
   endAllOf(dataPlaneId: string, at: string, reason: string): number {
     return prepared(
       this.db,
-      "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE data_plane_id = ? AND ended_at IS NULL",
+      "UPDATE sessions SET ended_at = ?, end_reason = ?, end_inferred = 1 WHERE data_plane_id = ? AND ended_at IS NULL",
     ).run(at, reason, dataPlaneId).changes;
   }
 

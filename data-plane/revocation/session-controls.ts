@@ -110,6 +110,8 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
       connection: () => link.connection,
       revision: options.revision,
       heartbeatMs: bus.status_interval_ms,
+      maxQueue: bus.session_events_max_queue,
+      onDropped: (count, reason) => options.metrics.sessionEventsDropped.inc({ reason }, count),
       logger,
     });
     reporterRef = reporter;
@@ -150,7 +152,7 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
     },
     async stop() {
       limits.stop();
-      reporter?.stop();
+      await reporter?.stop();
       await feed?.stop();
       await enforcer?.stop();
     },
