@@ -31,6 +31,7 @@ import type {
   QueuedIterator,
   Subscription,
 } from "@nats-io/transport-node";
+import { startDeadline } from "../../common/deadline.js";
 import { type Logger, silentLogger } from "../../common/logger.js";
 import { type Backoff, backoffDelay, NatsLink } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
@@ -594,22 +595,16 @@ export class BundleWatcher {
     const os = this.#os;
     if (!os || !this.#link.connected) throw new FetchError("NATS is not connected");
     const timeoutMs = this.#options.fetchTimeoutMs ?? 20_000;
-    let timer: NodeJS.Timeout | undefined;
-    let abandoned = false;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        abandoned = true;
-        reject(new FetchError(`fetching object ${pointer.object} took longer than ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
-    deadline.catch(() => undefined);
+    const deadline = startDeadline(
+      timeoutMs,
+      () => new FetchError(`fetching object ${pointer.object} took longer than ${timeoutMs} ms`),
+    );
     const within = <T>(step: Promise<T>): Promise<T> =>
-      Promise.race([
+      deadline.within(
         step.catch((err: Error) => {
           throw err instanceof FetchError ? err : new FetchError(err.message);
         }),
-        deadline,
-      ]);
+      );
     try {
       const info = await within(os.info(pointer.object));
       if (!info || info.deleted)
@@ -617,14 +612,20 @@ export class BundleWatcher {
       if (info.size > max)
         throw new Error(`object ${pointer.object} is ${info.size} bytes, over the ${max}-byte limit`);
       const getting = os.get(pointer.object);
-      // a get that answers after the deadline: its stream is cancelled, nobody reads it
+      // a get that answers after the live bytes came: its stream is cancelled, nobody reads it
       void getting.then(
         (late) => {
-          if (abandoned || superseded()) late?.data.cancel().catch(() => undefined);
+          if (superseded()) late?.data.cancel().catch(() => undefined);
         },
         () => undefined,
       );
-      const result = await within(getting);
+      // and one that answers after the deadline, likewise
+      const result = await deadline.within(
+        getting.catch((err: Error) => {
+          throw new FetchError(err.message);
+        }),
+        (late) => late?.data.cancel().catch(() => undefined),
+      );
       if (!result) throw new FetchError(`object ${pointer.object} vanished`);
       const bytes = await this.#readObject(result, pointer.object, info.size, within, superseded);
       const digest = sha256Hex(bytes);
@@ -635,7 +636,7 @@ export class BundleWatcher {
       }
       return bytes;
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   }
 

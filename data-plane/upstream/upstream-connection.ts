@@ -3,6 +3,7 @@ import { createSecureContext, type SecureContext, type TLSSocket, connect as tls
 import { serialize } from "pg-protocol";
 import type { BackendMessage as PgMessage } from "pg-protocol/dist/messages.js";
 import { Parser } from "pg-protocol/dist/parser.js";
+import { startDeadline } from "../../common/deadline.js";
 import { BackendFramer } from "../protocol/backend-messages.js";
 import { md5PasswordResponse, ScramSession } from "./scram.js";
 
@@ -166,31 +167,17 @@ export async function connectUpstream(
   login: UpstreamLogin,
 ): Promise<UpstreamSession> {
   let socket: Socket | TLSSocket | undefined;
-  let expired = false;
-  let expire!: (err: UpstreamError) => void;
   // the deadline covers every step, the TCP connect included (a SYN the server's full backlog dropped)
-  const deadline = new Promise<never>((_, reject) => {
-    expire = reject;
-  });
-  deadline.catch(() => undefined);
-  const timeout = setTimeout(() => {
-    expired = true;
-    const err = new UpstreamError(`upstream login timed out after ${target.connectTimeoutMs} ms`, "timeout");
-    expire(err);
-    socket?.destroy(err);
-  }, target.connectTimeoutMs);
+  const deadline = startDeadline(
+    target.connectTimeoutMs,
+    () => new UpstreamError(`upstream login timed out after ${target.connectTimeoutMs} ms`, "timeout"),
+    (err) => socket?.destroy(err),
+  );
   try {
-    const opening = openSocket(target);
     // a connection that opens after the deadline is closed at once
-    opening.then(
-      (late) => {
-        if (expired) late.destroy();
-      },
-      () => undefined,
-    );
-    socket = await Promise.race([opening, deadline]);
-    if (target.tls !== "disable") socket = await Promise.race([startTls(socket, target), deadline]);
-    const session = await Promise.race([authenticate(socket, login, target), deadline]);
+    socket = await deadline.within(openSocket(target), (late) => late.destroy());
+    if (target.tls !== "disable") socket = await deadline.within(startTls(socket, target));
+    const session = await deadline.within(authenticate(socket, login, target));
     // Until the relay takes it (session set-up reads search_path first), an error on the socket, such
     // as a write after the server closed it, must not go unheard: the close that follows is what counts.
     session.socket.on("error", () => {});
@@ -200,7 +187,7 @@ export async function connectUpstream(
     if (err instanceof UpstreamError) throw err;
     throw new UpstreamError(`upstream login failed: ${(err as Error).message}`, "protocol", undefined, err);
   } finally {
-    clearTimeout(timeout);
+    deadline.clear();
   }
 }
 
