@@ -459,6 +459,55 @@ deny contains msg if {
 	])
 }
 
+# A relation that shows rows of a masked relation (by the catalog, `sources`: a view or materialized view
+# reading it, an inheritance child or partition of it, transitively), for a session with masks: its
+# results name the view or the child in RowDescription, not the masked table, so masking cannot follow
+# them; so is DDL on it (CREATE OR REPLACE VIEW, ALTER VIEW). Unless the relation itself has masks.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	some r in object.get(s, "relations", [])
+	not listed_with_masks(r)
+	some source in object.get(r, "sources", [])
+	some m in active_masks
+	relation_matches(source, mask_relation(m))
+	msg := sprintf(
+		"relation %s shows rows of masked relation %s (a view, inheritance child or partition of it): not allowed for a session with masks",
+		[lib.relation_label(r), source],
+	)
+}
+
+# A foreign table reads rows from elsewhere (another database, a file) that no mask can name.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	some r in object.get(s, "relations", [])
+	r.relkind == "foreign_table"
+	not listed_with_masks(r)
+	msg := sprintf("foreign table %s is not allowed for a session with masks (its rows may be masked data read elsewhere)", [lib.relation_label(r)])
+}
+
+listed_with_masks(r) if {
+	some m in active_masks
+	is_string(mask_relation(m))
+	relation_ref_matches(r, mask_relation(m))
+}
+
+# After DDL in the open transaction (or earlier in the same query) the proxy leaves unqualified names
+# unresolved: its catalog snapshot cannot see that DDL yet (`DROP TABLE public.employees` makes
+# `employees` mean hr.employees). For a session with masks such a name could be a masked relation.
+deny contains msg if {
+	count(active_masks) > 0
+	input.statement.ddl_in_transaction == true
+	some s in statements
+	some r in object.get(s, "relations", [])
+	not r.resolved == true
+	msg := sprintf(
+		"relation %s is named without a schema after DDL in this transaction: qualify it with its schema (or end the transaction first) in a session with masks",
+		[lib.relation_label(r)],
+	)
+}
+
 # A rename of anything but a relation (ALTER SCHEMA hr RENAME TO …) may move masked relations.
 deny contains "renaming a schema or any object other than a relation is not allowed for a session with masks" if {
 	count(active_masks) > 0

@@ -22,6 +22,12 @@ export interface CatalogRelation {
   name: string;
   kind: RelationKind;
   columns: Map<number, string>;
+  /**
+   * The OIDs of the relations whose rows this one shows: the relations a view's or materialized view's
+   * query reads (its rewrite rules' dependencies; rules on a table count too), and the parents of an
+   * inheritance child or a partition. Direct ones only; `CatalogSnapshot.sources` follows them.
+   */
+  sources?: number[];
 }
 
 export class CatalogSnapshot {
@@ -45,6 +51,32 @@ export class CatalogSnapshot {
   find(schema: string, name: string): CatalogRelation | undefined {
     return this.bySchema.get(schema)?.get(name);
   }
+
+  private readonly sourceNames = new Map<number, string[]>();
+
+  /**
+   * Every relation `relation` shows rows of, transitively (a view over a view over a table, a partition
+   * of a partition), as "schema.name", sorted; empty for a plain table.
+   */
+  sources(relation: CatalogRelation): string[] {
+    const known = this.sourceNames.get(relation.oid);
+    if (known) return known;
+    const seen = new Set<number>([relation.oid]);
+    const names = new Set<string>();
+    const queue = [...(relation.sources ?? [])];
+    while (queue.length > 0) {
+      const oid = queue.pop()!;
+      if (seen.has(oid)) continue;
+      seen.add(oid);
+      const source = this.byOid.get(oid);
+      if (!source) continue;
+      names.add(`${source.schema}.${source.name}`);
+      queue.push(...(source.sources ?? []));
+    }
+    const out = [...names].sort();
+    this.sourceNames.set(relation.oid, out);
+    return out;
+  }
 }
 
 const KINDS: Record<string, RelationKind> = {
@@ -66,6 +98,38 @@ WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')
   AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast%'
 GROUP BY c.oid, n.nspname, c.relname, c.relkind`;
 
+/** The direct sources of every relation that has any (see CatalogRelation.sources). */
+const SOURCES_SQL = `
+SELECT w.ev_class::int8 AS oid, d.refobjid::int8 AS source
+FROM pg_catalog.pg_rewrite w
+JOIN pg_catalog.pg_depend d
+  ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = w.oid
+ AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> w.ev_class
+UNION
+SELECT i.inhrelid::int8, i.inhparent::int8 FROM pg_catalog.pg_inherits i`;
+
+/**
+ * The catalog connection's own settings. The database owner (or a role's settings) can change what a
+ * new session starts with (`ALTER DATABASE app SET statement_timeout = 1`, a `search_path` that puts
+ * another schema before pg_catalog): set at start-up, which those cannot override, and again before
+ * every read.
+ */
+const PINNED_SETTINGS: [string, string][] = [
+  ["statement_timeout", "0"],
+  ["lock_timeout", "0"],
+  ["idle_in_transaction_session_timeout", "0"],
+  ["search_path", "pg_catalog"],
+  ["default_transaction_read_only", "on"],
+  ["default_transaction_isolation", "read committed"],
+  ["client_min_messages", "warning"],
+];
+
+const PIN_SQL = `SET ROLE NONE; ${PINNED_SETTINGS.map(([name, value]) => `SET ${name} = '${value}'`).join("; ")}`;
+
+const PIN_OPTIONS = PINNED_SETTINGS.map(([name, value]) => `-c ${name}=${value.replace(/ /g, "\\ ")}`).join(
+  " ",
+);
+
 export interface CatalogSource {
   host: string;
   port: number;
@@ -78,6 +142,10 @@ interface DatabaseEntry {
   pool: pg.Pool;
   snapshot?: CatalogSnapshot;
   loading?: Promise<CatalogSnapshot>;
+  /** The generation the load in flight started in. */
+  loadingGeneration?: number;
+  /** Counts invalidations: a load started before the last one cannot make the entry fresh. */
+  generation: number;
   stale: boolean;
 }
 
@@ -108,7 +176,10 @@ export class Catalog {
   /** Called after DDL: the next statement waits for a new snapshot. */
   invalidate(database: string): void {
     const entry = this.databases.get(database);
-    if (entry) entry.stale = true;
+    if (entry) {
+      entry.stale = true;
+      entry.generation++;
+    }
   }
 
   private entry(database: string, role: string, password: string): DatabaseEntry {
@@ -124,46 +195,89 @@ export class Catalog {
         max: 1,
         idleTimeoutMillis: 30_000,
         application_name: "portcullis-catalog",
+        options: PIN_OPTIONS,
       });
       pool.on("error", (err) =>
         this.source.logger.warn({ err: err.message, database }, "catalog connection error"),
       );
-      entry = { pool, stale: true };
+      entry = { pool, stale: true, generation: 0 };
       this.databases.set(database, entry);
     }
     return entry;
   }
 
   private load(database: string, entry: DatabaseEntry): Promise<CatalogSnapshot> {
-    if (entry.loading) return entry.loading;
-    const started = Date.now();
-    entry.loading = entry.pool
-      .query<{ oid: string; schema: string; name: string; kind: string; columns: [number, string][] }>(
-        SNAPSHOT_SQL,
-      )
-      .then((result) => {
-        const snapshot = new CatalogSnapshot(
-          started,
-          result.rows.map((row) => ({
-            oid: Number(row.oid),
-            schema: row.schema,
-            name: row.name,
-            kind: KINDS[row.kind] ?? "other",
-            columns: new Map(row.columns),
-          })),
-        );
-        entry.snapshot = snapshot;
-        entry.stale = false;
+    // a load that started before the last invalidation may read what the DDL had not committed yet
+    if (entry.loading && entry.loadingGeneration === entry.generation) return entry.loading;
+    const generation = entry.generation;
+    const previous = entry.loading?.catch(() => undefined) ?? Promise.resolve(undefined);
+    const loading: Promise<CatalogSnapshot> = previous
+      .then(() => this.read(entry))
+      .then(({ started, rows }) => {
+        const snapshot = new CatalogSnapshot(started, rows);
+        if (entry.generation === generation) {
+          entry.snapshot = snapshot;
+          entry.stale = false;
+        }
         this.source.logger.debug(
-          { database, relations: result.rows.length, ms: Date.now() - started },
+          { database, relations: rows.length, ms: Date.now() - started },
           "catalog loaded",
         );
         return snapshot;
       })
       .finally(() => {
-        entry.loading = undefined;
+        if (entry.loading === loading) {
+          entry.loading = undefined;
+          entry.loadingGeneration = undefined;
+        }
       });
-    return entry.loading;
+    entry.loading = loading;
+    entry.loadingGeneration = generation;
+    return loading;
+  }
+
+  /** One read of the catalog on a connection whose settings are pinned first. */
+  private async read(entry: DatabaseEntry): Promise<{ started: number; rows: CatalogRelation[] }> {
+    const client = await entry.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(PIN_SQL);
+      const started = Date.now();
+      // both reads in one snapshot of the catalog
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const result = await client.query<{
+        oid: string;
+        schema: string;
+        name: string;
+        kind: string;
+        columns: [number, string][];
+      }>(SNAPSHOT_SQL);
+      const sources = await client.query<{ oid: string; source: string }>(SOURCES_SQL);
+      await client.query("COMMIT");
+      const bySource = new Map<number, number[]>();
+      for (const row of sources.rows) {
+        const oid = Number(row.oid);
+        const list = bySource.get(oid);
+        if (list) list.push(Number(row.source));
+        else bySource.set(oid, [Number(row.source)]);
+      }
+      return {
+        started,
+        rows: result.rows.map((row) => ({
+          oid: Number(row.oid),
+          schema: row.schema,
+          name: row.name,
+          kind: KINDS[row.kind] ?? "other",
+          columns: new Map(row.columns),
+          sources: bySource.get(Number(row.oid)) ?? [],
+        })),
+      };
+    } catch (err) {
+      broken = err as Error;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async close(): Promise<void> {

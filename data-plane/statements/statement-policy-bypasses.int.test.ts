@@ -14,13 +14,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalPostgres, startPostgres } from "../../devstack/postgres.js";
-import { BYPASS_SETUP_SQL, BYPASS_ROWS as ROWS } from "../../test/harness/bypass-rows.js";
+import { BYPASS_SETUP_SQL, MASKED_VALUES_SQL, BYPASS_ROWS as ROWS } from "../../test/harness/bypass-rows.js";
 import { type ProxyStack, startProxyStack, USERS } from "../../test/harness/proxy-stack.js";
 import { rowLabel, StatementRows, type User } from "../../test/harness/statement-rows.js";
 
 let stack: ProxyStack;
 let postgres: LocalPostgres;
 let rows: StatementRows;
+let maskedValues: string[] = [];
 const tokens = {} as Record<User, string>;
 
 beforeAll(async () => {
@@ -30,7 +31,8 @@ beforeAll(async () => {
   for (const user of ["alice", "bob", "carol", "dave"] as const) {
     tokens[user] = await stack.token(USERS[user], { lifetimeSeconds: 3600 });
   }
-  rows = new StatementRows(stack, postgres, tokens);
+  maskedValues = (await postgres.psql(MASKED_VALUES_SQL)).split("\n");
+  rows = new StatementRows(stack, postgres, tokens, maskedValues);
 });
 
 afterAll(async () => {
@@ -39,6 +41,12 @@ afterAll(async () => {
 });
 
 describe("bypass classes of the review, through real sessions", () => {
+  it("has the rows of every class, and knows the masked values it must never see", () => {
+    expect(ROWS.length).toBeGreaterThanOrEqual(150);
+    expect(maskedValues).toContain("123-45-6789");
+    expect(maskedValues).toContain("567-89-0123");
+  });
+
   it("covers both protocols and every user", () => {
     expect(new Set(ROWS.map((r) => r.via))).toEqual(new Set(["psql", "pg"]));
     expect(new Set(ROWS.map((r) => r.user))).toEqual(new Set(["alice", "bob", "carol", "dave"]));
