@@ -37,7 +37,8 @@ async function failure(client: pg.Client, sql: string): Promise<{ code?: string;
   );
 }
 
-const ssnColumn = "SELECT count(*) FROM pg_attribute WHERE attrelid = 'hr.employees'::regclass AND attname = 'ssn'";
+const ssnColumn =
+  "SELECT count(*) FROM pg_attribute WHERE attrelid = 'hr.employees'::regclass AND attname = 'ssn'";
 
 describe("names around DDL in a transaction", () => {
   it("decides the statement after a committed DROP on the catalog the DROP left, not one read during it", async () => {
@@ -114,7 +115,9 @@ describe("the proxy's own prepared statement", () => {
         client.send(message(), serialize.sync());
         const replies = await client.untilReady();
         expect(summary(replies)).toEqual(["error 42501", "ready I"]);
-        expect(replies[0]?.message).toContain(`the prepared statement name "${DENIAL_STATEMENT}" is reserved`);
+        expect(replies[0]?.message).toContain(
+          `the prepared statement name "${DENIAL_STATEMENT}" is reserved`,
+        );
         // a denial after it is raised by the proxy's own statement, as ever
         client.send(
           serialize.parse({ text: "SELECT ssn FROM hr.employees WHERE ssn <> ''" }),
