@@ -10,7 +10,9 @@
 #       name), and the masking inference guard;
 #     - for restricted roles and sessions with masks: functions outside the allow-list
 #       (query_functions.rego); for sessions with masks: statistics views and ANALYZE of masked
-#       tables (query_statistics.rego);
+#       tables (query_statistics.rego), relations whose catalog sources include a masked relation
+#       (views, materialized views, inheritance children, partitions), foreign tables, and
+#       unqualified names after DDL in the open transaction;
 #     - for roles without `unrestricted` in data.portcullis.roles: statement kinds outside the
 #       role's `kinds` (or commands outside its `commands`, e.g. FetchStmt), DO blocks and function/trigger creation, relations outside the role's
 #       `read`/`write` schemas (plus data.portcullis.group_schemas for the token's groups),
