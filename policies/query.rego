@@ -462,7 +462,8 @@ deny contains msg if {
 }
 
 # A relation that shows rows of a masked relation (by the catalog, `sources`: a view or materialized view
-# reading it, an inheritance child or partition of it, transitively), for a session with masks: its
+# reading it, an inheritance child or partition of it, an inheritance parent of it, transitively), for
+# a session with masks: its
 # results name the view or the child in RowDescription, not the masked table, so masking cannot follow
 # them; so is DDL on it (CREATE OR REPLACE VIEW, ALTER VIEW). Unless the relation itself has masks.
 deny contains msg if {
@@ -474,7 +475,7 @@ deny contains msg if {
 	some m in active_masks
 	relation_matches(source, mask_relation(m))
 	msg := sprintf(
-		"relation %s shows rows of masked relation %s (a view, inheritance child or partition of it): not allowed for a session with masks",
+		"relation %s shows rows of masked relation %s (a view over it, an inheritance child, partition or parent of it): not allowed for a session with masks",
 		[lib.relation_label(r), source],
 	)
 }

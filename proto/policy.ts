@@ -86,7 +86,8 @@ export interface RelationRef {
   relkind?: string;
   /**
    * The relations whose rows this one shows, by the catalog ("schema.name", transitively): what a view
-   * or materialized view reads, the parents of an inheritance child or a partition. Absent when the
+   * or materialized view reads, the parents of an inheritance child or a partition, the children and
+   * partitions of a parent (whose results hold their rows). Absent when the
    * catalog does not know the relation.
    */
   sources?: string[];

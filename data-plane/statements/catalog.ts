@@ -28,6 +28,13 @@ export interface CatalogRelation {
    * inheritance child or a partition. Direct ones only; `CatalogSnapshot.sources` follows them.
    */
   sources?: number[];
+  /**
+   * The OIDs of its inheritance children and partitions (direct ones): a parent's results hold its
+   * children's rows, under the parent's table OID.
+   */
+  children?: number[];
+  /** The relations its rewrite rules read (part of `sources`). */
+  reads?: number[];
 }
 
 export class CatalogSnapshot {
@@ -56,23 +63,30 @@ export class CatalogSnapshot {
 
   /**
    * Every relation `relation` shows rows of, transitively (a view over a view over a table, a partition
-   * of a partition), as "schema.name", sorted; empty for a plain table.
+   * of a partition, the children of a parent a view reads), as "schema.name", sorted; empty for a
+   * plain table.
    */
   sources(relation: CatalogRelation): string[] {
     const known = this.sourceNames.get(relation.oid);
     if (known) return known;
-    const seen = new Set<number>([relation.oid]);
+    // Up (what a view reads, an inheritance child's parents) and down (what a view reads, a parent's
+    // children) separately: a child's sibling shows none of the other child's rows.
     const names = new Set<string>();
-    const queue = [...(relation.sources ?? [])];
-    while (queue.length > 0) {
-      const oid = queue.pop()!;
-      if (seen.has(oid)) continue;
-      seen.add(oid);
-      const source = this.byOid.get(oid);
-      if (!source) continue;
-      names.add(`${source.schema}.${source.name}`);
-      queue.push(...(source.sources ?? []));
-    }
+    const follow = (next: (r: CatalogRelation) => number[]) => {
+      const seen = new Set<number>([relation.oid]);
+      const queue = next(relation);
+      while (queue.length > 0) {
+        const oid = queue.pop()!;
+        if (seen.has(oid)) continue;
+        seen.add(oid);
+        const source = this.byOid.get(oid);
+        if (!source) continue;
+        names.add(`${source.schema}.${source.name}`);
+        queue.push(...next(source));
+      }
+    };
+    follow((r) => [...(r.sources ?? [])]);
+    follow((r) => [...(r.reads ?? []), ...(r.children ?? [])]);
     const out = [...names].sort();
     this.sourceNames.set(relation.oid, out);
     return out;
@@ -100,13 +114,13 @@ GROUP BY c.oid, n.nspname, c.relname, c.relkind`;
 
 /** The direct sources of every relation that has any (see CatalogRelation.sources). */
 const SOURCES_SQL = `
-SELECT w.ev_class::int8 AS oid, d.refobjid::int8 AS source
+SELECT w.ev_class::int8 AS oid, d.refobjid::int8 AS source, 'r' AS how
 FROM pg_catalog.pg_rewrite w
 JOIN pg_catalog.pg_depend d
   ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = w.oid
  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> w.ev_class
 UNION
-SELECT i.inhrelid::int8, i.inhparent::int8 FROM pg_catalog.pg_inherits i`;
+SELECT i.inhrelid::int8, i.inhparent::int8, 'p' FROM pg_catalog.pg_inherits i`;
 
 /**
  * The catalog connection's own settings. The database owner (or a role's settings) can change what a
@@ -252,14 +266,24 @@ export class Catalog {
         kind: string;
         columns: [number, string][];
       }>(SNAPSHOT_SQL);
-      const sources = await client.query<{ oid: string; source: string }>(SOURCES_SQL);
+      const sources = await client.query<{ oid: string; source: string; how: string }>(SOURCES_SQL);
       await client.query("COMMIT");
-      const bySource = new Map<number, number[]>();
+      const edges = {
+        sources: new Map<number, number[]>(),
+        reads: new Map<number, number[]>(),
+        children: new Map<number, number[]>(),
+      };
+      const add = (map: Map<number, number[]>, from: number, to: number) => {
+        const list = map.get(from);
+        if (list) list.push(to);
+        else map.set(from, [to]);
+      };
       for (const row of sources.rows) {
         const oid = Number(row.oid);
-        const list = bySource.get(oid);
-        if (list) list.push(Number(row.source));
-        else bySource.set(oid, [Number(row.source)]);
+        const source = Number(row.source);
+        add(edges.sources, oid, source);
+        if (row.how === "r") add(edges.reads, oid, source);
+        else add(edges.children, source, oid);
       }
       return {
         started,
@@ -269,7 +293,9 @@ export class Catalog {
           name: row.name,
           kind: KINDS[row.kind] ?? "other",
           columns: new Map(row.columns),
-          sources: bySource.get(Number(row.oid)) ?? [],
+          sources: edges.sources.get(Number(row.oid)) ?? [],
+          reads: edges.reads.get(Number(row.oid)) ?? [],
+          children: edges.children.get(Number(row.oid)) ?? [],
         })),
       };
     } catch (err) {

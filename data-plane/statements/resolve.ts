@@ -20,7 +20,12 @@ export function resolveStatement(
 ): StatementInfo {
   const described = (ref: RelationRef, relation: CatalogRelation): RelationRef => {
     // a plain table (the common case) is left as the analysis made it
-    if (relation.kind === "table" && (relation.sources?.length ?? 0) === 0) return ref;
+    if (
+      relation.kind === "table" &&
+      (relation.sources?.length ?? 0) === 0 &&
+      (relation.children?.length ?? 0) === 0
+    )
+      return ref;
     return { ...ref, relkind: relation.kind, sources: catalog!.sources(relation) };
   };
   const resolveRef = (ref: RelationRef): RelationRef => {

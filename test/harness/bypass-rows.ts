@@ -26,6 +26,10 @@ INSERT INTO public.employees VALUES (1, 'Public Decoy', 'not-a-secret');
 CREATE TABLE hr.employees_archive () INHERITS (hr.employees);
 INSERT INTO hr.employees_archive (name, department, email, ssn, salary)
   VALUES ('Erin Archive', 'hr', 'erin@example.com', '567-89-0123', 76000);
+CREATE TABLE public.people (id int, name text, ssn text);
+ALTER TABLE hr.employees INHERIT public.people;
+CREATE VIEW public.people_view AS SELECT id, name, ssn FROM public.people;
+CREATE TABLE public.people_parts (id int, name text, ssn text) PARTITION BY LIST (id);
 CREATE VIEW hr.staff AS SELECT id, name, ssn FROM hr.employees;
 CREATE VIEW hr.staff_invoker WITH (security_invoker) AS SELECT id, name, ssn FROM hr.employees;
 CREATE VIEW public.staff_names AS SELECT id, name, ssn FROM hr.staff;
@@ -51,6 +55,9 @@ const SHOWS_MASKED = [
   "hr.staff_mv",
   "hr.employees_archive",
   "public.staff_names",
+  // a parent of hr.employees holds its rows under the parent's OID, and so does a view over it
+  "public.people",
+  "public.people_view",
 ] as const;
 
 const DENIAL_NAME = "portcullis:denial";
@@ -833,6 +840,30 @@ export const BYPASS_ROWS: Row[] = [
     via: "psql",
     sql: "BEGIN; ALTER TABLE public.employees INHERIT hr.employees; SELECT ssn FROM public.employees; COMMIT",
     expect: { denied: "AlterTableStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE public.people_parts ATTACH PARTITION hr.employees FOR VALUES IN (1, 2, 3, 4, 5)",
+    expect: { denied: "AlterTableStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE hr.employees NO INHERIT public.people",
+    expect: { denied: "on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "BEGIN; CREATE TABLE public.parent2 (ssn text); ALTER TABLE hr.employees INHERIT public.parent2; COMMIT",
+    expect: { denied: "AlterTableStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT p.ssn FROM public.people p JOIN hr.employees e USING (id)",
+    expect: { denied: showsMasked("public.people") },
   },
   {
     user: "carol",
