@@ -511,6 +511,25 @@ deny contains msg if {
 	)
 }
 
+# An unqualified name resolved to another schema than a masked relation of the same name: what it
+# means can change under the proxy's catalog (another session, or another data plane, drops the table
+# the proxy resolved it to), and then the server reads the masked one where the proxy saw none (a COPY,
+# a rename, a WHERE on its masked columns). A session with masks qualifies such names.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	some r in object.get(s, "relations", [])
+	r.unqualified == true
+	some m in active_masks
+	is_string(mask_relation(m))
+	endswith(mask_relation(m), concat("", [".", r.name]))
+	not relation_ref_matches(r, mask_relation(m))
+	msg := sprintf(
+		"relation %s (resolved to %s.%s) has the name of masked relation %s: qualify it with its schema in a session with masks",
+		[r.name, r.schema, r.name, mask_relation(m)],
+	)
+}
+
 # A rename of anything but a relation (ALTER SCHEMA hr RENAME TO …) may move masked relations.
 deny contains "renaming a schema or any object other than a relation is not allowed for a session with masks" if {
 	count(active_masks) > 0

@@ -823,3 +823,16 @@ test_unqualified_name_after_ddl_allowed_without_masks if {
 	s := with_fields(select_from([unresolved("orders", "read")]), {"ddl_in_transaction": true})
 	allowed(hr_admin(s))
 }
+
+test_unqualified_name_of_a_masked_relation_in_another_schema_denied if {
+	r := object.union(rel("public", "employees", "read"), {"unqualified": true})
+	denied_with(admin(select_from([r])), "relation employees (resolved to public.employees) has the name of masked relation hr.employees")
+	allowed(hr_admin(select_from([r])))
+	allowed(admin(select_from([rel("public", "employees", "read")])))
+	allowed(admin(select_from([object.union(rel("sales", "orders", "read"), {"unqualified": true})])))
+}
+
+test_unqualified_name_resolved_to_the_masked_relation_allowed if {
+	r := object.union(rel("hr", "employees", "read"), {"unqualified": true})
+	allowed(admin(select_cols([r], [col("hr.employees", "ssn", "output")])))
+}

@@ -82,6 +82,8 @@ export interface RelationRef {
   resolved: boolean;
   /** Columns named explicitly against this relation (best effort, for masking guards). */
   columns?: string[];
+  /** The statement named it without a schema: `schema` is what the proxy resolved it to. */
+  unqualified?: boolean;
   /** What the catalog says the relation is, when it knows it: "table", "view", "foreign_table", … */
   relkind?: string;
   /**

@@ -37,7 +37,7 @@ export function resolveStatement(
     if (!schemas) return ref;
     for (const schema of schemas) {
       const relation = catalog.find(schema, ref.name);
-      if (relation) return described({ ...ref, schema, resolved: true }, relation);
+      if (relation) return described({ ...ref, schema, resolved: true, unqualified: true }, relation);
     }
     return ref;
   };

@@ -48,6 +48,8 @@ export const MASKED_VALUES_SQL =
 /** A search_path on which `employees` is public.employees until that is dropped, then hr.employees. */
 const PUBLIC_FIRST = "SET search_path = pg_catalog, public, hr";
 
+const SALES_PATH = "SET search_path = pg_catalog, sales";
+
 /** Relations that show hr.employees' rows under another name (see BYPASS_SETUP_SQL). */
 const SHOWS_MASKED = [
   "hr.staff",
@@ -503,8 +505,8 @@ export const BYPASS_ROWS: Row[] = [
     user: "carol",
     via: "psql",
     // the same text decided (and cached) before the DDL is decided again after it
-    before: [PUBLIC_FIRST, "SELECT ssn FROM employees", "BEGIN", "DROP TABLE public.employees"],
-    sql: "SELECT ssn FROM employees",
+    before: [SALES_PATH, "SELECT count(*) FROM orders", "BEGIN", "DROP TABLE public.employees"],
+    sql: "SELECT count(*) FROM orders",
     expect: { denied: AFTER_DDL },
   },
   {
@@ -547,8 +549,8 @@ export const BYPASS_ROWS: Row[] = [
     via: "psql",
     // prepared before the DDL, run after it: the server resolves its names again, so does the proxy
     before: [
-      PUBLIC_FIRST,
-      "PREPARE leak AS SELECT ssn FROM employees",
+      SALES_PATH,
+      "PREPARE leak AS SELECT count(*) FROM orders",
       "BEGIN",
       "DROP TABLE public.employees",
     ],
@@ -589,6 +591,47 @@ export const BYPASS_ROWS: Row[] = [
     before: ["SET search_path = pg_catalog, public, hr"],
     sql: "SELECT count(*) FROM employees",
     expect: { denied: "role analyst may not read public.employees" },
+  },
+
+  // -- an unqualified name that another session (or data plane) can make mean the masked table
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "COPY employees TO STDOUT",
+    expect: {
+      denied:
+        "relation employees (resolved to public.employees) has the name of masked relation hr.employees",
+    },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: [PUBLIC_FIRST],
+    sql: "SELECT name FROM employees WHERE ssn = $1",
+    params: ["123-45-6789"],
+    expect: { denied: "has the name of masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "ALTER TABLE employees RENAME COLUMN ssn TO s",
+    expect: { denied: "has the name of masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "SELECT ssn FROM public.employees",
+    expect: { rows: ["not-a-secret"] },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr, public"],
+    sql: "SELECT ssn FROM employees ORDER BY id",
+    expect: { rows: ["***", "***", "***", "***", "***"] },
   },
 
   // -- views, inheritance children, materialized views, foreign tables over a masked table
@@ -944,5 +987,90 @@ export const BYPASS_ROWS: Row[] = [
     beforeErrors: 1,
     sql: "SELECT ssn FROM hr.employees WHERE ssn <> ''",
     expect: { denied: "masked column hr.employees.ssn" },
+  },
+
+  // -- results whose columns lose their table of origin (set operations, subqueries, CTEs, arrays,
+  // collations, casts): refused by the inference guard, or masked
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees UNION ALL SELECT 'x'",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees UNION SELECT ssn FROM hr.employees",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "VALUES ((SELECT ssn FROM hr.employees LIMIT 1))",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: "SELECT ARRAY(SELECT ssn FROM hr.employees)", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT x.ssn FROM hr.employees e, LATERAL (SELECT e.ssn) x",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: 'SELECT ssn COLLATE "C" FROM hr.employees', expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT s FROM (SELECT ssn FROM hr.employees) AS t(s) ORDER BY 1",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "WITH t AS MATERIALIZED (SELECT ssn FROM hr.employees) SELECT ssn FROM t",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "WITH RECURSIVE t(s) AS (SELECT ssn FROM hr.employees UNION SELECT s FROM t) SELECT s FROM t",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: "SELECT (SELECT e.ssn) FROM hr.employees e", expect: { denied: "" } },
+  { user: "carol", via: "pg", sql: "SELECT $1::text || ssn FROM hr.employees", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees e WHERE EXISTS (SELECT FROM hr.staff s WHERE s.id = e.id)",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: "GRANT SELECT ON hr.staff TO analyst", expect: { denied: "" } },
+  { user: "carol", via: "psql", sql: "CREATE TABLE public.leak (LIKE hr.staff_mv)", expect: { denied: "" } },
+  { user: "carol", via: "psql", sql: "LOCK TABLE hr.employees_archive", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees INTERSECT SELECT ssn FROM hr.employees_archive",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: "SELECT GREATEST(ssn) FROM hr.employees", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees TABLESAMPLE SYSTEM (100) ORDER BY id",
+    expect: { rows: ["***", "***", "***", "***", "***"] },
+  },
+  { user: "carol", via: "psql", sql: "SELECT COALESCE(ssn) FROM hr.employees", expect: { denied: "" } },
+  { user: "carol", via: "psql", sql: "SELECT * FROM (TABLE hr.employees) t", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT t.* FROM (SELECT * FROM hr.employees_archive) t",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "MERGE INTO public.jobs j USING hr.employees e ON j.id = e.id WHEN MATCHED THEN UPDATE SET id = length(e.ssn)",
+    expect: { denied: "" },
   },
 ];
