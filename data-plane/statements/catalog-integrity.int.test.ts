@@ -101,6 +101,49 @@ describe("names around DDL in a transaction", () => {
   });
 });
 
+describe("names in a pipeline after DDL", () => {
+  it("decides again at Bind a statement parsed before the DDL that runs ahead of it in the same sequence", async () => {
+    const client = await WireClient.connect({
+      host: "127.0.0.1",
+      port: stack.port,
+      user: "carol@example.com",
+      password: carol,
+      database: "app",
+    });
+    try {
+      client.send(serialize.query("SET search_path = pg_catalog, sales"));
+      await client.untilReady();
+      // both parsed before either runs: the second was decided while the catalog was the one before the DDL
+      client.send(
+        serialize.parse({ name: "ddl", text: "CREATE TABLE public.pipeline_t (a int)" }),
+        serialize.parse({ name: "count", text: "SELECT count(*) FROM orders" }),
+        serialize.bind({ statement: "ddl" }),
+        serialize.execute({}),
+        serialize.bind({ statement: "count" }),
+        serialize.execute({}),
+        serialize.sync(),
+      );
+      const replies = await client.untilReady();
+      expect(summary(replies)).toEqual([
+        "parseComplete",
+        "parseComplete",
+        "bindComplete",
+        "complete CREATE TABLE",
+        "error 42501",
+        "ready I",
+      ]);
+      expect(replies[4]?.message).toContain("relation orders is named without a schema after DDL");
+      // the sequence was one implicit transaction: the failure undid the CREATE
+      expect(await postgres.psql("SELECT to_regclass('public.pipeline_t') IS NULL")).toBe("t");
+      // once it is over, the same prepared statement runs
+      client.send(serialize.bind({ statement: "count" }), serialize.execute({}), serialize.sync());
+      expect(dataRows(await client.untilReady())).toEqual([["500"]]);
+    } finally {
+      client.end();
+    }
+  });
+});
+
 describe("the proxy's own prepared statement", () => {
   const connect = () =>
     WireClient.connect({
