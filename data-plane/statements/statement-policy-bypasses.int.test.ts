@@ -9,7 +9,15 @@
  * - side effects by function: pg_notify, large objects, advisory locks, sleeps, sequences;
  * - predefined roles named with quotes or U&"…" escapes, role changes spelled differently;
  * - planner statistics of masked columns (pg_stats & co, ANALYZE);
- * - UPDATE/DELETE/MERGE with a condition that cannot depend on the row.
+ * - UPDATE/DELETE/MERGE with a condition that cannot depend on the row;
+ * - names decided on a catalog from before DDL in the same transaction or query, and unqualified names
+ *   beside a masked relation of the same name;
+ * - relations that show a masked table's rows under another name: views (security-invoker, over
+ *   views), materialized views, inheritance children, parents, foreign tables, rules; and the DDL
+ *   that would make one (INHERIT, ATTACH PARTITION, LIKE, CREATE RULE, CREATE OR REPLACE VIEW);
+ * - the proxy's own prepared statement name in PREPARE, EXECUTE, DEALLOCATE;
+ * - results whose columns lose their table of origin.
+ * Every row of a masked user also checks that no real value of a masked column reached the client.
  * Ordinary BI queries and psql's \d still work for these sessions.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
