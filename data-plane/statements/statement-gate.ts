@@ -302,6 +302,14 @@ export class StatementGate implements RelayStages {
         value: string;
       }
     | undefined;
+  /** While deciding after a catalog read: the snapshot it read. */
+  private loaded: CatalogSnapshot | undefined;
+
+  /** The catalog a statement is decided on: the fresh snapshot, or the one just read for it. */
+  private decisionCatalog(): CatalogSnapshot | undefined {
+    return this.deps.catalog.fresh(this.deps.session.database) ?? this.loaded;
+  }
+
   /** While deciding after a failed catalog read: why it failed. */
   private catalogError: string | undefined;
   /** Mask lists (decisions' `mask`, shared by every hit of a cached decision) already added. */
@@ -463,8 +471,15 @@ export class StatementGate implements RelayStages {
   private withCatalog(decide: () => void): Promise<boolean> {
     const { role, password } = this.deps.catalogLogin;
     return this.deps.catalog.get(this.deps.session.database, role, password).then(
-      () => {
-        decide();
+      (snapshot) => {
+        // the snapshot just read, even if DDL elsewhere made it stale meanwhile: deciding with none
+        // would resolve nothing and trace no view to what it reads
+        this.loaded = snapshot;
+        try {
+          decide();
+        } finally {
+          this.loaded = undefined;
+        }
         return true;
       },
       (err: Error) => {
@@ -526,7 +541,7 @@ export class StatementGate implements RelayStages {
     /** The shape cache's analysis the only statement was made from (its text aside). */
     template: StatementInfo | undefined,
   ): void {
-    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    const catalog = this.decisionCatalog();
     // Statements run in order, each with the state the earlier ones leave (a search_path, a
     // transaction ended, a statement prepared): decided on a copy (made at the first statement that
     // changes it), kept only if all of it is allowed.
@@ -679,7 +694,7 @@ export class StatementGate implements RelayStages {
     parse: { name: string; text: string },
     raw: StatementInfo,
   ): void {
-    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    const catalog = this.decisionCatalog();
     const pathKey = this.spec.key();
     const { info, reasons } = this.resolve(raw, this.spec, catalog);
     const decision =
@@ -740,7 +755,7 @@ export class StatementGate implements RelayStages {
     // The search_path changed since the Parse: the server resolves the statement's names again now, so
     // the proxy decides again on what they resolve to.
     const rebind = () => {
-      const catalog = this.deps.catalog.fresh(this.deps.session.database);
+      const catalog = this.decisionCatalog();
       const { info, reasons } = this.resolve(prepared.raw, this.spec, catalog);
       const decision =
         reasons.length > 0
