@@ -68,7 +68,7 @@ import {
   sqlText,
   startupBytes,
 } from "../test/fuzz/targets.js";
-import { BYPASS_ROWS, BYPASS_SETUP_SQL } from "../test/harness/bypass-rows.js";
+import { BYPASS_ROWS, BYPASS_SETUP_SQL, MASKED_VALUES_SQL } from "../test/harness/bypass-rows.js";
 import { startTestControlPlane } from "../test/harness/control-plane.js";
 import { openSession, startFleetDataPlane, tryLogin } from "../test/harness/fleet.js";
 import { eventually, TempGitRepo } from "../test/harness/git-repo.js";
@@ -365,7 +365,8 @@ async function main(): Promise<void> {
   for (const user of ["alice", "bob", "carol", "dave"] as const) {
     tokens[user] = await wire.stack.token(USERS[user], { lifetimeSeconds: 3600 });
   }
-  const rows = new StatementRows(wire.stack, wire.pg, tokens);
+  const maskedValues = (await wire.pg.psql(MASKED_VALUES_SQL)).split("\n");
+  const rows = new StatementRows(wire.stack, wire.pg, tokens, maskedValues);
   let rowBypasses = 0;
   let rowsFailed = 0;
   for (const row of BYPASS_ROWS) {

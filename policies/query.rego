@@ -10,7 +10,9 @@
 #       name), and the masking inference guard;
 #     - for restricted roles and sessions with masks: functions outside the allow-list
 #       (query_functions.rego); for sessions with masks: statistics views and ANALYZE of masked
-#       tables (query_statistics.rego);
+#       tables (query_statistics.rego), relations whose catalog sources include a masked relation
+#       (views, materialized views, inheritance children, partitions), foreign tables, and
+#       unqualified names after DDL in the open transaction;
 #     - for roles without `unrestricted` in data.portcullis.roles: statement kinds outside the
 #       role's `kinds` (or commands outside its `commands`, e.g. FetchStmt), DO blocks and function/trigger creation, relations outside the role's
 #       `read`/`write` schemas (plus data.portcullis.group_schemas for the token's groups),
@@ -457,6 +459,75 @@ deny contains msg if {
 		lib.label(object.get(s, "command", null)),
 		lib.relation_label(r),
 	])
+}
+
+# A relation that shows rows of a masked relation (by the catalog, `sources`: a view or materialized view
+# reading it, an inheritance child or partition of it, an inheritance parent of it, transitively), for
+# a session with masks: its
+# results name the view or the child in RowDescription, not the masked table, so masking cannot follow
+# them; so is DDL on it (CREATE OR REPLACE VIEW, ALTER VIEW). Unless the relation itself has masks.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	some r in object.get(s, "relations", [])
+	not listed_with_masks(r)
+	some source in object.get(r, "sources", [])
+	some m in active_masks
+	relation_matches(source, mask_relation(m))
+	msg := sprintf(
+		"relation %s shows rows of masked relation %s (a view over it, an inheritance child, partition or parent of it): not allowed for a session with masks",
+		[lib.relation_label(r), source],
+	)
+}
+
+# A foreign table reads rows from elsewhere (another database, a file) that no mask can name.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	some r in object.get(s, "relations", [])
+	r.relkind == "foreign_table"
+	not listed_with_masks(r)
+	msg := sprintf("foreign table %s is not allowed for a session with masks (its rows may be masked data read elsewhere)", [lib.relation_label(r)])
+}
+
+listed_with_masks(r) if {
+	some m in active_masks
+	is_string(mask_relation(m))
+	relation_ref_matches(r, mask_relation(m))
+}
+
+# After DDL in the open transaction (or earlier in the same query) the proxy leaves unqualified names
+# unresolved: its catalog snapshot cannot see that DDL yet (`DROP TABLE public.employees` makes
+# `employees` mean hr.employees). For a session with masks such a name could be a masked relation.
+deny contains msg if {
+	count(active_masks) > 0
+	input.statement.ddl_in_transaction == true
+	some s in statements
+	some r in object.get(s, "relations", [])
+	not r.resolved == true
+	msg := sprintf(
+		"relation %s is named without a schema after DDL in this transaction: qualify it with its schema (or end the transaction first) in a session with masks",
+		[lib.relation_label(r)],
+	)
+}
+
+# An unqualified name resolved to another schema than a masked relation of the same name: what it
+# means can change under the proxy's catalog (another session, or another data plane, drops the table
+# the proxy resolved it to), and then the server reads the masked one where the proxy saw none (a COPY,
+# a rename, a WHERE on its masked columns). A session with masks qualifies such names.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	some r in object.get(s, "relations", [])
+	r.unqualified == true
+	some m in active_masks
+	is_string(mask_relation(m))
+	endswith(mask_relation(m), concat("", [".", r.name]))
+	not relation_ref_matches(r, mask_relation(m))
+	msg := sprintf(
+		"relation %s (resolved to %s.%s) has the name of masked relation %s: qualify it with its schema in a session with masks",
+		[r.name, r.schema, r.name, mask_relation(m)],
+	)
 }
 
 # A rename of anything but a relation (ALTER SCHEMA hr RENAME TO …) may move masked relations.

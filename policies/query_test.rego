@@ -756,3 +756,83 @@ test_masked_session_may_not_rename_a_schema if {
 	denied_with(admin(stmt("ddl", "RenameStmt", [])), "renaming a schema or any object other than a relation")
 	allowed(hr_admin(stmt("ddl", "RenameStmt", [])))
 }
+
+# ---------------------------------------------------------------------------------------------
+# Relations that show rows of a masked relation, foreign tables, names after DDL in a transaction
+
+staff_view := object.union(rel("hr", "staff", "read"), {"relkind": "view", "sources": ["hr.employees"]})
+
+archive := object.union(rel("hr", "employees_archive", "read"), {"relkind": "table", "sources": ["hr.employees"]})
+
+test_view_over_masked_relation_denied_to_masked_sessions if {
+	denied_with(admin(select_from([staff_view])), "relation hr.staff shows rows of masked relation hr.employees")
+	denied_with(analyst(select_from([staff_view])), "shows rows of masked relation hr.employees")
+}
+
+test_inheritance_child_of_masked_relation_denied if {
+	denied_with(admin(select_from([archive])), "relation hr.employees_archive shows rows of masked relation hr.employees")
+}
+
+test_view_over_masked_relation_allowed_without_masks if {
+	allowed(hr_admin(select_from([staff_view])))
+	allowed(hr_admin(select_from([archive])))
+}
+
+test_ddl_on_view_over_masked_relation_denied if {
+	s := stmt("ddl", "ViewStmt", [object.union(staff_view, {"access": "write"})])
+	denied_with(admin(s), "shows rows of masked relation")
+}
+
+test_view_over_unmasked_relation_allowed if {
+	v := object.union(rel("sales", "big_orders", "read"), {"relkind": "view", "sources": ["sales.orders"]})
+	allowed(admin(select_from([v])))
+}
+
+test_view_listed_with_its_own_masks_allowed if {
+	ms := [
+		{"relation": "hr.employees", "column": "ssn", "with": "redact"},
+		{"relation": "hr.staff", "column": "ssn", "with": "redact"},
+	]
+	allowed(admin(select_from([staff_view]))) with data.portcullis.masks as ms
+}
+
+test_unresolved_view_name_matches_by_its_sources if {
+	v := object.union(unresolved("staff", "read"), {"relkind": "view", "sources": ["hr.employees"]})
+	denied_with(admin(select_from([v])), "shows rows of masked relation hr.employees")
+}
+
+test_foreign_table_denied_to_masked_sessions if {
+	f := object.union(rel("hr", "employees_remote", "read"), {"relkind": "foreign_table", "sources": []})
+	denied_with(admin(select_from([f])), "foreign table hr.employees_remote is not allowed for a session with masks")
+	allowed(hr_admin(select_from([f])))
+}
+
+test_unqualified_name_after_ddl_denied_to_masked_sessions if {
+	s := with_fields(stmt("ddl", "RenameStmt", [unresolved("employees", "write")]), {"ddl_in_transaction": true})
+	denied_with(admin(s), "relation employees is named without a schema after DDL in this transaction")
+	r := with_fields(select_from([unresolved("orders", "read")]), {"ddl_in_transaction": true})
+	denied_with(admin(r), "named without a schema after DDL")
+}
+
+test_qualified_name_after_ddl_allowed if {
+	s := with_fields(select_from([orders]), {"ddl_in_transaction": true})
+	allowed(admin(s))
+}
+
+test_unqualified_name_after_ddl_allowed_without_masks if {
+	s := with_fields(select_from([unresolved("orders", "read")]), {"ddl_in_transaction": true})
+	allowed(hr_admin(s))
+}
+
+test_unqualified_name_of_a_masked_relation_in_another_schema_denied if {
+	r := object.union(rel("public", "employees", "read"), {"unqualified": true})
+	denied_with(admin(select_from([r])), "relation employees (resolved to public.employees) has the name of masked relation hr.employees")
+	allowed(hr_admin(select_from([r])))
+	allowed(admin(select_from([rel("public", "employees", "read")])))
+	allowed(admin(select_from([object.union(rel("sales", "orders", "read"), {"unqualified": true})])))
+}
+
+test_unqualified_name_resolved_to_the_masked_relation_allowed if {
+	r := object.union(rel("hr", "employees", "read"), {"unqualified": true})
+	allowed(admin(select_cols([r], [col("hr.employees", "ssn", "output")])))
+}

@@ -82,10 +82,26 @@ export interface RelationRef {
   resolved: boolean;
   /** Columns named explicitly against this relation (best effort, for masking guards). */
   columns?: string[];
+  /** The statement named it without a schema: `schema` is what the proxy resolved it to. */
+  unqualified?: boolean;
+  /** What the catalog says the relation is, when it knows it: "table", "view", "foreign_table", … */
+  relkind?: string;
+  /**
+   * The relations whose rows this one shows, by the catalog ("schema.name", transitively): what a view
+   * or materialized view reads, the parents of an inheritance child or a partition, the children and
+   * partitions of a parent (whose results hold their rows). Absent when the
+   * catalog does not know the relation.
+   */
+  sources?: string[];
 }
 
 export interface StatementInfo {
   kind: StatementKind;
+  /**
+   * Set by the proxy when DDL ran earlier in the open transaction (or the same query): unqualified
+   * names are then left unresolved, because the proxy's catalog snapshot cannot see that DDL yet.
+   */
+  ddl_in_transaction?: boolean;
   /** The libpg-query node name, e.g. "SelectStmt", "VariableSetStmt". */
   command: string;
   relations: RelationRef[];

@@ -22,6 +22,19 @@ export interface CatalogRelation {
   name: string;
   kind: RelationKind;
   columns: Map<number, string>;
+  /**
+   * The OIDs of the relations whose rows this one shows: the relations a view's or materialized view's
+   * query reads (its rewrite rules' dependencies; rules on a table count too), and the parents of an
+   * inheritance child or a partition. Direct ones only; `CatalogSnapshot.sources` follows them.
+   */
+  sources?: number[];
+  /**
+   * The OIDs of its inheritance children and partitions (direct ones): a parent's results hold its
+   * children's rows, under the parent's table OID.
+   */
+  children?: number[];
+  /** The relations its rewrite rules read (part of `sources`). */
+  reads?: number[];
 }
 
 export class CatalogSnapshot {
@@ -61,6 +74,39 @@ export class CatalogSnapshot {
     const usable = this.usage.get(role);
     return path.filter((schema) => usable?.has(schema) === true);
   }
+
+  private readonly sourceNames = new Map<number, string[]>();
+
+  /**
+   * Every relation `relation` shows rows of, transitively (a view over a view over a table, a partition
+   * of a partition, the children of a parent a view reads), as "schema.name", sorted; empty for a
+   * plain table.
+   */
+  sources(relation: CatalogRelation): string[] {
+    const known = this.sourceNames.get(relation.oid);
+    if (known) return known;
+    // Up (what a view reads, an inheritance child's parents) and down (what a view reads, a parent's
+    // children) separately: a child's sibling shows none of the other child's rows.
+    const names = new Set<string>();
+    const follow = (next: (r: CatalogRelation) => number[]) => {
+      const seen = new Set<number>([relation.oid]);
+      const queue = next(relation);
+      while (queue.length > 0) {
+        const oid = queue.pop()!;
+        if (seen.has(oid)) continue;
+        seen.add(oid);
+        const source = this.byOid.get(oid);
+        if (!source) continue;
+        names.add(`${source.schema}.${source.name}`);
+        queue.push(...next(source));
+      }
+    };
+    follow((r) => [...(r.sources ?? [])]);
+    follow((r) => [...(r.reads ?? []), ...(r.children ?? [])]);
+    const out = [...names].sort();
+    this.sourceNames.set(relation.oid, out);
+    return out;
+  }
 }
 
 const KINDS: Record<string, RelationKind> = {
@@ -92,6 +138,38 @@ WHERE r.rolcanlogin
   AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast%'
 GROUP BY r.rolname`;
 
+/** The direct sources of every relation that has any (see CatalogRelation.sources). */
+const SOURCES_SQL = `
+SELECT w.ev_class::int8 AS oid, d.refobjid::int8 AS source, 'r' AS how
+FROM pg_catalog.pg_rewrite w
+JOIN pg_catalog.pg_depend d
+  ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = w.oid
+ AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> w.ev_class
+UNION
+SELECT i.inhrelid::int8, i.inhparent::int8, 'p' FROM pg_catalog.pg_inherits i`;
+
+/**
+ * The catalog connection's own settings. The database owner (or a role's settings) can change what a
+ * new session starts with (`ALTER DATABASE app SET statement_timeout = 1`, a `search_path` that puts
+ * another schema before pg_catalog): set at start-up, which those cannot override, and again before
+ * every read.
+ */
+const PINNED_SETTINGS: [string, string][] = [
+  ["statement_timeout", "0"],
+  ["lock_timeout", "0"],
+  ["idle_in_transaction_session_timeout", "0"],
+  ["search_path", "pg_catalog"],
+  ["default_transaction_read_only", "on"],
+  ["default_transaction_isolation", "read committed"],
+  ["client_min_messages", "warning"],
+];
+
+const PIN_SQL = `SET ROLE NONE; ${PINNED_SETTINGS.map(([name, value]) => `SET ${name} = '${value}'`).join("; ")}`;
+
+const PIN_OPTIONS = PINNED_SETTINGS.map(([name, value]) => `-c ${name}=${value.replace(/ /g, "\\ ")}`).join(
+  " ",
+);
+
 export interface CatalogSource {
   host: string;
   port: number;
@@ -104,6 +182,10 @@ interface DatabaseEntry {
   pool: pg.Pool;
   snapshot?: CatalogSnapshot;
   loading?: Promise<CatalogSnapshot>;
+  /** The generation the load in flight started in. */
+  loadingGeneration?: number;
+  /** Counts invalidations: a load started before the last one cannot make the entry fresh. */
+  generation: number;
   stale: boolean;
 }
 
@@ -134,7 +216,10 @@ export class Catalog {
   /** Called after DDL: the next statement waits for a new snapshot. */
   invalidate(database: string): void {
     const entry = this.databases.get(database);
-    if (entry) entry.stale = true;
+    if (entry) {
+      entry.stale = true;
+      entry.generation++;
+    }
   }
 
   private entry(database: string, role: string, password: string): DatabaseEntry {
@@ -150,62 +235,105 @@ export class Catalog {
         max: 1,
         idleTimeoutMillis: 30_000,
         application_name: "portcullis-catalog",
+        options: PIN_OPTIONS,
       });
       pool.on("error", (err) =>
         this.source.logger.warn({ err: err.message, database }, "catalog connection error"),
       );
-      entry = { pool, stale: true };
+      entry = { pool, stale: true, generation: 0 };
       this.databases.set(database, entry);
     }
     return entry;
   }
 
   private load(database: string, entry: DatabaseEntry): Promise<CatalogSnapshot> {
-    if (entry.loading) return entry.loading;
-    const started = Date.now();
-    // both read in one transaction: one view of the catalog
-    entry.loading = entry.pool
-      .query<{ oid: string; schema: string; name: string; kind: string; columns: [number, string][] }>(
-        `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${SNAPSHOT_SQL}; ${USAGE_SQL}; COMMIT`,
-      )
-      .then((results) => {
-        const all = results as unknown as pg.QueryResult[];
-        const result = all[1] as pg.QueryResult<{
-          oid: string;
-          schema: string;
-          name: string;
-          kind: string;
-          columns: [number, string][];
-        }>;
-        const usage = new Map(
-          (all[2] as pg.QueryResult<{ role: string; schemas: string[] }>).rows.map((row) => [
-            row.role,
-            new Set(row.schemas),
-          ]),
-        );
-        const snapshot = new CatalogSnapshot(
-          started,
-          result.rows.map((row) => ({
-            oid: Number(row.oid),
-            schema: row.schema,
-            name: row.name,
-            kind: KINDS[row.kind] ?? "other",
-            columns: new Map(row.columns),
-          })),
-          usage,
-        );
-        entry.snapshot = snapshot;
-        entry.stale = false;
+    // a load that started before the last invalidation may read what the DDL had not committed yet
+    if (entry.loading && entry.loadingGeneration === entry.generation) return entry.loading;
+    const generation = entry.generation;
+    const previous = entry.loading?.catch(() => undefined) ?? Promise.resolve(undefined);
+    const loading: Promise<CatalogSnapshot> = previous
+      .then(() => this.read(entry))
+      .then(({ started, rows, usage }) => {
+        const snapshot = new CatalogSnapshot(started, rows, usage);
+        if (entry.generation === generation) {
+          entry.snapshot = snapshot;
+          entry.stale = false;
+        }
         this.source.logger.debug(
-          { database, relations: result.rows.length, ms: Date.now() - started },
+          { database, relations: rows.length, ms: Date.now() - started },
           "catalog loaded",
         );
         return snapshot;
       })
       .finally(() => {
-        entry.loading = undefined;
+        if (entry.loading === loading) {
+          entry.loading = undefined;
+          entry.loadingGeneration = undefined;
+        }
       });
-    return entry.loading;
+    entry.loading = loading;
+    entry.loadingGeneration = generation;
+    return loading;
+  }
+
+  /** One read of the catalog on a connection whose settings are pinned first. */
+  private async read(
+    entry: DatabaseEntry,
+  ): Promise<{ started: number; rows: CatalogRelation[]; usage: Map<string, Set<string>> }> {
+    const client = await entry.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(PIN_SQL);
+      const started = Date.now();
+      // every read in one snapshot of the catalog
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const result = await client.query<{
+        oid: string;
+        schema: string;
+        name: string;
+        kind: string;
+        columns: [number, string][];
+      }>(SNAPSHOT_SQL);
+      const sources = await client.query<{ oid: string; source: string; how: string }>(SOURCES_SQL);
+      const usage = await client.query<{ role: string; schemas: string[] }>(USAGE_SQL);
+      await client.query("COMMIT");
+      const edges = {
+        sources: new Map<number, number[]>(),
+        reads: new Map<number, number[]>(),
+        children: new Map<number, number[]>(),
+      };
+      const add = (map: Map<number, number[]>, from: number, to: number) => {
+        const list = map.get(from);
+        if (list) list.push(to);
+        else map.set(from, [to]);
+      };
+      for (const row of sources.rows) {
+        const oid = Number(row.oid);
+        const source = Number(row.source);
+        add(edges.sources, oid, source);
+        if (row.how === "r") add(edges.reads, oid, source);
+        else add(edges.children, source, oid);
+      }
+      return {
+        started,
+        usage: new Map(usage.rows.map((row) => [row.role, new Set(row.schemas)])),
+        rows: result.rows.map((row) => ({
+          oid: Number(row.oid),
+          schema: row.schema,
+          name: row.name,
+          kind: KINDS[row.kind] ?? "other",
+          columns: new Map(row.columns),
+          sources: edges.sources.get(Number(row.oid)) ?? [],
+          reads: edges.reads.get(Number(row.oid)) ?? [],
+          children: edges.children.get(Number(row.oid)) ?? [],
+        })),
+      };
+    } catch (err) {
+      broken = err as Error;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async close(): Promise<void> {

@@ -46,7 +46,9 @@ const path = (...schemas: string[]) => ["pg_catalog", ...schemas];
 describe("resolveStatement", () => {
   it("gives an unqualified name the first schema on the path that has it", () => {
     const out = resolveStatement(select(ref(null, "orders")), path("sales", "secret"), catalog);
-    expect(out.relations).toEqual([{ schema: "sales", name: "orders", access: "read", resolved: true }]);
+    expect(out.relations).toEqual([
+      { schema: "sales", name: "orders", access: "read", resolved: true, unqualified: true },
+    ]);
     const other = resolveStatement(select(ref(null, "orders")), path("secret", "sales"), catalog);
     expect(other.relations[0]).toMatchObject({ schema: "secret", resolved: true });
   });
@@ -157,6 +159,65 @@ describe("resolveStatement", () => {
       columns: [{ relation: "hr.employees", column: "ssn", context: "output" as const }],
     });
     expect(resolveStatement(plain, path("hr"), snapshot)).toBe(plain);
+  });
+
+  describe("sources: what a relation shows rows of", () => {
+    const rel = (
+      o: number,
+      schema: string,
+      name: string,
+      extra: Partial<CatalogRelation> = {},
+    ): CatalogRelation => ({
+      oid: o,
+      schema,
+      name,
+      kind: "table",
+      columns: new Map([[1, "ssn"]]),
+      ...extra,
+    });
+    // hr.employees inherits public.people; hr.archive inherits hr.employees; public.other inherits
+    // public.people too (a sibling); hr.staff is a view over hr.employees, public.names one over hr.staff,
+    // public.everyone one over public.people
+    const snapshot = new CatalogSnapshot(1, [
+      rel(1, "public", "people", { children: [2, 5] }),
+      rel(2, "hr", "employees", { sources: [1], children: [3] }),
+      rel(3, "hr", "archive", { sources: [2] }),
+      rel(4, "hr", "staff", { kind: "view", sources: [2], reads: [2] }),
+      rel(5, "public", "other", { sources: [1] }),
+      rel(6, "public", "names", { kind: "view", sources: [4], reads: [4] }),
+      rel(7, "public", "everyone", { kind: "view", sources: [1], reads: [1] }),
+      rel(8, "sales", "plain"),
+    ]);
+    const sourcesOf = (schema: string, name: string) =>
+      resolveStatement(select(ref(schema, name)), path(), snapshot).relations[0]?.sources;
+
+    it("follows views, parents and children transitively", () => {
+      // a view over a child counts the child's parents too, as the child itself does
+      expect(sourcesOf("hr", "staff")).toEqual(["hr.archive", "hr.employees", "public.people"]);
+      expect(sourcesOf("public", "names")).toEqual([
+        "hr.archive",
+        "hr.employees",
+        "hr.staff",
+        "public.people",
+      ]);
+      expect(sourcesOf("hr", "archive")).toEqual(["hr.employees", "public.people"]);
+      expect(sourcesOf("public", "people")).toEqual(["hr.archive", "hr.employees", "public.other"]);
+      expect(sourcesOf("public", "everyone")).toEqual([
+        "hr.archive",
+        "hr.employees",
+        "public.other",
+        "public.people",
+      ]);
+    });
+
+    it("does not go up and then down: a sibling shows none of the other child's rows", () => {
+      expect(sourcesOf("public", "other")).toEqual(["public.people"]);
+    });
+
+    it("leaves a plain table as the analysis made it", () => {
+      const statement = select(ref("sales", "plain"));
+      expect(resolveStatement(statement, path(), snapshot)).toBe(statement);
+    });
   });
 });
 

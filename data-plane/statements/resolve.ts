@@ -18,10 +18,26 @@ export function resolveStatement(
   schemas: string[] | null,
   catalog: CatalogSnapshot | undefined,
 ): StatementInfo {
+  const described = (ref: RelationRef, relation: CatalogRelation): RelationRef => {
+    // a plain table (the common case) is left as the analysis made it
+    if (
+      relation.kind === "table" &&
+      (relation.sources?.length ?? 0) === 0 &&
+      (relation.children?.length ?? 0) === 0
+    )
+      return ref;
+    return { ...ref, relkind: relation.kind, sources: catalog!.sources(relation) };
+  };
   const resolveRef = (ref: RelationRef): RelationRef => {
-    if (ref.schema !== null || !schemas || !catalog) return ref;
+    if (!catalog) return ref;
+    if (ref.schema !== null) {
+      const relation = catalog.find(ref.schema, ref.name);
+      return relation ? described(ref, relation) : ref;
+    }
+    if (!schemas) return ref;
     for (const schema of schemas) {
-      if (catalog.find(schema, ref.name)) return { ...ref, schema, resolved: true };
+      const relation = catalog.find(schema, ref.name);
+      if (relation) return described({ ...ref, schema, resolved: true, unqualified: true }, relation);
     }
     return ref;
   };

@@ -109,14 +109,46 @@ interface Portal {
  * nothing more of it; a new one waits for the earlier ones' answers when they could change the state.
  */
 class SessionState {
+  /**
+   * DDL ran (or was sent) in the transaction now open: the catalog snapshot, read by another session,
+   * cannot see what it changed until the transaction ends, so unqualified names are left unresolved.
+   */
+  ddl = false;
+
   constructor(
     readonly path: SearchPath,
     readonly prepared: Map<string, Prepared> = new Map(),
   ) {}
 
   clone(): SessionState {
-    return new SessionState(this.path.clone(), new Map(this.prepared));
+    const copy = new SessionState(this.path.clone(), new Map(this.prepared));
+    copy.ddl = this.ddl;
+    return copy;
   }
+
+  /** What name resolution depends on: the search_path, and whether DDL ran in this transaction. */
+  key(): string {
+    return this.ddl ? `${this.path.key()}\u0000ddl` : this.path.key();
+  }
+
+  /** The schemas unqualified names resolve in; null (unknown) after DDL in this transaction. */
+  schemas(): string[] | null {
+    return this.ddl ? null : this.path.schemas();
+  }
+}
+
+/** Whether a statement is, or nests, DDL (its names and the catalog change when it runs). */
+function isDdl(info: StatementInfo): boolean {
+  for (let s: StatementInfo | undefined = info; s !== undefined; s = s.inner)
+    if (s.kind === "ddl") return true;
+  return false;
+}
+
+/** Whether a statement, or one it nests, names the proxy's own prepared statement. */
+function namesDenialStatement(info: StatementInfo): boolean {
+  for (let s: StatementInfo | undefined = info; s !== undefined; s = s.inner)
+    if (s.prepared_name === DENIAL_STATEMENT) return true;
+  return false;
 }
 
 type Effect = (state: SessionState) => void;
@@ -182,12 +214,14 @@ const RESOLVED = new WeakMap<
 >();
 
 /**
- * Whether deciding a statement needs the catalog: unqualified names, EXECUTE, and column names (a
- * name that is no column of its relation is a function called on the whole row: only the catalog tells).
+ * Whether deciding a statement needs the catalog: relation names (unqualified ones resolve by it, and
+ * it says what a relation shows), EXECUTE, and column names (a name that is no column of its relation
+ * is a function called on the whole row: only the catalog tells).
  */
 function needsNames(s: StatementInfo): boolean {
   if (s.kind === "execute") return true;
-  for (const r of s.relations) if (r.schema === null || (r.columns?.length ?? 0) > 0) return true;
+  // a qualified name too: only the catalog tells what a relation shows (a view's sources, a foreign table)
+  if (s.relations.length > 0) return true;
   if (s.columns) for (const c of s.columns) if (c.relation !== null && c.column !== "*") return true;
   return s.inner !== undefined && needsNames(s.inner);
 }
@@ -270,6 +304,16 @@ export class StatementGate implements RelayStages {
         value: string;
       }
     | undefined;
+  /** While deciding after a catalog read: the snapshot it read. */
+  private loaded: CatalogSnapshot | undefined;
+
+  /** The catalog a statement is decided on: the fresh snapshot, or the one just read for it. */
+  private decisionCatalog(): CatalogSnapshot | undefined {
+    return this.deps.catalog.fresh(this.deps.session.database) ?? this.loaded;
+  }
+
+  /** While deciding after a failed catalog read: why it failed. */
+  private catalogError: string | undefined;
   /** Mask lists (decisions' `mask`, shared by every hit of a cached decision) already added. */
   private readonly addedMaskLists = new WeakSet<readonly ColumnMask[]>();
 
@@ -344,12 +388,26 @@ export class StatementGate implements RelayStages {
         return this.onBind(message, toUpstream, cycle);
       case "E":
         return this.onExecute(message, toUpstream, cycle);
-      case "D":
+      case "D": {
+        const { target, name } = decodeTarget(message.body, "Describe");
+        if (target === "S" && name === DENIAL_STATEMENT) {
+          this.deny("extended", cycle, toUpstream, `<Describe of prepared statement "${name}">`, null, [
+            `the prepared statement name "${DENIAL_STATEMENT}" is reserved by Portcullis`,
+          ]);
+          return true;
+        }
         cycle.describes++;
         toUpstream.push(message.raw);
         return true;
+      }
       case "C": {
         const { target, name } = decodeTarget(message.body, "Close");
+        if (target === "S" && name === DENIAL_STATEMENT) {
+          this.deny("extended", cycle, toUpstream, `<Close of prepared statement "${name}">`, null, [
+            `the prepared statement name "${DENIAL_STATEMENT}" is reserved by Portcullis`,
+          ]);
+          return true;
+        }
         if (target === "S") {
           // forgetting early is safe: an unknown statement is never run through the proxy
           this.spec.prepared.delete(name);
@@ -435,13 +493,32 @@ export class StatementGate implements RelayStages {
   private withCatalog(decide: () => void): Promise<boolean> {
     const { role, password } = this.deps.catalogLogin;
     return this.deps.catalog.get(this.deps.session.database, role, password).then(
-      () => {
-        decide();
+      (snapshot) => {
+        // the snapshot just read, even if DDL elsewhere made it stale meanwhile: deciding with none
+        // would resolve nothing and trace no view to what it reads
+        this.loaded = snapshot;
+        try {
+          decide();
+        } finally {
+          this.loaded = undefined;
+        }
         return true;
       },
       (err: Error) => {
-        this.deps.logger.warn({ err: err.message }, "catalog unavailable: names resolve to nothing");
-        decide();
+        // Without the catalog names cannot be resolved, views cannot be traced to what they read, and
+        // attribute notation cannot be told from columns: statements that need it are refused
+        // (see resolve) until it can be read again. Anyone able to make it unreadable (a setting of
+        // the database or of a role, a lock) would otherwise choose how names are decided.
+        this.deps.logger.warn(
+          { err: err.message },
+          "catalog unavailable: statements naming relations are refused",
+        );
+        this.catalogError = err.message;
+        try {
+          decide();
+        } finally {
+          this.catalogError = undefined;
+        }
         return true;
       },
     );
@@ -486,7 +563,7 @@ export class StatementGate implements RelayStages {
     /** The shape cache's analysis the only statement was made from (its text aside). */
     template: StatementInfo | undefined,
   ): void {
-    const catalog = this.deps.catalog.fresh(this.deps.session.database);
+    const catalog = this.decisionCatalog();
     // Statements run in order, each with the state the earlier ones leave (a search_path, a
     // transaction ended, a statement prepared): decided on a copy (made at the first statement that
     // changes it), kept only if all of it is allowed.
@@ -495,7 +572,7 @@ export class StatementGate implements RelayStages {
     let denied = false;
     for (let i = 0; i < statements.length; i++) {
       const raw = statements[i]!;
-      const pathKey = trial.path.key();
+      const pathKey = trial.key();
       const { info, reasons } =
         template !== undefined
           ? this.resolveShaped(template, raw, trial, catalog)
@@ -511,6 +588,11 @@ export class StatementGate implements RelayStages {
         if (trial === this.spec) trial = this.spec.clone();
         effect(trial);
       }
+      // the statements after it are decided as the server will run them: on a catalog it changed
+      if (isDdl(info) && !trial.ddl) {
+        if (trial === this.spec) trial = this.spec.clone();
+        trial.ddl = true;
+      }
     }
     if (denied) {
       const refused = decided.filter((d) => !d.decision.allow);
@@ -523,6 +605,7 @@ export class StatementGate implements RelayStages {
     for (const d of decided) {
       cycle.completions.push(d.effect);
       if (changesState(d.info)) cycle.tracked = true;
+      if (isDdl(d.info)) this.ddlSent(cycle);
       this.addMasks(d.decision.mask);
       this.executed(d.info);
     }
@@ -613,7 +696,7 @@ export class StatementGate implements RelayStages {
         emptyStatement(),
         emptyStatement(),
         [],
-        this.spec.path.key(),
+        this.spec.key(),
       );
       return true;
     }
@@ -633,8 +716,8 @@ export class StatementGate implements RelayStages {
     parse: { name: string; text: string },
     raw: StatementInfo,
   ): void {
-    const catalog = this.deps.catalog.fresh(this.deps.session.database);
-    const pathKey = this.spec.path.key();
+    const catalog = this.decisionCatalog();
+    const pathKey = this.spec.key();
     const { info, reasons } = this.resolve(raw, this.spec, catalog);
     const decision =
       reasons.length > 0
@@ -686,7 +769,7 @@ export class StatementGate implements RelayStages {
       ]);
       return true;
     }
-    const pathKey = this.spec.path.key();
+    const pathKey = this.spec.key();
     if (prepared.pathKey === pathKey) {
       this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, pathKey);
       return true;
@@ -694,7 +777,7 @@ export class StatementGate implements RelayStages {
     // The search_path changed since the Parse: the server resolves the statement's names again now, so
     // the proxy decides again on what they resolve to.
     const rebind = () => {
-      const catalog = this.deps.catalog.fresh(this.deps.session.database);
+      const catalog = this.decisionCatalog();
       const { info, reasons } = this.resolve(prepared.raw, this.spec, catalog);
       const decision =
         reasons.length > 0
@@ -759,6 +842,7 @@ export class StatementGate implements RelayStages {
     entry.effect(this.spec);
     cycle.completions.push(entry.effect);
     if (changesState(entry.info)) cycle.tracked = true;
+    if (isDdl(entry.info)) this.ddlSent(cycle);
     this.executed(entry.info);
     return true;
   }
@@ -811,21 +895,35 @@ export class StatementGate implements RelayStages {
     state: SessionState,
     catalog: CatalogSnapshot | undefined,
   ): { info: StatementInfo; reasons: string[] } {
-    if (containsExecute(raw))
-      return this.resolveExecutes(
+    if (this.catalogError !== undefined && needsNames(raw))
+      return {
+        info: raw,
+        reasons: [
+          `the database catalog cannot be read (${this.catalogError}): statements naming relations are refused until it can`,
+        ],
+      };
+    if (namesDenialStatement(raw))
+      return {
+        info: raw,
+        reasons: [`the prepared statement name "${DENIAL_STATEMENT}" is reserved by Portcullis`],
+      };
+    if (containsExecute(raw)) {
+      const resolved = this.resolveExecutes(
         resolveStatement(raw, this.searched(state, catalog), catalog),
         state,
         catalog,
       );
+      return { info: this.marked(resolved.info, state), reasons: resolved.reasons };
+    }
     // Without an EXECUTE the resolution depends only on the analysis, the path, the role and the catalog: an
     // analysis the caches hand out again (the same object) is resolved once per path and snapshot.
-    const pathKey = state.path.key();
+    const pathKey = state.key();
     const memo = RESOLVED.get(raw);
     const role = this.deps.session.dbRole;
     if (memo && memo.pathKey === pathKey && memo.role === role && memo.catalog === catalog)
       return memo.result;
     const result = {
-      info: resolveStatement(raw, this.searched(state, catalog), catalog),
+      info: this.marked(resolveStatement(raw, this.searched(state, catalog), catalog), state),
       reasons: NO_REASONS,
     };
     RESOLVED.set(raw, { pathKey, role, catalog, result });
@@ -834,11 +932,17 @@ export class StatementGate implements RelayStages {
 
   /**
    * The schemas the server searches for this session's role: the path without the schemas the role
-   * has no USAGE on, which the server skips (a name only there is not found; the next schema's is).
+   * has no USAGE on, which the server skips (a name only there is not found; the next schema's is);
+   * null (unknown) after DDL in this transaction.
    */
   private searched(state: SessionState, catalog: CatalogSnapshot | undefined): string[] | null {
-    const schemas = state.path.schemas();
+    const schemas = state.schemas();
     return catalog ? catalog.searchable(this.deps.session.dbRole, schemas) : schemas;
+  }
+
+  /** A resolved statement decided after DDL in the open transaction says so (the policy reads it). */
+  private marked(info: StatementInfo, state: SessionState): StatementInfo {
+    return state.ddl ? { ...info, ddl_in_transaction: true } : info;
   }
 
   /** `resolve` of a statement made from the shape cache's `template` (the same analysis, its own text). */
@@ -871,7 +975,7 @@ export class StatementGate implements RelayStages {
         };
       }
       inner = prepared.info;
-      if (prepared.pathKey !== state.path.key()) {
+      if (prepared.pathKey !== state.key()) {
         const again = this.resolve(prepared.raw, state, catalog);
         if (again.reasons.length > 0) return { info, reasons: again.reasons };
         inner = again.info;
@@ -931,6 +1035,17 @@ export class StatementGate implements RelayStages {
         state.prepared.clear();
       }
     };
+  }
+
+  /**
+   * DDL is on its way to the server: until its transaction ends, unqualified names stay unresolved
+   * (in both states: a failed DDL leaves the flag until the transaction ends, which is only stricter),
+   * and what follows waits for its answer (a new catalog snapshot is read once the transaction ends).
+   */
+  private ddlSent(cycle: Cycle): void {
+    this.spec.ddl = true;
+    this.confirmed.ddl = true;
+    cycle.tracked = true;
   }
 
   /** Forgets a prepared statement in both states (safe at any time: an unknown one is never run). */
@@ -1302,6 +1417,12 @@ export class StatementGate implements RelayStages {
       }
     }
     this.confirmed.path.cycleEnded(status);
+    if (status === "I" && this.cycles.length === 0 && this.confirmed.ddl) {
+      // the transaction that ran DDL is over: its changes are visible to the catalog's session now (a
+      // snapshot read during the transaction could not see them), and names resolve again
+      this.confirmed.ddl = false;
+      this.deps.catalog.invalidate(this.deps.session.database);
+    }
     if (this.cycles.length === 0) {
       // nothing in flight: the speculation is what the server confirmed; a waiting cycle may go
       this.spec = this.confirmed.clone();

@@ -5,8 +5,70 @@
  */
 import type { Row } from "./statement-rows.js";
 
-/** The SQL-text functions of extensions exist, and the statistics the leak would read are there. */
-export const BYPASS_SETUP_SQL = "CREATE EXTENSION tablefunc; CREATE EXTENSION dblink; ANALYZE hr.employees";
+/**
+ * The SQL-text functions of extensions exist, and the statistics the leak would read are there; and
+ * relations that show rows of the masked hr.employees under other names: a view (and a security-invoker
+ * view, a view over that view, a materialized view), an inheritance child with a row of its own, a
+ * foreign table, a table whose rule returns its rows, a function returning SETOF it; and a
+ * public.employees for a search_path on which `employees` means one table or the other.
+ */
+export const BYPASS_SETUP_SQL = `
+CREATE EXTENSION tablefunc; CREATE EXTENSION dblink; CREATE EXTENSION postgres_fdw;
+CREATE SERVER loopback FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'app');
+CREATE FOREIGN TABLE hr.employees_remote (id int, ssn text) SERVER loopback
+  OPTIONS (schema_name 'hr', table_name 'employees');
+ALTER FOREIGN TABLE hr.employees_remote OWNER TO admin;
+CREATE FUNCTION public.all_employees() RETURNS SETOF hr.employees LANGUAGE sql STABLE
+  AS 'SELECT * FROM hr.employees';
+SET ROLE admin;
+CREATE TABLE public.employees (id int, name text, ssn text);
+INSERT INTO public.employees VALUES (1, 'Public Decoy', 'not-a-secret');
+CREATE TABLE hr.employees_archive () INHERITS (hr.employees);
+INSERT INTO hr.employees_archive (name, department, email, ssn, salary)
+  VALUES ('Erin Archive', 'hr', 'erin@example.com', '567-89-0123', 76000);
+CREATE TABLE public.people (id int, name text, ssn text);
+ALTER TABLE hr.employees INHERIT public.people;
+CREATE VIEW public.people_view AS SELECT id, name, ssn FROM public.people;
+CREATE TABLE public.people_parts (id int, name text, ssn text) PARTITION BY LIST (id);
+CREATE VIEW hr.staff AS SELECT id, name, ssn FROM hr.employees;
+CREATE VIEW hr.staff_invoker WITH (security_invoker) AS SELECT id, name, ssn FROM hr.employees;
+CREATE VIEW public.staff_names AS SELECT id, name, ssn FROM hr.staff;
+CREATE MATERIALIZED VIEW hr.staff_mv AS SELECT id, name, ssn FROM hr.employees;
+CREATE TABLE public.jobs (id int);
+INSERT INTO public.jobs VALUES (1);
+CREATE RULE jobs_leak AS ON UPDATE TO public.jobs DO INSTEAD SELECT ssn FROM hr.employees;
+GRANT SELECT ON hr.staff, hr.staff_invoker, hr.staff_mv, hr.employees_archive, public.staff_names TO analyst;
+RESET ROLE;
+ANALYZE hr.employees`;
+
+/** What no masked session may ever see: the real values of the masked columns (superuser query). */
+export const MASKED_VALUES_SQL =
+  "SELECT string_agg(v, E'\\n') FROM (SELECT ssn FROM hr.employees UNION ALL SELECT salary::text FROM hr.employees UNION ALL SELECT email FROM hr.employees) s(v)";
+
+/** A search_path on which `employees` is public.employees until that is dropped, then hr.employees. */
+const PUBLIC_FIRST = "SET search_path = pg_catalog, public, hr";
+
+const SALES_PATH = "SET search_path = pg_catalog, sales";
+
+/** Relations that show hr.employees' rows under another name (see BYPASS_SETUP_SQL). */
+const SHOWS_MASKED = [
+  "hr.staff",
+  "hr.staff_invoker",
+  "hr.staff_mv",
+  "hr.employees_archive",
+  "public.staff_names",
+  // a parent of hr.employees holds its rows under the parent's OID, and so does a view over it
+  "public.people",
+  "public.people_view",
+] as const;
+
+const DENIAL_NAME = "portcullis:denial";
+const RESERVED = `the prepared statement name "${DENIAL_NAME}" is reserved`;
+const AFTER_DDL = "is named without a schema after DDL in this transaction";
+
+function showsMasked(relation: string): string {
+  return `relation ${relation} shows rows of masked relation hr.employees`;
+}
 
 const LEAK = "SELECT array_to_tsvector(ARRAY[name, ssn, salary::text, email]) FROM hr.employees";
 
@@ -393,5 +455,622 @@ export const BYPASS_ROWS: Row[] = [
     // with a part that does not depend on the row may hold for every row
     sql: "DELETE FROM sales.orders o WHERE o.id = -1 OR false",
     expect: { denied: "DELETE without WHERE" },
+  },
+
+  // -- names decided on a catalog from before DDL in the same transaction (or the same query)
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "BEGIN; DROP TABLE public.employees; ALTER TABLE employees RENAME COLUMN ssn TO s; COMMIT",
+    expect: { denied: `relation employees ${AFTER_DDL}` },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "DROP TABLE public.employees; ALTER TABLE employees RENAME COLUMN ssn TO s",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST, "BEGIN", "DROP TABLE public.employees"],
+    sql: "ALTER TABLE employees RENAME COLUMN ssn TO s",
+    expect: { denied: `relation employees ${AFTER_DDL}` },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: [PUBLIC_FIRST, "BEGIN", "DROP TABLE public.employees"],
+    sql: "ALTER TABLE employees RENAME COLUMN ssn TO s",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST, "BEGIN", "DROP TABLE public.employees"],
+    sql: "SELECT name, ssn FROM employees",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: [PUBLIC_FIRST, "BEGIN", "DROP TABLE public.employees"],
+    sql: "SELECT name, ssn FROM employees WHERE id > $1",
+    params: [0],
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // the same text decided (and cached) before the DDL is decided again after it
+    before: [SALES_PATH, "SELECT count(*) FROM orders", "BEGIN", "DROP TABLE public.employees"],
+    sql: "SELECT count(*) FROM orders",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "BEGIN; ALTER TABLE public.employees RENAME TO decoy; ALTER TABLE employees RENAME COLUMN ssn TO s; COMMIT",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "BEGIN; ALTER TABLE public.employees SET SCHEMA sales; CREATE INDEX ON employees (ssn); COMMIT",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST, "BEGIN", "SAVEPOINT a", "DROP TABLE public.employees", "ROLLBACK TO SAVEPOINT a"],
+    sql: "COMMENT ON COLUMN employees.ssn IS 'x'",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST, "BEGIN", "DROP TABLE public.employees"],
+    sql: "COPY employees TO STDOUT",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST, "BEGIN", "DROP TABLE public.employees"],
+    sql: "PREPARE leak AS SELECT ssn FROM employees",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // prepared before the DDL, run after it: the server resolves its names again, so does the proxy
+    before: [
+      SALES_PATH,
+      "PREPARE leak AS SELECT count(*) FROM orders",
+      "BEGIN",
+      "DROP TABLE public.employees",
+    ],
+    sql: "EXECUTE leak",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "BEGIN; DROP TABLE public.employees; DECLARE c CURSOR FOR SELECT ssn FROM employees; FETCH ALL FROM c",
+    expect: { denied: AFTER_DDL },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "BEGIN; CREATE TABLE public.scratch (a int); SELECT count(*) FROM public.scratch; ROLLBACK",
+    expect: { rows: ["BEGIN", "CREATE TABLE", "0", "ROLLBACK"] },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST, "BEGIN", "CREATE TABLE public.scratch (a int)"],
+    sql: "SELECT count(*) FROM scratch",
+    expect: { denied: `relation scratch ${AFTER_DDL}` },
+  },
+  {
+    user: "alice",
+    via: "psql",
+    before: ["BEGIN"],
+    sql: "CREATE TABLE public.scratch (a int)",
+    expect: { denied: "ddl statements (CreateStmt) are not allowed for role analyst" },
+  },
+  {
+    user: "dave",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, public, hr"],
+    sql: "SELECT count(*) FROM employees",
+    expect: { denied: "role analyst may not read public.employees" },
+  },
+
+  // -- an unqualified name that another session (or data plane) can make mean the masked table
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "COPY employees TO STDOUT",
+    expect: {
+      denied:
+        "relation employees (resolved to public.employees) has the name of masked relation hr.employees",
+    },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: [PUBLIC_FIRST],
+    sql: "SELECT name FROM employees WHERE ssn = $1",
+    params: ["123-45-6789"],
+    expect: { denied: "has the name of masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "ALTER TABLE employees RENAME COLUMN ssn TO s",
+    expect: { denied: "has the name of masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [PUBLIC_FIRST],
+    sql: "SELECT ssn FROM public.employees",
+    expect: { rows: ["not-a-secret"] },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr, public"],
+    sql: "SELECT ssn FROM employees ORDER BY id",
+    expect: { rows: ["***", "***", "***", "***", "***"] },
+  },
+
+  // -- views, inheritance children, materialized views, foreign tables over a masked table
+  ...SHOWS_MASKED.flatMap((relation): Row[] => [
+    {
+      user: "carol",
+      via: "psql",
+      sql: `SELECT ssn FROM ${relation}`,
+      expect: { denied: showsMasked(relation) },
+    },
+    {
+      user: "carol",
+      via: "pg",
+      sql: `SELECT * FROM ${relation} WHERE id > $1`,
+      params: [0],
+      expect: { denied: showsMasked(relation) },
+    },
+    {
+      user: "carol",
+      via: "psql",
+      sql: `SELECT count(*) FROM ${relation}`,
+      expect: { denied: showsMasked(relation) },
+    },
+    { user: "carol", via: "psql", sql: `TABLE ${relation}`, expect: { denied: showsMasked(relation) } },
+    {
+      user: "carol",
+      via: "psql",
+      sql: `COPY (SELECT * FROM ${relation}) TO STDOUT`,
+      expect: { denied: showsMasked(relation) },
+    },
+    {
+      user: "alice",
+      via: "psql",
+      sql: `SELECT ssn FROM ${relation}`,
+      expect: { denied: showsMasked(relation) },
+    },
+    {
+      user: "bob",
+      via: "pg",
+      sql: `SELECT name, ssn FROM ${relation}`,
+      expect: { denied: showsMasked(relation) },
+    },
+  ]),
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr"],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM ONLY hr.employees_archive",
+    expect: { denied: showsMasked("hr.employees_archive") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "WITH s AS (SELECT ssn FROM hr.staff) SELECT * FROM s",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT e.name FROM hr.employees e JOIN hr.staff s USING (id)",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT (SELECT ssn FROM hr.staff LIMIT 1)",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["BEGIN"],
+    sql: "DECLARE c CURSOR FOR SELECT ssn FROM hr.staff",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "PREPARE leak AS SELECT ssn FROM hr.staff_mv",
+    expect: { denied: showsMasked("hr.staff_mv") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "EXPLAIN ANALYZE SELECT ssn FROM hr.staff",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE TABLE public.leak AS SELECT * FROM hr.staff",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE MATERIALIZED VIEW public.leak AS SELECT ssn FROM hr.staff_invoker",
+    expect: { denied: showsMasked("hr.staff_invoker") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE VIEW public.leak AS SELECT * FROM public.staff_names",
+    expect: { denied: showsMasked("public.staff_names") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE OR REPLACE VIEW hr.staff AS SELECT id, name, ssn FROM hr.employees",
+    expect: { denied: "masked column" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER VIEW hr.staff RENAME TO staff_unmasked",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER VIEW hr.staff_invoker RESET (security_invoker)",
+    expect: { denied: showsMasked("hr.staff_invoker") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER VIEW hr.staff ALTER COLUMN ssn SET DEFAULT 'x'",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "REFRESH MATERIALIZED VIEW hr.staff_mv",
+    expect: { denied: showsMasked("hr.staff_mv") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE hr.employees_archive RENAME COLUMN ssn TO s",
+    expect: { denied: showsMasked("hr.employees_archive") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE hr.employees_archive NO INHERIT hr.employees",
+    expect: { denied: "on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "INSERT INTO hr.staff (name) VALUES ('x') RETURNING ssn",
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    sql: "UPDATE hr.staff SET name = name WHERE id = $1 RETURNING ssn",
+    params: [1],
+    expect: { denied: showsMasked("hr.staff") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "DELETE FROM hr.employees_archive WHERE id < 0 RETURNING ssn",
+    expect: { denied: showsMasked("hr.employees_archive") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT * FROM hr.employees_remote",
+    expect: { denied: "foreign table hr.employees_remote is not allowed for a session with masks" },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    sql: "SELECT ssn FROM hr.employees_remote WHERE id = $1",
+    params: [1],
+    expect: { denied: "foreign table hr.employees_remote" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // the rule on jobs returns hr.employees' rows in place of the UPDATE's
+    sql: "UPDATE public.jobs SET id = 2 WHERE id = 1",
+    expect: { denied: showsMasked("public.jobs") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT * FROM public.all_employees()",
+    expect: { denied: "function public.all_employees is not allowed" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT (public.all_employees()).ssn",
+    expect: { denied: "function public.all_employees is not allowed" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE FUNCTION public.leak() RETURNS SETOF hr.employees LANGUAGE sql AS $$SELECT * FROM hr.employees$$",
+    expect: { denied: "runs code that could read masked columns" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE RULE leak AS ON INSERT TO public.jobs DO ALSO SELECT ssn FROM hr.employees",
+    expect: { denied: "RuleStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: `CREATE RULE "_RETURN" AS ON SELECT TO public.jobs DO INSTEAD SELECT * FROM hr.employees`,
+    expect: { denied: "on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE public.employees INHERIT hr.employees",
+    expect: { denied: "AlterTableStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE TABLE public.child () INHERITS (hr.employees)",
+    expect: { denied: "CreateStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE TABLE public.part PARTITION OF hr.employees FOR VALUES IN (1)",
+    expect: { denied: "on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "BEGIN; CREATE TABLE public.part (LIKE hr.employees); ALTER TABLE hr.employees ATTACH PARTITION public.part FOR VALUES IN (1); COMMIT",
+    expect: { denied: "on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "BEGIN; ALTER TABLE public.employees INHERIT hr.employees; SELECT ssn FROM public.employees; COMMIT",
+    expect: { denied: "AlterTableStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE public.people_parts ATTACH PARTITION hr.employees FOR VALUES IN (1, 2, 3, 4, 5)",
+    expect: { denied: "AlterTableStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "ALTER TABLE hr.employees NO INHERIT public.people",
+    expect: { denied: "on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "BEGIN; CREATE TABLE public.parent2 (ssn text); ALTER TABLE hr.employees INHERIT public.parent2; COMMIT",
+    expect: { denied: "AlterTableStmt on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT p.ssn FROM public.people p JOIN hr.employees e USING (id)",
+    expect: { denied: showsMasked("public.people") },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE MATERIALIZED VIEW public.leak AS SELECT ssn FROM hr.employees",
+    expect: { denied: "masked column" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE VIEW public.leak WITH (security_invoker) AS SELECT * FROM hr.employees",
+    expect: { denied: "masked column hr.employees.*" },
+  },
+  {
+    user: "dave",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.staff ORDER BY id",
+    expect: { rows: ["123-45-6789", "234-56-7890", "345-67-8901", "456-78-9012", "567-89-0123"] },
+  },
+  {
+    user: "dave",
+    via: "pg",
+    sql: "SELECT ssn FROM hr.employees_archive WHERE id > $1",
+    params: [0],
+    expect: { rows: ["567-89-0123"] },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // the child's rows read through the parent carry the parent's table OID: masked
+    sql: "SELECT ssn FROM hr.employees ORDER BY id",
+    expect: { rows: ["***", "***", "***", "***", "***"] },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    sql: "SELECT name, ssn, salary FROM hr.employees WHERE id > $1 ORDER BY id",
+    params: [3],
+    expect: { rows: ["Dave HR|***|", "Erin Archive|***|"] },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM ONLY hr.employees ORDER BY id",
+    expect: { rows: ["***", "***", "***", "***"] },
+  },
+
+  // -- the proxy's own prepared statement (the one denials are raised with)
+  {
+    user: "carol",
+    via: "psql",
+    sql: `PREPARE "${DENIAL_NAME}" AS SELECT ssn FROM hr.employees`,
+    expect: { denied: RESERVED },
+  },
+  { user: "alice", via: "psql", sql: `PREPARE "${DENIAL_NAME}" AS SELECT 1`, expect: { denied: RESERVED } },
+  {
+    user: "alice",
+    via: "psql",
+    sql: `PREPARE U&"portcullis\\003Adenial" AS SELECT 1`,
+    expect: { denied: RESERVED },
+  },
+  { user: "carol", via: "psql", sql: `EXECUTE "${DENIAL_NAME}"`, expect: { denied: RESERVED } },
+  { user: "carol", via: "pg", sql: `EXECUTE "${DENIAL_NAME}"`, expect: { denied: RESERVED } },
+  { user: "bob", via: "psql", sql: `DEALLOCATE "${DENIAL_NAME}"`, expect: { denied: RESERVED } },
+  { user: "bob", via: "pg", sql: `DEALLOCATE PREPARE "${DENIAL_NAME}"`, expect: { denied: RESERVED } },
+  { user: "carol", via: "psql", sql: `EXPLAIN EXECUTE "${DENIAL_NAME}"`, expect: { denied: RESERVED } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: `CREATE TABLE public.leak AS EXECUTE "${DENIAL_NAME}"`,
+    expect: { denied: RESERVED },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // a denial right after must still be raised by the proxy's own statement
+    before: [`PREPARE "${DENIAL_NAME}" AS SELECT ssn FROM hr.employees`],
+    beforeErrors: 1,
+    sql: "SELECT ssn FROM hr.employees WHERE ssn <> ''",
+    expect: { denied: "masked column hr.employees.ssn" },
+  },
+
+  // -- results whose columns lose their table of origin (set operations, subqueries, CTEs, arrays,
+  // collations, casts): refused by the inference guard, or masked
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees UNION ALL SELECT 'x'",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees UNION SELECT ssn FROM hr.employees",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "VALUES ((SELECT ssn FROM hr.employees LIMIT 1))",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: "SELECT ARRAY(SELECT ssn FROM hr.employees)", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT x.ssn FROM hr.employees e, LATERAL (SELECT e.ssn) x",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: 'SELECT ssn COLLATE "C" FROM hr.employees', expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT s FROM (SELECT ssn FROM hr.employees) AS t(s) ORDER BY 1",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "WITH t AS MATERIALIZED (SELECT ssn FROM hr.employees) SELECT ssn FROM t",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "WITH RECURSIVE t(s) AS (SELECT ssn FROM hr.employees UNION SELECT s FROM t) SELECT s FROM t",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: "SELECT (SELECT e.ssn) FROM hr.employees e", expect: { denied: "" } },
+  { user: "carol", via: "pg", sql: "SELECT $1::text || ssn FROM hr.employees", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees e WHERE EXISTS (SELECT FROM hr.staff s WHERE s.id = e.id)",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: "GRANT SELECT ON hr.staff TO analyst", expect: { denied: "" } },
+  { user: "carol", via: "psql", sql: "CREATE TABLE public.leak (LIKE hr.staff_mv)", expect: { denied: "" } },
+  { user: "carol", via: "psql", sql: "LOCK TABLE hr.employees_archive", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees INTERSECT SELECT ssn FROM hr.employees_archive",
+    expect: { denied: "" },
+  },
+  { user: "carol", via: "psql", sql: "SELECT GREATEST(ssn) FROM hr.employees", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT ssn FROM hr.employees TABLESAMPLE SYSTEM (100) ORDER BY id",
+    expect: { rows: ["***", "***", "***", "***", "***"] },
+  },
+  { user: "carol", via: "psql", sql: "SELECT COALESCE(ssn) FROM hr.employees", expect: { denied: "" } },
+  { user: "carol", via: "psql", sql: "SELECT * FROM (TABLE hr.employees) t", expect: { denied: "" } },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT t.* FROM (SELECT * FROM hr.employees_archive) t",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "MERGE INTO public.jobs j USING hr.employees e ON j.id = e.id WHEN MATCHED THEN UPDATE SET id = length(e.ssn)",
+    expect: { denied: "" },
   },
 ];

@@ -37,6 +37,8 @@ export interface Row {
 }
 
 interface Outcome {
+  /** Everything the client received: rows, notices, errors. */
+  all: string;
   lines: string[];
   sqlstate: string;
   message: string;
@@ -71,11 +73,19 @@ export function rowLabel(row: Row): string {
   return `${row.user} ${row.via}${row.before ? ` (after ${row.before.length})` : ""}: ${sql.length > 90 ? `${sql.slice(0, 87)}...` : sql}`;
 }
 
+/** The one user exempt from the default policy's masks (the hr group). */
+const UNMASKED_USER: User = "dave";
+
 export class StatementRows {
   constructor(
     private readonly stack: ProxyStack,
     private readonly postgres: LocalPostgres,
     private readonly tokens: Record<User, string>,
+    /**
+     * Real values of masked columns: no row of a masked user may show any of them to the client, in
+     * its rows or in any error or notice text.
+     */
+    private readonly maskedValues: readonly string[] = [],
   ) {}
 
   /** Runs one row and checks everything it promises. */
@@ -99,6 +109,10 @@ export class StatementRows {
       }
     }
     expect(outcome.alive, "the session answers after the statement").toBe(true);
+    if (row.user !== UNMASKED_USER) {
+      for (const value of this.maskedValues)
+        expect(outcome.all.includes(value), `a masked value reached ${row.user}: ${value}`).toBe(false);
+    }
     if (refused) expect(await this.postgres.psql(FINGERPRINT), "the database is unchanged").toBe(before);
     if (row.check) expect(await this.postgres.psql(row.check[0])).toBe(row.check[1]);
   }
@@ -106,7 +120,9 @@ export class StatementRows {
   private async psql(row: Row): Promise<Outcome> {
     const args = ["-A", "-t", "-v", "ON_ERROR_STOP=0", "-v", "VERBOSITY=verbose"];
     for (const b of row.before ?? []) args.push("-c", b);
-    args.push("-c", "\\echo <<<", "-c", row.sql, "-c", "\\echo >>> :SQLSTATE", "-c", "SELECT 'alive'");
+    // a ROLLBACK first: a row may leave a transaction block open (and aborted by its denial)
+    args.push("-c", "\\echo <<<", "-c", row.sql, "-c", "\\echo >>> :SQLSTATE", "-c", "ROLLBACK");
+    args.push("-c", "SELECT 'alive'");
     const result = await this.stack.psql(this.tokens[row.user], args);
     const out = result.stdout.split("\n");
     const start = out.indexOf("<<<");
@@ -120,6 +136,7 @@ export class StatementRows {
     const sqlstate = (out[end] ?? "").slice(4);
     const failed = sqlstate !== "00000";
     return {
+      all: `${result.stdout}\n${result.stderr}`,
       lines: out.slice(start + 1, end),
       sqlstate,
       message: failed ? (errors[errors.length - 1]?.[2] ?? "") : "",
@@ -130,10 +147,19 @@ export class StatementRows {
 
   private async pg(row: Row): Promise<Outcome> {
     const client = await this.stack.client(this.tokens[row.user]);
+    const seen: string[] = [];
+    client.on("notice", (n) => seen.push(JSON.stringify(n)));
     try {
       let beforeErrors = 0;
-      for (const b of row.before ?? []) await client.query(b).catch(() => beforeErrors++);
-      let outcome: Omit<Outcome, "alive" | "beforeErrors">;
+      for (const b of row.before ?? [])
+        await client.query(b).then(
+          (r) => seen.push(JSON.stringify(r.rows)),
+          (err: Error) => {
+            beforeErrors++;
+            seen.push(JSON.stringify({ ...err, message: err.message }));
+          },
+        );
+      let outcome: Omit<Outcome, "alive" | "beforeErrors" | "all">;
       try {
         const result = await client.query({
           text: row.sql,
@@ -147,13 +173,15 @@ export class StatementRows {
         outcome = { lines, sqlstate: "00000", message: "" };
       } catch (err) {
         const e = err as { code?: string; message: string };
+        seen.push(JSON.stringify({ ...e, message: e.message }));
         outcome = { lines: [], sqlstate: e.code ?? "?????", message: e.message };
       }
+      await client.query("ROLLBACK").catch(() => {});
       const alive = await client.query("SELECT 'alive' AS a").then(
         (r) => r.rows[0]?.a === "alive",
         () => false,
       );
-      return { ...outcome, beforeErrors, alive };
+      return { ...outcome, all: [...outcome.lines, ...seen].join("\n"), beforeErrors, alive };
     } finally {
       await client.end().catch(() => {});
     }
