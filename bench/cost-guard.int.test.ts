@@ -198,10 +198,15 @@ describe("cost guard: work per statement on the cached-policy path", () => {
     const policy = new PolicyHolder();
     policy.swap(runtime);
     const metrics = new DataPlaneMetrics({ proxy: "cost-guard" });
-    const snapshot = new CatalogSnapshot(Date.now(), [
-      relation(16430, "sales", "pgbench_accounts", ["aid", "bid", "abalance", "filler"]),
-      relation(16420, "hr", "employees", ["id", "name", "department", "email", "ssn", "salary"]),
-    ]);
+    const snapshot = new CatalogSnapshot(
+      Date.now(),
+      [
+        relation(16430, "sales", "pgbench_accounts", ["aid", "bid", "abalance", "filler"]),
+        relation(16420, "hr", "employees", ["id", "name", "department", "email", "ssn", "salary"]),
+      ],
+      // the session's role may use the schemas it searches (names elsewhere are not found)
+      new Map([["app_rw", new Set(["sales", "public", "hr"])]]),
+    );
     const catalog = {
       fresh: () => snapshot,
       get: async () => snapshot,

@@ -307,11 +307,14 @@ describe("a start-up search_path through the proxy", () => {
 
   it("a schema earlier on the path the role may use is found first, by the proxy as by the server", async () => {
     await session("-c search_path=mirror,hr", async (client) => {
+      // the proxy resolves the bare name as the server does (mirror first); a session with masks must
+      // still qualify a name that a masked relation also has (another session could drop mirror's)
+      const bare = await outcome(client, "SELECT ssn FROM employees");
+      expect(bare).toMatchObject({ ok: false, code: "42501" });
+      expect((bare as { message: string }).message).toContain(
+        "relation employees (resolved to mirror.employees) has the name of masked relation hr.employees",
+      );
       // mirror.employees is no masked table: its values come back as they are
-      expect(await outcome(client, "SELECT ssn FROM employees")).toEqual({
-        ok: true,
-        rows: [{ ssn: "mirror-ssn" }],
-      });
       expect(await outcome(client, "SELECT ssn FROM mirror.employees WHERE ssn LIKE 'm%'")).toEqual({
         ok: true,
         rows: [{ ssn: "mirror-ssn" }],
