@@ -232,6 +232,11 @@ export class StatementGate implements RelayStages {
   private waiters: (() => void)[] = [];
   private readonly portals = new Map<string, Portal>();
   private cycleSeq = 0;
+  /**
+   * The last cycle that forwarded DDL or a GRANT/REVOKE whose transaction has not been seen to end:
+   * a snapshot read meanwhile (by any session) may predate its commit, so it is read again then.
+   */
+  private catalogChangeCycle: number | undefined;
   /** The transaction status of the last ReadyForQuery. */
   private lastStatus: TransactionStatus = "I";
   /** After a denied or failed extended-protocol message: drop client messages until Sync. */
@@ -942,8 +947,10 @@ export class StatementGate implements RelayStages {
   /** Side effects of a statement the server is about to run that need no answer: catalog freshness. */
   private executed(info: StatementInfo): void {
     // a GRANT or REVOKE (USAGE on a schema, a role's membership) changes which schemas are searched
-    if (info.kind === "ddl" || info.kind === "grant")
+    if (info.kind === "ddl" || info.kind === "grant") {
       this.deps.catalog.invalidate(this.deps.session.database);
+      this.catalogChangeCycle = this.cycleSeq;
+    }
     // SQL cursors share the portals' namespace: after a CLOSE, DECLARE or DISCARD a name the proxy
     // bound may now be a cursor (or gone), so what it remembers of every portal is dropped
     if (PORTAL_NAMESPACE_COMMANDS.has(info.command)) this.portals.clear();
@@ -1302,6 +1309,17 @@ export class StatementGate implements RelayStages {
       }
     }
     this.confirmed.path.cycleEnded(status);
+    // the transaction that changed the catalog has ended (committed or not): a snapshot read while it
+    // was open, by this session or another, saw the catalog before it, so the next one is read afresh
+    if (
+      status === "I" &&
+      this.catalogChangeCycle !== undefined &&
+      ended &&
+      ended.seq >= this.catalogChangeCycle
+    ) {
+      this.deps.catalog.invalidate(this.deps.session.database);
+      this.catalogChangeCycle = undefined;
+    }
     if (this.cycles.length === 0) {
       // nothing in flight: the speculation is what the server confirmed; a waiting cycle may go
       this.spec = this.confirmed.clone();
