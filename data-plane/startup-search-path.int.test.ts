@@ -393,4 +393,45 @@ describe("a start-up search_path through the proxy", () => {
       await alice.client?.end();
     }
   });
+
+  it("attack: a statement prepared before a REVOKE of USAGE is decided again when it runs after it", async () => {
+    // analyst may use `reports` again (admin owns it since the test before)
+    await postgres.psql(`
+      GRANT USAGE ON SCHEMA reports TO analyst;
+      ALTER SCHEMA reports OWNER TO admin;
+      INSERT INTO reports.employees SELECT 1, 'report-row', 'report-ssn'
+        WHERE NOT EXISTS (SELECT FROM reports.employees);`);
+    const carol = await connect(reports, USERS.carol, undefined);
+    const alice = await connect(reports, USERS.alice, "-c search_path=reports,hr");
+    expect(carol.error).toBeUndefined();
+    expect(alice.error).toBeUndefined();
+    const prepared = async (name: string) => {
+      try {
+        const result = await alice.client!.query({ name, text: "SELECT name FROM employees" });
+        return { ok: true, rows: result.rows };
+      } catch (err) {
+        return { ok: false, code: (err as { code?: string }).code };
+      }
+    };
+    try {
+      expect(await outcome(carol.client!, "GRANT USAGE ON SCHEMA reports TO analyst")).toMatchObject({
+        ok: true,
+      });
+      expect(await prepared("p1")).toEqual({ ok: true, rows: [{ name: "report-row" }] });
+      expect(await outcome(alice.client!, "PREPARE p2 AS SELECT name FROM employees")).toMatchObject({
+        ok: true,
+      });
+      expect(await outcome(carol.client!, "REVOKE USAGE ON SCHEMA reports FROM analyst")).toMatchObject({
+        ok: true,
+      });
+      // the server plans them again with what the role may search now: hr.employees
+      const again = await prepared("p1");
+      expect(again).toMatchObject({ ok: false, code: "42501" });
+      const executed = await outcome(alice.client!, "EXECUTE p2");
+      expect(executed).toMatchObject({ ok: false, code: "42501" });
+    } finally {
+      await carol.client?.end();
+      await alice.client?.end();
+    }
+  });
 });

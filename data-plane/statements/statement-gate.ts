@@ -88,7 +88,10 @@ interface Prepared {
   /** As resolved and decided. */
   info: StatementInfo;
   masks: ColumnMask[];
-  /** The search_path it was resolved with. */
+  /**
+   * What it was resolved with ({@link StatementGate.resolutionKey}): the search_path and the schemas of
+   * it the role could use. The server plans it again when either changes (a REVOKE of USAGE too).
+   */
   pathKey: string;
 }
 
@@ -509,7 +512,12 @@ export class StatementGate implements RelayStages {
         reasons.length > 0
           ? this.refuse("simple", info, reasons)
           : this.decide(info, "simple", i, statements.length, catalog, pathKey, byShape).decision;
-      const effect = this.effectOf(raw, info, decision.mask ?? [], pathKey);
+      const effect = this.effectOf(
+        raw,
+        info,
+        decision.mask ?? [],
+        info.kind === "prepare" ? this.resolutionKey(trial, catalog) : pathKey,
+      );
       decided.push({ info, decision, effect });
       if (!decision.allow) denied = true;
       if (effect !== NO_EFFECT) {
@@ -660,7 +668,8 @@ export class StatementGate implements RelayStages {
       return;
     }
     this.addMasks(decision.mask);
-    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], pathKey);
+    const key = this.resolutionKey(this.spec, catalog);
+    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], key);
   }
 
   /** A Parse the proxy lets through: the statement is prepared, in `spec` now, confirmed at its ParseComplete. */
@@ -692,12 +701,13 @@ export class StatementGate implements RelayStages {
       return true;
     }
     const pathKey = this.spec.path.key();
-    if (prepared.pathKey === pathKey) {
-      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, pathKey);
+    const key = this.resolutionKey(this.spec, this.deps.catalog.fresh(this.deps.session.database));
+    if (prepared.pathKey === key) {
+      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, key);
       return true;
     }
-    // The search_path changed since the Parse: the server resolves the statement's names again now, so
-    // the proxy decides again on what they resolve to.
+    // The search_path, or the schemas of it the role may use, changed since the Parse: the server
+    // resolves the statement's names again now, so the proxy decides again on what they resolve to.
     const rebind = () => {
       const catalog = this.deps.catalog.fresh(this.deps.session.database);
       const { info, reasons } = this.resolve(prepared.raw, this.spec, catalog);
@@ -710,7 +720,8 @@ export class StatementGate implements RelayStages {
         return;
       }
       this.addMasks(decision.mask);
-      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], pathKey);
+      const again = this.resolutionKey(this.spec, catalog);
+      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], again);
     };
     if (!this.needsCatalog([prepared.raw])) {
       rebind();
@@ -846,6 +857,15 @@ export class StatementGate implements RelayStages {
     return catalog ? catalog.searchable(this.deps.session.dbRole, schemas) : schemas;
   }
 
+  /**
+   * What resolving a statement's names depends on besides the catalog's relations: the search_path and
+   * the schemas of it the role may use (a prepared statement is decided again when this changes).
+   */
+  private resolutionKey(state: SessionState, catalog: CatalogSnapshot | undefined): string {
+    // without a snapshot nothing says which schemas the role may use: never the key of one made with it
+    return `${state.path.key()}\u0000${catalog ? JSON.stringify(this.searched(state, catalog)) : "?"}`;
+  }
+
   /** `resolve` of a statement made from the shape cache's `template` (the same analysis, its own text). */
   private resolveShaped(
     template: StatementInfo,
@@ -876,7 +896,7 @@ export class StatementGate implements RelayStages {
         };
       }
       inner = prepared.info;
-      if (prepared.pathKey !== state.path.key()) {
+      if (prepared.pathKey !== this.resolutionKey(state, catalog)) {
         const again = this.resolve(prepared.raw, state, catalog);
         if (again.reasons.length > 0) return { info, reasons: again.reasons };
         inner = again.info;
