@@ -356,4 +356,85 @@ describe("a start-up search_path through the proxy", () => {
     });
     await admin.client?.end();
   });
+
+  it("attack: a REVOKE of USAGE committed after the catalog was read during its transaction is not missed", async () => {
+    // analyst may use `reports` (which this policy lets analysts read); admin owns it
+    await postgres.psql(`
+      GRANT USAGE ON SCHEMA reports TO analyst;
+      INSERT INTO reports.employees VALUES (1, 'report-row', 'report-ssn');
+      ALTER SCHEMA reports OWNER TO admin;`);
+    const carol = await connect(reports, USERS.carol, undefined);
+    const alice = await connect(reports, USERS.alice, "-c search_path=reports,hr");
+    expect(carol.error).toBeUndefined();
+    expect(alice.error).toBeUndefined();
+    try {
+      // a GRANT the proxy sees: the snapshot is read again, now with analyst's USAGE on `reports`
+      expect(await outcome(carol.client!, "GRANT USAGE ON SCHEMA reports TO analyst")).toMatchObject({
+        ok: true,
+      });
+      expect(await outcome(alice.client!, "SELECT name FROM employees")).toEqual({
+        ok: true,
+        rows: [{ name: "report-row" }],
+      });
+      // the REVOKE's transaction is still open when the snapshot is read again
+      expect(await outcome(carol.client!, "BEGIN")).toMatchObject({ ok: true });
+      expect(await outcome(carol.client!, "REVOKE USAGE ON SCHEMA reports FROM analyst")).toMatchObject({
+        ok: true,
+      });
+      expect(await outcome(alice.client!, "SELECT name FROM employees")).toEqual({
+        ok: true,
+        rows: [{ name: "report-row" }],
+      });
+      expect(await outcome(carol.client!, "COMMIT")).toMatchObject({ ok: true });
+      // the server now skips `reports` for analyst and reads hr.employees, which analysts may not read
+      for (const extended of [false, true]) {
+        const got = await outcome(alice.client!, "SELECT name FROM employees", extended);
+        expect(got).toMatchObject({ ok: false, code: "42501" });
+      }
+    } finally {
+      await carol.client?.end();
+      await alice.client?.end();
+    }
+  });
+
+  it("attack: a statement prepared before a REVOKE of USAGE is decided again when it runs after it", async () => {
+    // analyst may use `reports` again (admin owns it since the test before)
+    await postgres.psql(`
+      GRANT USAGE ON SCHEMA reports TO analyst;
+      ALTER SCHEMA reports OWNER TO admin;
+      INSERT INTO reports.employees SELECT 1, 'report-row', 'report-ssn'
+        WHERE NOT EXISTS (SELECT FROM reports.employees);`);
+    const carol = await connect(reports, USERS.carol, undefined);
+    const alice = await connect(reports, USERS.alice, "-c search_path=reports,hr");
+    expect(carol.error).toBeUndefined();
+    expect(alice.error).toBeUndefined();
+    const prepared = async (name: string) => {
+      try {
+        const result = await alice.client!.query({ name, text: "SELECT name FROM employees" });
+        return { ok: true, rows: result.rows };
+      } catch (err) {
+        return { ok: false, code: (err as { code?: string }).code };
+      }
+    };
+    try {
+      expect(await outcome(carol.client!, "GRANT USAGE ON SCHEMA reports TO analyst")).toMatchObject({
+        ok: true,
+      });
+      expect(await prepared("p1")).toEqual({ ok: true, rows: [{ name: "report-row" }] });
+      expect(await outcome(alice.client!, "PREPARE p2 AS SELECT name FROM employees")).toMatchObject({
+        ok: true,
+      });
+      expect(await outcome(carol.client!, "REVOKE USAGE ON SCHEMA reports FROM analyst")).toMatchObject({
+        ok: true,
+      });
+      // the server plans them again with what the role may search now: hr.employees
+      const again = await prepared("p1");
+      expect(again).toMatchObject({ ok: false, code: "42501" });
+      const executed = await outcome(alice.client!, "EXECUTE p2");
+      expect(executed).toMatchObject({ ok: false, code: "42501" });
+    } finally {
+      await carol.client?.end();
+      await alice.client?.end();
+    }
+  });
 });

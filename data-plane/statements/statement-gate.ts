@@ -88,7 +88,10 @@ interface Prepared {
   /** As resolved and decided. */
   info: StatementInfo;
   masks: ColumnMask[];
-  /** The search_path it was resolved with. */
+  /**
+   * What it was resolved with ({@link StatementGate.resolutionKey}): the search_path and the schemas of
+   * it the role could use. The server plans it again when either changes (a REVOKE of USAGE too).
+   */
   pathKey: string;
 }
 
@@ -266,6 +269,11 @@ export class StatementGate implements RelayStages {
   private waiters: (() => void)[] = [];
   private readonly portals = new Map<string, Portal>();
   private cycleSeq = 0;
+  /**
+   * The last cycle that forwarded DDL or a GRANT/REVOKE whose transaction has not been seen to end:
+   * a snapshot read meanwhile (by any session) may predate its commit, so it is read again then.
+   */
+  private catalogChangeCycle: number | undefined;
   /** The transaction status of the last ReadyForQuery. */
   private lastStatus: TransactionStatus = "I";
   /** After a denied or failed extended-protocol message: drop client messages until Sync. */
@@ -581,7 +589,12 @@ export class StatementGate implements RelayStages {
         reasons.length > 0
           ? this.refuse("simple", info, reasons)
           : this.decide(info, "simple", i, statements.length, catalog, pathKey, byShape).decision;
-      const effect = this.effectOf(raw, info, decision.mask ?? [], pathKey);
+      const effect = this.effectOf(
+        raw,
+        info,
+        decision.mask ?? [],
+        info.kind === "prepare" ? this.resolutionKey(trial, catalog) : pathKey,
+      );
       decided.push({ info, decision, effect });
       if (!decision.allow) denied = true;
       if (effect !== NO_EFFECT) {
@@ -738,7 +751,8 @@ export class StatementGate implements RelayStages {
       return;
     }
     this.addMasks(decision.mask);
-    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], pathKey);
+    const key = this.resolutionKey(this.spec, catalog);
+    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], key);
   }
 
   /** A Parse the proxy lets through: the statement is prepared, in `spec` now, confirmed at its ParseComplete. */
@@ -770,12 +784,13 @@ export class StatementGate implements RelayStages {
       return true;
     }
     const pathKey = this.spec.key();
-    if (prepared.pathKey === pathKey) {
-      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, pathKey);
+    const key = this.resolutionKey(this.spec, this.decisionCatalog());
+    if (prepared.pathKey === key) {
+      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, key);
       return true;
     }
-    // The search_path changed since the Parse: the server resolves the statement's names again now, so
-    // the proxy decides again on what they resolve to.
+    // The search_path, or the schemas of it the role may use, changed since the Parse: the server
+    // resolves the statement's names again now, so the proxy decides again on what they resolve to.
     const rebind = () => {
       const catalog = this.decisionCatalog();
       const { info, reasons } = this.resolve(prepared.raw, this.spec, catalog);
@@ -788,7 +803,8 @@ export class StatementGate implements RelayStages {
         return;
       }
       this.addMasks(decision.mask);
-      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], pathKey);
+      const again = this.resolutionKey(this.spec, catalog);
+      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], again);
     };
     if (!this.needsCatalog([prepared.raw])) {
       rebind();
@@ -945,6 +961,16 @@ export class StatementGate implements RelayStages {
     return state.ddl ? { ...info, ddl_in_transaction: true } : info;
   }
 
+  /**
+   * What resolving a statement's names depends on besides the catalog's relations: the search_path
+   * (and whether DDL ran in the open transaction), and the schemas of the path the role may use (a
+   * prepared statement is decided again when this changes).
+   */
+  private resolutionKey(state: SessionState, catalog: CatalogSnapshot | undefined): string {
+    // without a snapshot nothing says which schemas the role may use: never the key of one made with it
+    return `${state.key()}\u0000${catalog ? JSON.stringify(this.searched(state, catalog)) : "?"}`;
+  }
+
   /** `resolve` of a statement made from the shape cache's `template` (the same analysis, its own text). */
   private resolveShaped(
     template: StatementInfo,
@@ -975,7 +1001,7 @@ export class StatementGate implements RelayStages {
         };
       }
       inner = prepared.info;
-      if (prepared.pathKey !== state.key()) {
+      if (prepared.pathKey !== this.resolutionKey(state, catalog)) {
         const again = this.resolve(prepared.raw, state, catalog);
         if (again.reasons.length > 0) return { info, reasons: again.reasons };
         inner = again.info;
@@ -1057,8 +1083,10 @@ export class StatementGate implements RelayStages {
   /** Side effects of a statement the server is about to run that need no answer: catalog freshness. */
   private executed(info: StatementInfo): void {
     // a GRANT or REVOKE (USAGE on a schema, a role's membership) changes which schemas are searched
-    if (info.kind === "ddl" || info.kind === "grant")
+    if (info.kind === "ddl" || info.kind === "grant") {
       this.deps.catalog.invalidate(this.deps.session.database);
+      this.catalogChangeCycle = this.cycleSeq;
+    }
     // SQL cursors share the portals' namespace: after a CLOSE, DECLARE or DISCARD a name the proxy
     // bound may now be a cursor (or gone), so what it remembers of every portal is dropped
     if (PORTAL_NAMESPACE_COMMANDS.has(info.command)) this.portals.clear();
@@ -1422,6 +1450,17 @@ export class StatementGate implements RelayStages {
       // snapshot read during the transaction could not see them), and names resolve again
       this.confirmed.ddl = false;
       this.deps.catalog.invalidate(this.deps.session.database);
+    }
+    // the transaction that changed the catalog (DDL, GRANT/REVOKE) has ended, committed or not: a
+    // snapshot read while it was open, by this session or another, saw the catalog before it
+    if (
+      status === "I" &&
+      this.catalogChangeCycle !== undefined &&
+      ended &&
+      ended.seq >= this.catalogChangeCycle
+    ) {
+      this.deps.catalog.invalidate(this.deps.session.database);
+      this.catalogChangeCycle = undefined;
     }
     if (this.cycles.length === 0) {
       // nothing in flight: the speculation is what the server confirmed; a waiting cycle may go
