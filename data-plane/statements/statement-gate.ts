@@ -967,9 +967,19 @@ export class StatementGate implements RelayStages {
    * prepared statement is decided again when this changes).
    */
   private resolutionKey(state: SessionState, catalog: CatalogSnapshot | undefined): string {
+    const stateKey = state.key();
+    const memo = this.resolutionMemo;
+    // the hot path (a Bind per statement) asks with the same path and snapshot: no JSON work then
+    if (memo && memo.stateKey === stateKey && memo.catalog === catalog) return memo.value;
     // without a snapshot nothing says which schemas the role may use: never the key of one made with it
-    return `${state.key()}\u0000${catalog ? JSON.stringify(this.searched(state, catalog)) : "?"}`;
+    const value = `${stateKey}\u0000${catalog ? JSON.stringify(this.searched(state, catalog)) : "?"}`;
+    this.resolutionMemo = { stateKey, catalog, value };
+    return value;
   }
+
+  private resolutionMemo:
+    | { stateKey: string; catalog: CatalogSnapshot | undefined; value: string }
+    | undefined;
 
   /** `resolve` of a statement made from the shape cache's `template` (the same analysis, its own text). */
   private resolveShaped(
