@@ -59,6 +59,19 @@ export class DenyList {
     return this.#revocations.has(id);
   }
 
+  /**
+   * Whether exactly this message (every field and the signature) is already held: a second delivery
+   * of a verified revocation (the live copy, then the stream's) needs no second verification.
+   */
+  holdsSame(revocation: Revocation): boolean {
+    const held = this.#revocations.get(revocation.id);
+    if (!held) return false;
+    return (
+      (Object.keys(held) as (keyof Revocation)[]).length === Object.keys(revocation).length &&
+      (Object.keys(held) as (keyof Revocation)[]).every((k) => held[k] === revocation[k])
+    );
+  }
+
   /** The first entry (token, then subject, then session) that revokes `who` at `nowMs`. */
   match(who: Revocable, nowMs: number = Date.now()): DenyMatch | undefined {
     const probe = (kind: RevocationKind, value: string | undefined): DenyMatch | undefined => {

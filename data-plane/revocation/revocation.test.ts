@@ -186,6 +186,14 @@ describe("the enforcer", () => {
     expect(alice2.ended).toEqual([{ sqlstate: "57P01", message: "session revoked: leaked" }]);
     expect(alice1.ended).toEqual([]);
     expect(await enforcer.apply(token)).toEqual({ accepted: true, isNew: false, sessionsCut: 0 });
+    expect(enforcer.denyList.holdsSame(token)).toBe(true);
+    // the same id with another field (its old signature, or a stranger's) is no repeat: verified, refused
+    const altered = { ...token, value: "t3" };
+    expect(enforcer.denyList.holdsSame(altered)).toBe(false);
+    expect(await enforcer.apply(altered)).toEqual({ accepted: false, isNew: false, sessionsCut: 0 });
+    const resigned = await signRevocation(fields({ id: token.id, kind: "token", value: "t3" }), stranger);
+    expect(await enforcer.apply(resigned)).toEqual({ accepted: false, isNew: false, sessionsCut: 0 });
+    expect(bob.ended).toEqual([]);
 
     const subject = await signRevocation(fields({ value: "alice", reason: "" }), controlPlane);
     expect((await enforcer.apply(subject)).sessionsCut).toBe(1);
