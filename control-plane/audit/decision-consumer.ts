@@ -21,6 +21,7 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import { consumeInBatches } from "../../common/consume-in-batches.js";
 import { type DecisionsStreamLimits, ensureDecisionsStream } from "../../common/decisions-stream.js";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
@@ -75,8 +76,6 @@ const DECISION_BATCH_PREFIX = `${BUS.decisionsPrefix}.batch.`;
 
 /** JetStream API error code: consumer not found. */
 const CONSUMER_NOT_FOUND = 10014;
-/** How long a partial batch waits for more messages before it is stored. */
-const BATCH_LINGER_MS = 20;
 
 export class DecisionConsumer {
   readonly #options: DecisionConsumerOptions;
@@ -190,40 +189,13 @@ export class DecisionConsumer {
     this.#options.metrics?.connected(true);
   }
 
-  async #consume(messages: ConsumerMessages): Promise<void> {
-    let batch: Decoded[] = [];
-    let records = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const store = () => {
-      clearTimeout(timer);
-      timer = undefined;
-      if (batch.length === 0) return;
-      const taken = batch;
-      batch = [];
-      records = 0;
-      this.#store(taken);
-    };
-    try {
-      for await (const m of messages) {
-        const decoded = this.#decode(m);
-        if (decoded) {
-          batch.push(decoded);
-          records += decoded.items.length;
-        }
-        if (records >= this.#batchSize || messages.getPending() === 0) {
-          store();
-          // Storing is synchronous (SQLite): between transactions the admin API and the revocation
-          // path get the event loop, so a burst of records never holds a RevokeSubject behind it.
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        } else if (batch.length > 0) {
-          // The iterator's pending count can stay above 0 after its last message (bookkeeping
-          // entries it counts): a partial batch is stored once nothing more has come for a moment.
-          timer ??= setTimeout(store, BATCH_LINGER_MS);
-        }
-      }
-    } finally {
-      store();
-    }
+  #consume(messages: ConsumerMessages): Promise<void> {
+    return consumeInBatches<Decoded>(messages, {
+      batchSize: this.#batchSize,
+      take: (m) => this.#decode(m),
+      weight: (decoded) => decoded.items.length,
+      store: (batch) => this.#store(batch),
+    });
   }
 
   /**

@@ -25,6 +25,7 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import { consumeInBatches } from "../../common/consume-in-batches.js";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, NatsLink } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
@@ -58,8 +59,6 @@ export const SESSIONS_DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
 const STREAM_NOT_FOUND = 10059;
 const STREAM_NAME_IN_USE = 10058;
 const CONSUMER_NOT_FOUND = 10014;
-/** How long a partial batch waits for more messages before it is stored. */
-const BATCH_LINGER_MS = 20;
 
 function apiCode(err: unknown): number | undefined {
   return err instanceof JetStreamApiError ? err.code : undefined;
@@ -205,28 +204,12 @@ export class SessionConsumer {
     this.#options.onConnectionChange?.(true);
   }
 
-  async #consume(messages: ConsumerMessages): Promise<void> {
-    let batch: JsMsg[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const store = () => {
-      clearTimeout(timer);
-      timer = undefined;
-      if (batch.length === 0) return;
-      const taken = batch;
-      batch = [];
-      this.#store(taken);
-    };
-    try {
-      for await (const m of messages) {
-        batch.push(m);
-        if (batch.length >= this.#batchSize || messages.getPending() === 0) store();
-        // The iterator's pending count can stay above 0 after its last message (bookkeeping entries
-        // it counts): a partial batch is stored once nothing more has come for a moment.
-        else timer ??= setTimeout(store, BATCH_LINGER_MS);
-      }
-    } finally {
-      store();
-    }
+  #consume(messages: ConsumerMessages): Promise<void> {
+    return consumeInBatches<JsMsg>(messages, {
+      batchSize: this.#batchSize,
+      take: (m) => m,
+      store: (batch) => this.#store(batch),
+    });
   }
 
   #store(batch: JsMsg[]): void {
