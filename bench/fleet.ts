@@ -58,7 +58,7 @@ import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { USERS } from "../test/harness/proxy-stack.js";
 import type { FleetCommon, FleetWorkerIn, FleetWorkerOut } from "./lib/fleet-worker.js";
 import { type BenchSessionEnd, nowMs } from "./lib/pg-session.js";
-import { percentile, runBench, say, spawnPortcullis, stopChild, until } from "./lib/process.js";
+import { Cleanups, percentile, runBench, say, spawnPortcullis, stopChild, until } from "./lib/process.js";
 import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
 
 const run = promisify(execFile);
@@ -151,7 +151,7 @@ async function main(): Promise<number> {
   const maxPlanes = opts.sizes[opts.sizes.length - 1]!;
   const work = await mkdtemp(join(tmpdir(), "portcullis-bench-fleet-"));
   await chmod(work, 0o755); // PostgreSQL runs as its own user when this runs as root
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups = new Cleanups();
   let failed = false;
   let cp: ChildProcess | undefined;
   const workers: ChildProcess[] = [];
@@ -680,7 +680,7 @@ async function main(): Promise<number> {
       ),
     );
     if (cp) await stopChild(cp);
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await cleanups.run();
     if (!failed && !opts.keep) await rm(work, { recursive: true, force: true });
   }
 }

@@ -29,7 +29,7 @@ import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { type ProxyStack, startProxyStack, USERS } from "../test/harness/proxy-stack.js";
 import { parsePgbenchOutput } from "./lib/pgbench-output.js";
 import { BenchError, ensurePgbouncer, type RunningPgbouncer, startPgbouncer } from "./lib/pgbouncer.js";
-import { runBench, say } from "./lib/process.js";
+import { Cleanups, runBench, say } from "./lib/process.js";
 
 const SCALE = 10;
 const CLIENTS = 8;
@@ -317,16 +317,7 @@ function fmt(n: number | null | undefined, digits: number): string {
 async function main(): Promise<number> {
   const opts = options();
   const started = Date.now();
-  const cleanups: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch(() => {});
-    cleanups.length = 0;
-  };
-  process.once("SIGINT", () => {
-    say("\ninterrupted: stopping everything the benchmark started…");
-    void cleanup().finally(() => process.exit(130));
-  });
-
+  const cleanups = new Cleanups().stopOnInterrupt();
   try {
     say("bench-pgbench: Portcullis vs direct PostgreSQL vs PgBouncer (client TLS everywhere)");
     const bouncer = opts.targets.includes("pgbouncer") ? await ensurePgbouncer(say) : undefined;
@@ -578,7 +569,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
-    await cleanup();
+    await cleanups.run();
   }
 }
 

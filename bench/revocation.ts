@@ -61,6 +61,7 @@ import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { USERS } from "../test/harness/proxy-stack.js";
 import { type BenchSessionEnd, nowMs } from "./lib/pg-session.js";
 import {
+  Cleanups,
   httpOk,
   percentile,
   until as pollUntil,
@@ -145,7 +146,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   const totalSessions = opts.dataPlanes * opts.sessions;
   const work = await mkdtemp(join(tmpdir(), "portcullis-bench-revocation-"));
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups = new Cleanups();
   const children: Child[] = [];
   let failed = false;
   // PostgreSQL runs as the postgres user when this runs as root: it needs to reach its folder
@@ -707,7 +708,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     for (const child of children.reverse()) await stopChild(child.process).catch(() => undefined);
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await cleanups.run();
     if (!failed && !opts.keep) await rm(work, { recursive: true, force: true });
   }
 }

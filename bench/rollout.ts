@@ -53,7 +53,7 @@ import { TempGitRepo } from "../test/harness/git-repo.js";
 import { startOidcProvider } from "../test/harness/oidc.js";
 import { type ProxyStack, startProxyStack, USERS } from "../test/harness/proxy-stack.js";
 import { BenchError } from "./lib/pgbouncer.js";
-import { percentile, runBench, say, until } from "./lib/process.js";
+import { Cleanups, percentile, runBench, say, until } from "./lib/process.js";
 
 const run = promisify(execFile);
 
@@ -136,16 +136,7 @@ async function main(): Promise<number> {
   };
   const statusIntervalMs = count(values["status-interval-ms"], 1000, "status-interval-ms");
   const started = Date.now();
-  const cleanups: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch(() => {});
-    cleanups.length = 0;
-  };
-  process.once("SIGINT", () => {
-    say("\ninterrupted: stopping everything the benchmark started…");
-    void cleanup().finally(() => process.exit(130));
-  });
-
+  const cleanups = new Cleanups().stopOnInterrupt();
   try {
     say("bench-rollout: git commit → control plane → NATS → every data plane enforcing");
     const scratch = await mkdtemp(join(tmpdir(), "portcullis-bench-rollout-"));
@@ -454,7 +445,7 @@ async function main(): Promise<number> {
     say(`wrote bench/results/rollout.json in ${Math.round((Date.now() - started) / 1000)} s`);
     return 0;
   } finally {
-    await cleanup();
+    await cleanups.run();
   }
 }
 

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { projectRoot, toolchain } from "../common/toolchain.js";
 import { freePort, portOpen } from "./ports.js";
-import { Service } from "./process.js";
+import { RestartableService, Service } from "./process.js";
 
 // from the repository root, so it works from the sources (tests) and from dist/ (benchmarks) alike
 const NATS_CONFIG_DIR = join(projectRoot(), "deploy", "nats");
@@ -180,7 +180,7 @@ export async function startSupercluster(
         readyTimeoutMs: 20_000,
         ready: () => portOpen(plan.client),
       });
-    let service: Service | undefined;
+    const service = new RestartableService(launch);
     return {
       name: plan.name,
       region: plan.region,
@@ -188,23 +188,12 @@ export async function startSupercluster(
       url: `tls://127.0.0.1:${plan.client}`,
       logFile: join(base, `${plan.name}.log`),
       get running() {
-        return service?.running ?? false;
+        return service.running;
       },
-      async kill() {
-        await service?.kill();
-        service = undefined;
-      },
-      async restart() {
-        await service?.stop();
-        service = await launch();
-      },
-      async stop() {
-        await service?.stop();
-        service = undefined;
-      },
-      async start() {
-        service = await launch();
-      },
+      kill: () => service.kill(),
+      restart: () => service.restart(),
+      stop: () => service.stop(),
+      start: () => service.start(),
     } as ClusterNode & { start(): Promise<void> };
   });
   try {

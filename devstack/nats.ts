@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toolchain } from "../common/toolchain.js";
 import { freePort, portOpen } from "./ports.js";
-import { Service } from "./process.js";
+import { RestartableService, Service } from "./process.js";
 
 export interface LocalNats {
   port: number;
@@ -35,29 +35,20 @@ export async function startNats(options: { baseDir?: string; port?: number } = {
       readyTimeoutMs: 15_000,
       ready: () => portOpen(port),
     });
-  let service: Service | undefined = await launch();
+  const service = new RestartableService(launch);
+  await service.start();
   return {
     port,
     url: `nats://127.0.0.1:${port}`,
     storeDir,
     get running() {
-      return service?.running ?? false;
+      return service.running;
     },
-    async stop() {
-      await service?.stop();
-      service = undefined;
-    },
-    async kill() {
-      await service?.kill();
-      service = undefined;
-    },
-    async restart() {
-      await service?.stop();
-      service = await launch();
-    },
+    stop: () => service.stop(),
+    kill: () => service.kill(),
+    restart: () => service.restart(),
     async destroy() {
-      await service?.stop();
-      service = undefined;
+      await service.stop();
       rmSync(base, { recursive: true, force: true });
     },
   };

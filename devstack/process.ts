@@ -146,3 +146,37 @@ export class Service {
     this.closeLog();
   }
 }
+
+/**
+ * A service that can be stopped, killed and started again with the same options (the same port, the
+ * same store): what the fault tests do to NATS nodes. `launch` starts one process of it.
+ */
+export class RestartableService {
+  private service: Service | undefined;
+
+  constructor(private readonly launch: () => Promise<Service>) {}
+
+  get running(): boolean {
+    return this.service?.running ?? false;
+  }
+
+  async start(): Promise<void> {
+    this.service = await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.service?.stop();
+    this.service = undefined;
+  }
+
+  /** SIGKILL, as a crash or a network cut would look to clients. */
+  async kill(): Promise<void> {
+    await this.service?.kill();
+    this.service = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+}

@@ -86,3 +86,27 @@ export function runBench(
     },
   );
 }
+
+/**
+ * What a bench started, stopped in reverse order by `run()` (each step's failure ignored: the rest
+ * still stop); `stopOnInterrupt()` runs it on Ctrl-C before the process exits.
+ */
+export class Cleanups {
+  private readonly steps: (() => Promise<unknown>)[] = [];
+
+  push(...steps: (() => Promise<unknown>)[]): void {
+    this.steps.push(...steps);
+  }
+
+  async run(): Promise<void> {
+    for (let step = this.steps.pop(); step; step = this.steps.pop()) await step().catch(() => undefined);
+  }
+
+  stopOnInterrupt(): this {
+    process.once("SIGINT", () => {
+      say("\ninterrupted: stopping everything the benchmark started…");
+      void this.run().finally(() => process.exit(130));
+    });
+    return this;
+  }
+}
