@@ -109,6 +109,12 @@ export const dataPlaneConfigSchema = z
         max_client_connections: z.coerce.number().int().positive().default(2_000),
         /** Sessions (and logins in progress) of one token subject on this data plane; 0: no limit. */
         max_connections_per_subject: z.coerce.number().int().min(0).default(250),
+        /**
+         * A session that has sent nothing since its login gives its upstream session back to the pool
+         * after this long idle, and takes one in the same start-up state at its next message, so idle
+         * clients hold no database backend (needs upstream.pool); 0: off.
+         */
+        park_idle_after_ms: z.coerce.number().int().min(0).default(0),
         /** A session idle inside a transaction block this long is ended (25P03) and rolled back; 0: off. */
         idle_in_transaction_timeout_ms: z.coerce.number().int().min(0).default(600_000),
         /**

@@ -26,7 +26,7 @@ import {
 } from "./protocol/backend-messages.js";
 import { ProtocolError, QuietClose, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
-import { closeDeferredUpstreamsNow, Relay, type RelayStages } from "./session/relay.js";
+import { closeDeferredUpstreamsNow, type Parking, Relay, type RelayStages } from "./session/relay.js";
 import { unsafeClientEncoding, unsafeReportedSetting } from "./statements/invariants.js";
 import {
   cancelUpstream,
@@ -356,12 +356,10 @@ export class DataPlane {
         status: () => relay?.status ?? "I",
       };
       let relay: Relay | undefined;
-      const { upstream, stages } = await this.openUpstream(
-        { user: dbRole, password, database, parameters: forwarded },
-        poolKey,
-        context,
-        log,
-      );
+      const upstreamLogin: UpstreamLogin = { user: dbRole, password, database, parameters: forwarded };
+      const { upstream: first, stages } = await this.openUpstream(upstreamLogin, poolKey, context, log);
+      // the upstream session serving this client now: another one after the session was parked
+      let upstream = first;
       clearTimeout(timer);
       if (this.stopping || client.destroyed) {
         upstream.socket.destroy();
@@ -398,6 +396,12 @@ export class DataPlane {
           clientMessageBytes: config.session.max_message_bytes,
           upstreamMessageBytes: config.upstream.max_message_bytes,
         },
+        this.parking(poolKey, upstreamLogin, log, {
+          current: () => upstream,
+          replace: (next) => {
+            upstream = next;
+          },
+        }),
       );
       handedOver = true;
       const target = this.upstreamTarget;
@@ -411,7 +415,10 @@ export class DataPlane {
         startedAt: new Date(),
         processId: keys.processId,
         secretKey: keys.secretKey,
-        cancel: () => cancelUpstream(target, upstream.processId, upstream.secretKey),
+        // a parked session runs nothing, and its last backend may serve another client by now
+        cancel: async () => {
+          if (!relay!.parked) await cancelUpstream(target, upstream.processId, upstream.secretKey);
+        },
         terminate: (sqlstate, message) => relay!.terminate(sqlstate, message),
         region: config.proxy.region,
         applicationName: startup.parameters.application_name ?? "",
@@ -456,6 +463,39 @@ export class DataPlane {
     } finally {
       if (!handedOver) releaseSubject();
     }
+  }
+
+  /**
+   * How an idle session gives its upstream back and takes one again (session.park_idle_after_ms; off
+   * at 0): back to the pool under the session's own pool key, and at the next message a session of
+   * that key from the pool, or a fresh login with the session's login, checked as every upstream is.
+   */
+  private parking(
+    poolKey: string,
+    login: UpstreamLogin,
+    log: Logger,
+    holder: { current(): UpstreamSession; replace(next: UpstreamSession): void },
+  ): Parking | undefined {
+    const afterMs = this.deps.config.session.park_idle_after_ms;
+    const pool = this.pool;
+    if (afterMs <= 0 || !pool) return undefined;
+    const metrics = this.deps.metrics;
+    return {
+      afterMs,
+      park: () => void pool.give(poolKey, holder.current()),
+      unpark: async () => {
+        const next = pool.take(poolKey) ?? (await this.freshUpstream(login, log));
+        const unsafe = unsafeUpstream(next);
+        if (unsafe) {
+          next.socket.destroy();
+          log.error({ reason: unsafe }, "upstream session refused on resume");
+          throw new Error(unsafe);
+        }
+        holder.replace(next);
+        return { socket: next.socket, leftover: next.leftover };
+      },
+      onChange: (parked) => (parked ? metrics?.parkedSessions.inc() : metrics?.parkedSessions.dec()),
+    };
   }
 
   /**
@@ -515,12 +555,7 @@ export class DataPlane {
     context: SessionContext,
     log: Logger,
   ): Promise<{ upstream: UpstreamSession; stages: RelayStages }> {
-    const reported = new Map(upstream.parameters.map(([name, value]) => [name.toLowerCase(), value]));
-    const unsafe =
-      (reported.get("standard_conforming_strings") === undefined
-        ? "the database session did not report standard_conforming_strings"
-        : undefined) ??
-      [...reported].map(([name, value]) => unsafeReportedSetting(name, value)).find((r) => r);
+    const unsafe = unsafeUpstream(upstream);
     if (unsafe) {
       upstream.socket.destroy();
       log.error(
@@ -577,6 +612,16 @@ export class DataPlane {
       this.refuse(socket, SQLSTATE.adminShutdown, "the proxy is shutting down");
     await closed;
   }
+}
+
+/** Why an upstream session's reported settings make SQL read differently than the proxy reads it, if they do. */
+function unsafeUpstream(upstream: UpstreamSession): string | undefined {
+  const reported = new Map(upstream.parameters.map(([name, value]) => [name.toLowerCase(), value]));
+  return (
+    (reported.get("standard_conforming_strings") === undefined
+      ? "the database session did not report standard_conforming_strings"
+      : undefined) ?? [...reported].map(([name, value]) => unsafeReportedSetting(name, value)).find((r) => r)
+  );
 }
 
 function refusalKind(err: unknown): string {

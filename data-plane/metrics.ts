@@ -43,6 +43,11 @@ export class DataPlaneMetrics {
     help: "Live client sessions",
     registers: [this.registry],
   });
+  readonly parkedSessions = new Gauge({
+    name: "portcullis_sessions_parked",
+    help: "Live client sessions holding no upstream session while idle (session.park_idle_after_ms)",
+    registers: [this.registry],
+  });
   readonly #bound: BoundCount[] = [];
   readonly statements = new Counter({
     name: "portcullis_statements_total",

@@ -134,6 +134,11 @@ export class BackendFramer {
     return offset === buf.length ? buf : buf.subarray(0, offset);
   }
 
+  /** Bytes of a partial message held for the next push. */
+  get buffered(): number {
+    return this.pendingBytes;
+  }
+
   /** Hands back the bytes of a partial message (used when the stream changes owner). */
   takePending(): Buffer {
     const out = Buffer.concat(this.pending, this.pendingBytes);

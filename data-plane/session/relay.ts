@@ -111,6 +111,22 @@ export interface RelayLimits {
   upstreamMessageBytes?: number;
 }
 
+/**
+ * Parking: a session whose upstream holds nothing of its own gives that upstream back while its
+ * client is idle, and takes one in the same start-up state (the same pool key) at its next message,
+ * so idle clients do not each hold a database backend (session.park_idle_after_ms).
+ */
+export interface Parking {
+  /** Idle this long (ms, outside a transaction, nothing in flight) before the upstream is given back. */
+  afterMs: number;
+  /** Takes the idle upstream (the pool resets and keeps it, or closes it). */
+  park(upstream: Socket): void;
+  /** An upstream in the session's start-up state, logged in and ready; bytes it sent beyond that. */
+  unpark(): Promise<{ socket: Socket; leftover: Buffer }>;
+  /** Told when the session parks (true) and wakes (false), for metrics. */
+  onChange?(parked: boolean): void;
+}
+
 /** Whether `parts`, back to back, are exactly the bytes of `whole` (views of the same memory, in order). */
 function sameBytes(parts: readonly Buffer[], whole: Buffer): boolean {
   let at = whole.byteOffset;
@@ -141,30 +157,112 @@ export class Relay {
   private pendingSyncs = 0;
   private terminated = false;
 
+  /** The upstream session's socket; undefined while the session is parked. */
+  private up: Socket | undefined;
+  private parkTimer: NodeJS.Timeout | undefined;
+
   constructor(
     readonly client: Socket,
-    readonly upstream: Socket,
+    upstream: Socket,
     private readonly stages: RelayStages,
     /** Takes the upstream socket back when the session ends cleanly (pooling); else it is closed. */
     private readonly releaseUpstream?: (upstream: Socket) => void,
     limits: RelayLimits = {},
+    private readonly parking?: Parking,
   ) {
+    this.up = upstream;
     this.frontend = new FrontendFramer(limits.clientMessageBytes);
     this.backend = new BackendFramer(limits.upstreamMessageBytes);
+  }
+
+  /** The upstream socket; undefined while parked. */
+  get upstream(): Socket | undefined {
+    return this.up;
+  }
+
+  get parked(): boolean {
+    return this.up === undefined && !this.ended;
   }
 
   /** Starts relaying; `pendingClient`/`pendingUpstream` are bytes read ahead during login. */
   start(pendingClient: Buffer, pendingUpstream: Buffer): void {
     this.client.on("data", (chunk: Buffer) => this.fromClient(chunk));
-    this.upstream.on("data", (chunk: Buffer) => this.fromUpstream(chunk));
-    this.client.on("drain", () => this.upstream.resume());
-    this.upstream.on("drain", () => this.client.resume());
+    this.client.on("drain", () => this.up?.resume());
     this.client.on("close", () => this.end("client closed"));
-    this.upstream.on("close", () => this.upstreamClosed());
     this.client.on("error", () => this.end("client socket error"));
-    this.upstream.on("error", () => this.end("upstream socket error"));
+    this.attachUpstream(this.up!);
     if (pendingUpstream.length > 0) this.fromUpstream(pendingUpstream);
     if (pendingClient.length > 0) this.fromClient(pendingClient);
+    else this.parkWhenIdle();
+  }
+
+  private attachUpstream(upstream: Socket): void {
+    upstream.on("data", (chunk: Buffer) => this.fromUpstream(chunk));
+    upstream.on("drain", () => this.client.resume());
+    upstream.on("close", () => this.upstreamClosed());
+    upstream.on("error", () => this.end("upstream socket error"));
+  }
+
+  /**
+   * Parks the session after `parking.afterMs` of idleness when nothing of it lives in its upstream
+   * session: only a session that has sent nothing since its login (its upstream is exactly what the
+   * pool key describes). A later client message wakes it (fromClient).
+   */
+  private parkWhenIdle(): void {
+    if (!this.parking || this.parkTimer || this.clientReads > 0) return;
+    this.parkTimer = setTimeout(() => {
+      this.parkTimer = undefined;
+      const upstream = this.up;
+      if (
+        !upstream ||
+        this.ended ||
+        this.waiting ||
+        this.clientReads > 0 ||
+        this.pendingSyncs > 0 ||
+        this.status !== "I" ||
+        this.backend.buffered > 0 ||
+        upstream.destroyed
+      ) {
+        return;
+      }
+      for (const event of ["data", "drain", "close", "error"]) upstream.removeAllListeners(event);
+      upstream.resume();
+      this.up = undefined;
+      this.parking!.park(upstream);
+      this.parking!.onChange?.(true);
+    }, this.parking.afterMs);
+    this.parkTimer.unref();
+  }
+
+  /** The client spoke while parked: its bytes wait in the framer until an upstream is back. */
+  private wake(): void {
+    this.waiting = true;
+    this.client.pause();
+    this.parking!.unpark().then(
+      ({ socket, leftover }) => {
+        if (this.ended) {
+          this.parking!.onChange?.(false);
+          socket.end(TERMINATE);
+          setTimeout(() => socket.destroy(), DESTROY_AFTER_MS).unref();
+          return;
+        }
+        this.up = socket;
+        this.parking!.onChange?.(false);
+        this.attachUpstream(socket);
+        this.waiting = false;
+        if (leftover.length > 0) this.fromUpstream(leftover);
+        this.client.resume();
+        this.drainClient();
+      },
+      (err: unknown) => {
+        this.waiting = false;
+        this.onError?.(err);
+        this.terminate(
+          SQLSTATE.cannotConnectNow,
+          "the connection to the database could not be resumed: reconnect later",
+        );
+      },
+    );
   }
 
   /**
@@ -190,8 +288,14 @@ export class Relay {
   private fromClient(chunk: Buffer): void {
     if (this.ended) return;
     this.clientReads++;
+    if (this.parkTimer) {
+      clearTimeout(this.parkTimer);
+      this.parkTimer = undefined;
+    }
     this.frontend.push(chunk);
-    if (!this.waiting) this.drainClient();
+    if (this.waiting) return;
+    if (this.up === undefined) this.wake();
+    else this.drainClient();
   }
 
   /** Runs buffered client messages through the stages until they are all decided or one goes async. */
@@ -245,13 +349,14 @@ export class Relay {
 
   /** Writes and empties the batches (an asynchronous stage may still add to them after a flush). */
   private flush(toUpstream: Buffer[], toClient: Buffer[]): void {
-    if (toUpstream.length > 0 && !this.upstream.destroyed) {
-      const ok = this.upstream.write(toUpstream.length === 1 ? toUpstream[0]! : Buffer.concat(toUpstream));
+    const upstream = this.up;
+    if (toUpstream.length > 0 && upstream && !upstream.destroyed) {
+      const ok = upstream.write(toUpstream.length === 1 ? toUpstream[0]! : Buffer.concat(toUpstream));
       if (!ok) this.client.pause();
     }
     if (toClient.length > 0 && !this.client.destroyed) {
       const ok = this.client.write(toClient.length === 1 ? toClient[0]! : Buffer.concat(toClient));
-      if (!ok) this.upstream.pause();
+      if (!ok) upstream?.pause();
     }
     toUpstream.length = 0;
     toClient.length = 0;
@@ -299,11 +404,11 @@ export class Relay {
         // what the stages passed on unchanged, in order and whole, is the chunk itself: no copy
         if (out.length > 1 && sameBytes(out, complete)) {
           out.length = 0;
-          if (!this.client.destroyed && !this.client.write(complete)) this.upstream.pause();
+          if (!this.client.destroyed && !this.client.write(complete)) this.up?.pause();
         } else this.flush(this.noBuffers, out);
       } else {
         const complete = this.backend.push(chunk, this.passMessage);
-        if (complete.length > 0 && !this.client.write(complete)) this.upstream.pause();
+        if (complete.length > 0 && !this.client.write(complete)) this.up?.pause();
       }
     } catch (err) {
       this.backendOut.length = 0;
@@ -338,7 +443,10 @@ export class Relay {
   end(reason: string): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.parkTimer) clearTimeout(this.parkTimer);
     this.client.end();
+    const upstream = this.up;
+    if (upstream === undefined && !this.waiting) this.parking?.onChange?.(false);
     // A client that left cleanly, with nothing in flight and no transaction open, leaves an upstream
     // session that can serve the next client of the same role once reset; anything else is closed
     // (Terminate, then the socket), which rolls back whatever was open.
@@ -348,20 +456,21 @@ export class Relay {
       !this.terminated &&
       (reason === "client terminated" || reason === "client closed") &&
       idle &&
-      !this.upstream.destroyed;
+      upstream !== undefined &&
+      !upstream.destroyed;
     // only a session the proxy ended leaves its (idle) upstream for closeUpstreamSoon to close
     const deferUpstream = this.terminated && idle;
     if (reusable) {
-      for (const event of ["data", "drain", "close", "error"]) this.upstream.removeAllListeners(event);
-      this.upstream.resume();
-      this.releaseUpstream!(this.upstream);
-    } else if (!this.upstream.destroyed) {
-      if (deferUpstream) closeUpstreamSoon(this.upstream);
-      else this.upstream.end(TERMINATE);
+      for (const event of ["data", "drain", "close", "error"]) upstream.removeAllListeners(event);
+      upstream.resume();
+      this.releaseUpstream!(upstream);
+    } else if (upstream && !upstream.destroyed) {
+      if (deferUpstream) closeUpstreamSoon(upstream);
+      else upstream.end(TERMINATE);
     }
     setTimeout(() => {
       this.client.destroy();
-      if (!reusable && !deferUpstream) this.upstream.destroy();
+      if (!reusable && !deferUpstream) upstream?.destroy();
     }, DESTROY_AFTER_MS).unref();
     const runCloseHandlers = () => {
       for (const handler of this.closeHandlers) handler(reason);

@@ -89,7 +89,8 @@ export class UpstreamPool {
       socket.destroy();
       return;
     }
-    if (this.closed || socket.destroyed) {
+    // sessions given back at the same time all pass the first check: the limit holds after the reset
+    if (this.closed || socket.destroyed || (this.idle.get(key)?.length ?? 0) >= this.options.maxIdlePerKey) {
       socket.destroy();
       return;
     }
@@ -104,8 +105,9 @@ export class UpstreamPool {
     socket.removeAllListeners("data");
     socket.on("error", () => this.evict(key, entry));
     socket.on("close", () => this.evict(key, entry));
-    list.push(entry);
-    this.idle.set(key, list);
+    const idle = this.idle.get(key) ?? [];
+    idle.push(entry);
+    this.idle.set(key, idle);
     this.returned++;
   }
 
