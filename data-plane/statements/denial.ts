@@ -1,7 +1,7 @@
 import { serialize } from "pg-protocol";
 import type { Logger } from "../../common/logger.js";
 import type { StatementInfo } from "../../proto/policy.js";
-import { SQLSTATE } from "../protocol/codes.js";
+import { BackendCode, SQLSTATE } from "../protocol/codes.js";
 import type { Decider } from "./decide.js";
 import { NO_EFFECT } from "./session-state.js";
 import type { Cycle, TransactionCycles } from "./transaction-cycles.js";
@@ -106,7 +106,7 @@ export function tidyDenialError(raw: Buffer): Buffer | undefined {
     Buffer.from([0]),
   ]);
   const out = Buffer.alloc(5 + body.length);
-  out[0] = 0x45;
+  out[0] = BackendCode.ErrorResponse;
   out.writeInt32BE(body.length + 4, 1);
   body.copy(out, 5);
   return out;
