@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { LoginRefused } from "./client/login.js";
-import { readStartupSettings, refuseUnsafeClientEncoding, upstreamParameters } from "./connection.js";
+import {
+  readStartupSettings,
+  refuseUnsafeClientEncoding,
+  unsafeUpstreamSettings,
+  upstreamParameters,
+} from "./connection.js";
 import { SQLSTATE } from "./protocol/codes.js";
 
 // The start-up stages of a connection that depend on the start-up packet alone.
@@ -64,5 +69,23 @@ describe("the upstream login's start-up parameters", () => {
     const parameters = { options: "-c client_encoding=LATIN1", client_encoding: "UTF8" };
     const { forwarded } = upstreamParameters(parameters, readStartupSettings(parameters));
     expect(forwarded.client_encoding).toBe("UTF8");
+  });
+});
+
+describe("the upstream session's reported settings", () => {
+  it("refuses a session that does not report standard_conforming_strings, or reports it off", () => {
+    expect(unsafeUpstreamSettings([["client_encoding", "UTF8"]])).toContain("did not report");
+    expect(
+      unsafeUpstreamSettings([
+        ["Standard_Conforming_Strings", "off"],
+        ["client_encoding", "UTF8"],
+      ]),
+    ).toContain("standard_conforming_strings is off");
+    expect(
+      unsafeUpstreamSettings([
+        ["standard_conforming_strings", "on"],
+        ["client_encoding", "UTF8"],
+      ]),
+    ).toBeUndefined();
   });
 });

@@ -15,7 +15,7 @@ import {
   type TransactionStatus,
 } from "./protocol/backend-messages.js";
 import { SQLSTATE } from "./protocol/codes.js";
-import { unsafeClientEncoding } from "./statements/invariants.js";
+import { unsafeClientEncoding, unsafeReportedSetting } from "./statements/invariants.js";
 import type { UpstreamSession } from "./upstream/upstream-connection.js";
 
 /**
@@ -28,7 +28,9 @@ import type { UpstreamSession } from "./upstream/upstream-connection.js";
  *    (then the token login and the connection policy, in `client/login.ts`)
  * 4. `upstreamParameters`: what is forwarded to the upstream login, and what is ignored;
  *    (then the upstream session, fresh or pooled, and the relay stages)
- * 5. `greeting`: what the client is told once its session is ready.
+ * 5. `unsafeUpstreamSettings`: an upstream session (fresh or pooled) reporting settings the proxy
+ *    cannot read SQL under is refused;
+ * 6. `greeting`: what the client is told once its session is ready.
  */
 
 /** Refusals the start-up packet alone decides, before anything is asked of the client. */
@@ -128,6 +130,21 @@ export function upstreamParameters(
   forwarded.client_encoding ??= "UTF8";
   forwarded.standard_conforming_strings = "on";
   return { forwarded, ignored };
+}
+
+/**
+ * Why an upstream session cannot be used: it did not report standard_conforming_strings, or reported
+ * a setting under which the proxy would read SQL otherwise than the server (see invariants.ts).
+ */
+export function unsafeUpstreamSettings(
+  parameters: readonly (readonly [string, string])[],
+): string | undefined {
+  const reported = new Map(parameters.map(([name, value]) => [name.toLowerCase(), value]));
+  return (
+    (reported.get("standard_conforming_strings") === undefined
+      ? "the database session did not report standard_conforming_strings"
+      : undefined) ?? [...reported].map(([name, value]) => unsafeReportedSetting(name, value)).find((r) => r)
+  );
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   readStartupSettings,
   refuseUnsafeClientEncoding,
   refuseUnsupportedConnection,
+  unsafeUpstreamSettings,
   upstreamParameters,
 } from "./connection.js";
 import type { DataPlaneMetrics } from "./metrics.js";
@@ -32,7 +33,6 @@ import {
 import { ProtocolError, QuietClose, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
 import { closeDeferredUpstreamsNow, Relay, type RelayStages } from "./session/relay.js";
-import { unsafeReportedSetting } from "./statements/invariants.js";
 import {
   cancelUpstream,
   connectUpstream,
@@ -503,12 +503,7 @@ export class DataPlane {
     context: SessionContext,
     log: Logger,
   ): Promise<{ upstream: UpstreamSession; stages: RelayStages }> {
-    const reported = new Map(upstream.parameters.map(([name, value]) => [name.toLowerCase(), value]));
-    const unsafe =
-      (reported.get("standard_conforming_strings") === undefined
-        ? "the database session did not report standard_conforming_strings"
-        : undefined) ??
-      [...reported].map(([name, value]) => unsafeReportedSetting(name, value)).find((r) => r);
+    const unsafe = unsafeUpstreamSettings(upstream.parameters);
     if (unsafe) {
       upstream.socket.destroy();
       log.error(
