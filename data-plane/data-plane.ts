@@ -4,30 +4,35 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import type { Logger } from "../common/logger.js";
 import type { ConnectionDecision, ConnectionInput, TokenClaims } from "../proto/policy.js";
-import { type LoginAuthority, LoginRefused, login, SessionRefused } from "./client/login.js";
+import {
+  type LoginAuthority,
+  type LoginContext,
+  LoginRefused,
+  type LoginResult,
+  login,
+  SessionRefused,
+} from "./client/login.js";
 import { SocketReader } from "./client/socket-reader.js";
 import { negotiateStartup } from "./client/startup.js";
-import { FORWARDED_SETTINGS, parseStartupOptions, StartupOptionRefused } from "./client/startup-options.js";
-import {
-  parseStartupSearchPath,
-  type StartupSearchPath,
-  StartupSearchPathRefused,
-} from "./client/startup-search-path.js";
+import type { StartupSearchPath } from "./client/startup-search-path.js";
 import { type DataPlaneConfig, readRolePassword } from "./config.js";
+import {
+  greeting,
+  readStartupSettings,
+  refuseUnsafeClientEncoding,
+  refuseUnsupportedConnection,
+  unsafeUpstreamSettings,
+  upstreamParameters,
+} from "./connection.js";
 import type { DataPlaneMetrics } from "./metrics.js";
 import {
-  authenticationOk,
-  backendKeyData,
   errorResponse,
   negotiateProtocolVersion,
-  parameterStatus,
-  readyForQuery,
   type TransactionStatus,
 } from "./protocol/backend-messages.js";
 import { ProtocolError, QuietClose, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
 import { closeDeferredUpstreamsNow, type Parking, Relay, type RelayStages } from "./session/relay.js";
-import { unsafeClientEncoding, unsafeReportedSetting } from "./statements/invariants.js";
 import {
   cancelUpstream,
   connectUpstream,
@@ -171,7 +176,10 @@ export class DataPlane {
           } else if (now - entry.since >= limit) {
             seen.delete(relay);
             this.deps.logger.info({ limitMs: limit }, "session ended: idle in transaction");
-            relay.terminate("25P03", "terminating connection due to idle-in-transaction timeout");
+            relay.terminate(
+              SQLSTATE.idleInTransactionTimeout,
+              "terminating connection due to idle-in-transaction timeout",
+            );
           }
         }
       },
@@ -238,114 +246,20 @@ export class DataPlane {
         return;
       }
       client = startup.socket;
-      if (this.clients > config.session.max_client_connections) {
-        throw new LoginRefused(
-          `sorry, too many clients already (session.max_client_connections ${config.session.max_client_connections})`,
-          SQLSTATE.tooManyConnections,
-        );
-      }
-      if (startup.parameters.replication && startup.parameters.replication !== "false") {
-        throw new LoginRefused(
-          "replication connections are not supported through Portcullis",
-          SQLSTATE.featureNotSupported,
-        );
-      }
-      // `options` (-c name=value …) is read as the server reads it: settings the proxy forwards anyway
-      // become start-up parameters (those given as parameters win, as on the server), anything else is
-      // refused by name, never dropped
-      let optionSettings: Record<string, string> = {};
-      if (startup.parameters.options !== undefined) {
-        try {
-          optionSettings = parseStartupOptions(startup.parameters.options);
-        } catch (err) {
-          if (!(err instanceof StartupOptionRefused)) throw err;
-          throw new LoginRefused(err.message, SQLSTATE.featureNotSupported);
-        }
-      }
-      // a start-up search_path (a parameter of that name wins over `options`, as on the server) is read
-      // as the server reads it before the password is asked for; the policy decides it after login
-      let searchPathValue = optionSettings.search_path;
-      for (const [key, value] of Object.entries(startup.parameters)) {
-        if (key.toLowerCase() === "search_path") searchPathValue = value;
-      }
-      let startupSearchPath: StartupSearchPath | undefined;
-      if (searchPathValue !== undefined) {
-        try {
-          startupSearchPath = parseStartupSearchPath(searchPathValue);
-        } catch (err) {
-          if (!(err instanceof StartupSearchPathRefused)) throw err;
-          throw new LoginRefused(err.message, err.sqlstate);
-        }
-      }
+      refuseUnsupportedConnection(startup.parameters, this.clients, config);
+      const settings = readStartupSettings(startup.parameters);
       if (startup.negotiate) client.write(negotiateProtocolVersion(0, startup.negotiate.unsupported));
-      // the server takes setting names in any case (CLIENT_ENCODING=SJIS): so does this check
-      for (const [key, encoding] of [
-        ...Object.entries(optionSettings),
-        ...Object.entries(startup.parameters),
-      ]) {
-        if (key.toLowerCase() === "client_encoding" && unsafeClientEncoding(encoding)) {
-          throw new LoginRefused(
-            `client_encoding ${encoding} is not supported through Portcullis`,
-            SQLSTATE.featureNotSupported,
-          );
-        }
-      }
+      refuseUnsafeClientEncoding(settings.optionSettings, startup.parameters);
 
       const id = randomUUID();
-      const authority: LoginAuthority = {
-        verifyToken: this.deps.verifyToken,
-        decideConnection: (input) => this.deps.decideConnection(input, { sessionId: id }),
-        checkNotRevoked: this.deps.checkNotRevoked,
-      };
-      const result = await login(
-        {
-          socket: client,
-          reader,
-          tls: startup.tls,
-          allowPlaintextLoopback: config.tls.allow_plaintext_loopback,
-          startup: startup.parameters,
-          client: { addr: clientAddr, port: clientPort },
-          proxy: { id: config.proxy.id, region: config.proxy.region, labels: config.proxy.labels },
-        },
-        authority,
-      );
-      const perSubject = config.session.max_connections_per_subject;
-      const held = this.subjects.get(result.claims.sub) ?? 0;
-      if (perSubject > 0 && held >= perSubject) {
-        throw new LoginRefused(
-          `too many connections for subject "${result.claims.sub}" on this proxy (session.max_connections_per_subject ${perSubject})`,
-          SQLSTATE.tooManyConnections,
-        );
-      }
-      subject = result.claims.sub;
-      this.subjects.set(subject, held + 1);
+      const result = await this.login(id, client, reader, startup, clientAddr, clientPort);
+      subject = this.holdSubject(result.claims.sub);
       const dbRole = result.decision.db_role;
       const database = result.input.startup.database;
-      const forwarded: Record<string, string> = { ...optionSettings };
-      const ignored: string[] = [];
-      for (const [key, value] of Object.entries(startup.parameters)) {
-        if (key === "user" || key === "database" || key === "options") continue;
-        if (key.toLowerCase() === "search_path") continue;
-        if (FORWARDED_SETTINGS.has(key.toLowerCase())) forwarded[key.toLowerCase()] = value;
-        else if (value !== "") ignored.push(key);
-      }
-      // What the proxy's reading of SQL depends on is set explicitly, so that no database or role
-      // default (ALTER DATABASE … SET client_encoding) applies; the values reported are checked too.
-      delete forwarded.search_path;
-      if (startupSearchPath) forwarded.search_path = startupSearchPath.value;
-      forwarded.client_encoding ??= "UTF8";
-      forwarded.standard_conforming_strings = "on";
-      let password: string;
-      try {
-        password = this.deps.rolePassword ? this.deps.rolePassword(dbRole) : readRolePassword(config, dbRole);
-      } catch (err) {
-        log.error({ role: dbRole, err: (err as Error).message }, "no upstream credentials for mapped role");
-        throw new LoginRefused(
-          `connection denied: database role "${dbRole}" is not configured on this proxy`,
-          SQLSTATE.invalidAuthorization,
-        );
-      }
+      const { forwarded, ignored } = upstreamParameters(startup.parameters, settings);
+      const password = this.upstreamPassword(dbRole, log);
       const poolKey = UpstreamPool.key(dbRole, database, forwarded);
+      const { startupSearchPath } = settings;
       const context: SessionContext = {
         id,
         region: config.proxy.region,
@@ -358,8 +272,9 @@ export class DataPlane {
       let relay: Relay | undefined;
       const upstreamLogin: UpstreamLogin = { user: dbRole, password, database, parameters: forwarded };
       const { upstream: first, stages } = await this.openUpstream(upstreamLogin, poolKey, context, log);
+      const upstream = first;
       // the upstream session serving this client now: another one after the session was parked
-      let upstream = first;
+      const current = { session: first };
       clearTimeout(timer);
       if (this.stopping || client.destroyed) {
         upstream.socket.destroy();
@@ -368,78 +283,20 @@ export class DataPlane {
       }
 
       const keys = this.registry.issueKeys();
-      const greeting: Buffer[] = [authenticationOk()];
-      for (const [name, value] of upstream.parameters) greeting.push(parameterStatus(name, value));
-      greeting.push(backendKeyData(keys.processId, keys.secretKey));
-      for (const key of ignored) {
-        greeting.push(
-          errorResponse(
-            {
-              severity: "NOTICE",
-              code: "01000",
-              message: `startup parameter "${key}" ignored by Portcullis`,
-            },
-            "N",
-          ),
-        );
-      }
-      greeting.push(readyForQuery(upstream.status as TransactionStatus));
-      client.write(Buffer.concat(greeting));
-
-      const pool = this.pool;
-      relay = new Relay(
-        client,
-        upstream.socket,
-        stages,
-        pool ? () => void pool.give(poolKey, upstream) : undefined,
-        {
-          clientMessageBytes: config.session.max_message_bytes,
-          upstreamMessageBytes: config.upstream.max_message_bytes,
-        },
-        this.parking(poolKey, upstreamLogin, log, {
-          current: () => upstream,
-          replace: (next) => {
-            upstream = next;
-          },
-        }),
-      );
+      client.write(greeting(upstream, keys, ignored));
+      relay = this.relay(client, current, stages, poolKey, upstreamLogin, log);
       handedOver = true;
-      const target = this.upstreamTarget;
-      const session: LiveSession = {
+      this.register(relay, current, keys, {
         id,
-        subject: result.claims.sub,
-        claims: result.claims,
-        dbRole,
-        database,
+        result,
         clientAddr,
-        startedAt: new Date(),
-        processId: keys.processId,
-        secretKey: keys.secretKey,
-        // a parked session runs nothing, and its last backend may serve another client by now
-        cancel: async () => {
-          if (!relay!.parked) await cancelUpstream(target, upstream.processId, upstream.secretKey);
-        },
-        terminate: (sqlstate, message) => relay!.terminate(sqlstate, message),
-        region: config.proxy.region,
         applicationName: startup.parameters.application_name ?? "",
-        ...(result.decision.max_session_seconds !== undefined
-          ? { maxSessionSeconds: result.decision.max_session_seconds }
-          : {}),
-        busy: () => relay!.busy,
-      };
-      this.registry.add(session);
-      this.relays.add(relay);
-      const slog = log.child({ session: id, sub: result.claims.sub, role: dbRole });
-      this.deps.metrics?.connections.inc({ result: "accepted" });
-      this.deps.metrics?.activeSessions.inc();
-      relay.onClose((reason) => {
-        releaseSubject();
-        this.deps.metrics?.activeSessions.dec();
-        this.registry.remove(session, reason);
-        this.relays.delete(relay!);
-        slog.info({ reason }, "session ended");
+        onEnd: releaseSubject,
+        log,
       });
-      slog.info({ database, tls: startup.tls?.version ?? "none" }, "session started");
+      log
+        .child({ session: id, sub: result.claims.sub, role: dbRole })
+        .info({ database, tls: startup.tls?.version ?? "none" }, "session started");
       relay.start(reader.release(), upstream.leftover);
     } catch (err) {
       clearTimeout(timer);
@@ -465,6 +322,143 @@ export class DataPlane {
     }
   }
 
+  /** The token login and the connection policy (see `client/login.ts`). */
+  private login(
+    id: string,
+    client: Socket,
+    reader: SocketReader,
+    startup: { tls: LoginContext["tls"]; parameters: Record<string, string> },
+    clientAddr: string,
+    clientPort: number,
+  ): Promise<LoginResult> {
+    const config = this.deps.config;
+    const authority: LoginAuthority = {
+      verifyToken: this.deps.verifyToken,
+      decideConnection: (input) => this.deps.decideConnection(input, { sessionId: id }),
+      checkNotRevoked: this.deps.checkNotRevoked,
+    };
+    return login(
+      {
+        socket: client,
+        reader,
+        tls: startup.tls,
+        allowPlaintextLoopback: config.tls.allow_plaintext_loopback,
+        startup: startup.parameters,
+        client: { addr: clientAddr, port: clientPort },
+        proxy: { id: config.proxy.id, region: config.proxy.region, labels: config.proxy.labels },
+      },
+      authority,
+    );
+  }
+
+  /** Counts one more connection of `subject` (session.max_connections_per_subject); returns it. */
+  private holdSubject(subject: string): string {
+    const perSubject = this.deps.config.session.max_connections_per_subject;
+    const held = this.subjects.get(subject) ?? 0;
+    if (perSubject > 0 && held >= perSubject) {
+      throw new LoginRefused(
+        `too many connections for subject "${subject}" on this proxy (session.max_connections_per_subject ${perSubject})`,
+        SQLSTATE.tooManyConnections,
+      );
+    }
+    this.subjects.set(subject, held + 1);
+    return subject;
+  }
+
+  /** The upstream password of the role the connection policy mapped the client to. */
+  private upstreamPassword(dbRole: string, log: Logger): string {
+    try {
+      return this.deps.rolePassword
+        ? this.deps.rolePassword(dbRole)
+        : readRolePassword(this.deps.config, dbRole);
+    } catch (err) {
+      log.error({ role: dbRole, err: (err as Error).message }, "no upstream credentials for mapped role");
+      throw new LoginRefused(
+        `connection denied: database role "${dbRole}" is not configured on this proxy`,
+        SQLSTATE.invalidAuthorization,
+      );
+    }
+  }
+
+  /**
+   * The relay of a session whose client was greeted; its upstream (`current.session`, another one
+   * after a park) goes back to the pool when it ends, if pooling.
+   */
+  private relay(
+    client: Socket,
+    current: { session: UpstreamSession },
+    stages: RelayStages,
+    poolKey: string,
+    login: UpstreamLogin,
+    log: Logger,
+  ): Relay {
+    const config = this.deps.config;
+    const pool = this.pool;
+    return new Relay(
+      client,
+      current.session.socket,
+      stages,
+      pool ? () => void pool.give(poolKey, current.session) : undefined,
+      {
+        clientMessageBytes: config.session.max_message_bytes,
+        upstreamMessageBytes: config.upstream.max_message_bytes,
+      },
+      this.parking(poolKey, login, log, current),
+    );
+  }
+
+  /** Registers a started session (cancel keys, the admin API's view, metrics) until its relay closes. */
+  private register(
+    relay: Relay,
+    current: { session: UpstreamSession },
+    keys: { processId: number; secretKey: number },
+    s: {
+      id: string;
+      result: LoginResult;
+      clientAddr: string;
+      applicationName: string;
+      onEnd: () => void;
+      log: Logger;
+    },
+  ): void {
+    const { id, result } = s;
+    const target = this.upstreamTarget;
+    const session: LiveSession = {
+      id,
+      subject: result.claims.sub,
+      claims: result.claims,
+      dbRole: result.decision.db_role,
+      database: result.input.startup.database,
+      clientAddr: s.clientAddr,
+      startedAt: new Date(),
+      processId: keys.processId,
+      secretKey: keys.secretKey,
+      // a parked session runs nothing, and its last backend may serve another client by now
+      cancel: async () => {
+        if (!relay.parked) await cancelUpstream(target, current.session.processId, current.session.secretKey);
+      },
+      terminate: (sqlstate, message) => relay.terminate(sqlstate, message),
+      region: this.deps.config.proxy.region,
+      applicationName: s.applicationName,
+      ...(result.decision.max_session_seconds !== undefined
+        ? { maxSessionSeconds: result.decision.max_session_seconds }
+        : {}),
+      busy: () => relay.busy,
+    };
+    this.registry.add(session);
+    this.relays.add(relay);
+    const slog = s.log.child({ session: id, sub: result.claims.sub, role: result.decision.db_role });
+    this.deps.metrics?.connections.inc({ result: "accepted" });
+    this.deps.metrics?.activeSessions.inc();
+    relay.onClose((reason) => {
+      s.onEnd();
+      this.deps.metrics?.activeSessions.dec();
+      this.registry.remove(session, reason);
+      this.relays.delete(relay);
+      slog.info({ reason }, "session ended");
+    });
+  }
+
   /**
    * How an idle session gives its upstream back and takes one again (session.park_idle_after_ms; off
    * at 0): back to the pool under the session's own pool key, and at the next message a session of
@@ -474,7 +468,7 @@ export class DataPlane {
     poolKey: string,
     login: UpstreamLogin,
     log: Logger,
-    holder: { current(): UpstreamSession; replace(next: UpstreamSession): void },
+    current: { session: UpstreamSession },
   ): Parking | undefined {
     const afterMs = this.deps.config.session.park_idle_after_ms;
     const pool = this.pool;
@@ -482,16 +476,16 @@ export class DataPlane {
     const metrics = this.deps.metrics;
     return {
       afterMs,
-      park: () => void pool.give(poolKey, holder.current()),
+      park: () => void pool.give(poolKey, current.session),
       unpark: async () => {
         const next = pool.take(poolKey) ?? (await this.freshUpstream(login, log));
-        const unsafe = unsafeUpstream(next);
+        const unsafe = unsafeUpstreamSettings(next.parameters);
         if (unsafe) {
           next.socket.destroy();
           log.error({ reason: unsafe }, "upstream session refused on resume");
           throw new Error(unsafe);
         }
-        holder.replace(next);
+        current.session = next;
         return { socket: next.socket, leftover: next.leftover };
       },
       onChange: (parked) => (parked ? metrics?.parkedSessions.inc() : metrics?.parkedSessions.dec()),
@@ -534,8 +528,8 @@ export class DataPlane {
       } catch (err) {
         const e = err as UpstreamError;
         this.deps.metrics?.upstreamErrors.inc({ kind: e.kind ?? "unknown" });
-        if (e.kind === "server" && e.sqlstate === "3D000") {
-          throw new LoginRefused(`database "${database}" does not exist`, "3D000" as never);
+        if (e.kind === "server" && e.sqlstate === SQLSTATE.invalidCatalogName) {
+          throw new LoginRefused(`database "${database}" does not exist`, SQLSTATE.invalidCatalogName);
         }
         if (!e.transient || attempt >= UPSTREAM_LOGIN_ATTEMPTS || this.stopping) {
           log.warn({ role, database, kind: e.kind, err: e.message, attempt }, "upstream login failed");
@@ -555,7 +549,7 @@ export class DataPlane {
     context: SessionContext,
     log: Logger,
   ): Promise<{ upstream: UpstreamSession; stages: RelayStages }> {
-    const unsafe = unsafeUpstream(upstream);
+    const unsafe = unsafeUpstreamSettings(upstream.parameters);
     if (unsafe) {
       upstream.socket.destroy();
       log.error(
@@ -612,16 +606,6 @@ export class DataPlane {
       this.refuse(socket, SQLSTATE.adminShutdown, "the proxy is shutting down");
     await closed;
   }
-}
-
-/** Why an upstream session's reported settings make SQL read differently than the proxy reads it, if they do. */
-function unsafeUpstream(upstream: UpstreamSession): string | undefined {
-  const reported = new Map(upstream.parameters.map(([name, value]) => [name.toLowerCase(), value]));
-  return (
-    (reported.get("standard_conforming_strings") === undefined
-      ? "the database session did not report standard_conforming_strings"
-      : undefined) ?? [...reported].map(([name, value]) => unsafeReportedSetting(name, value)).find((r) => r)
-  );
 }
 
 function refusalKind(err: unknown): string {

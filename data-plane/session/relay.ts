@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import { BackendFramer, errorResponse, type TransactionStatus } from "../protocol/backend-messages.js";
+import { BackendCode } from "../protocol/codes.js";
 import { ProtocolError, SQLSTATE } from "../protocol/errors.js";
 import { FrontendFramer, type FrontendMessage } from "../protocol/frontend-messages.js";
 import { unsafeReportedSetting } from "../statements/invariants.js";
@@ -272,7 +273,7 @@ export class Relay {
    */
   private upstreamClosed(): void {
     if (this.ended) return;
-    if (this.lastUpstreamType === 0x45 /* E */) this.end("upstream closed");
+    if (this.lastUpstreamType === BackendCode.ErrorResponse) this.end("upstream closed");
     else this.terminate(SQLSTATE.connectionFailure, "the connection to the database server was lost");
   }
 
@@ -369,25 +370,25 @@ export class Relay {
   /** One upstream message while a stage rewrites them (bound once: no closure per chunk). */
   private readonly rewriteMessage = (type: number, raw: Buffer): void => {
     this.lastUpstreamType = type;
-    if (type === 0x5a /* Z */) this.readyForQuery(raw);
-    else if (type === 0x53 /* S */) checkParameterStatus(raw);
+    if (type === BackendCode.ReadyForQuery) this.readyForQuery(raw);
+    else if (type === BackendCode.ParameterStatus) checkParameterStatus(raw);
     this.stages.onBackend!(type, raw, this.backendOut);
   };
 
   /** One upstream message passing unobserved but for the ends of results (bound once). */
   private readonly passMessage = (type: number, raw: Buffer): void => {
     this.lastUpstreamType = type;
-    if (type === 0x5a /* Z */) this.readyForQuery(raw);
-    else if (type === 0x53 /* S */) checkParameterStatus(raw);
+    if (type === BackendCode.ReadyForQuery) this.readyForQuery(raw);
+    else if (type === BackendCode.ParameterStatus) checkParameterStatus(raw);
     else if (
       this.stages.onResultEnd !== undefined &&
-      (type === 0x43 ||
-        type === 0x73 ||
-        type === 0x49 ||
-        type === 0x45 ||
-        type === 0x31 ||
-        type === 0x54 ||
-        type === 0x6e)
+      (type === BackendCode.CommandComplete ||
+        type === BackendCode.PortalSuspended ||
+        type === BackendCode.EmptyQueryResponse ||
+        type === BackendCode.ErrorResponse ||
+        type === BackendCode.ParseComplete ||
+        type === BackendCode.RowDescription ||
+        type === BackendCode.NoData)
     ) {
       this.stages.onResultEnd(type);
     }

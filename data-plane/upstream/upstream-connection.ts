@@ -5,6 +5,7 @@ import type { BackendMessage as PgMessage } from "pg-protocol/dist/messages.js";
 import { Parser } from "pg-protocol/dist/parser.js";
 import { startDeadline } from "../../common/deadline.js";
 import { BackendFramer } from "../protocol/backend-messages.js";
+import { BackendCode, SQLSTATE } from "../protocol/codes.js";
 import { md5PasswordResponse, ScramSession } from "./scram.js";
 
 /**
@@ -48,7 +49,10 @@ export interface UpstreamSession {
 }
 
 /** Server answers to a login that pass: too many connections, starting up or shutting down a moment ago. */
-const TRANSIENT_SQLSTATES = new Set(["53300", "57P03"]);
+const TRANSIENT_SQLSTATES: ReadonlySet<string> = new Set([
+  SQLSTATE.tooManyConnections,
+  SQLSTATE.cannotConnectNow,
+]);
 /** Socket errors of a connection that a server under a burst (or restarting) dropped or reset. */
 const TRANSIENT_ERRNOS = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ECONNABORTED"]);
 
@@ -220,7 +224,7 @@ function authenticate(
             after.push(raw); // the relay's business, not login's
             return;
           }
-          if (type === 0x5a /* Z */) ready = String.fromCharCode(raw[5]!);
+          if (type === BackendCode.ReadyForQuery) ready = String.fromCharCode(raw[5]!);
           parser.parse(raw, handle);
         });
         if (done || ready === undefined) return;
@@ -369,7 +373,7 @@ export function queryFirstValue(
             if (msg.name === "parameterStatus")
               onParameter?.(m.parameterName as string, m.parameterValue as string);
           });
-          if (type === 0x5a /* Z */) finish();
+          if (type === BackendCode.ReadyForQuery) finish();
         });
       } catch (err) {
         finish(err as Error);
