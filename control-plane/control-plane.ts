@@ -28,10 +28,10 @@ import type { ControlPlaneConfig } from "./config.js";
 import { type RunningConsole, startConsoleFor } from "./console/start.js";
 import { Distributor } from "./distribute/distributor.js";
 import { FleetView } from "./distribute/fleet.js";
-import { CanaryController } from "./rollout/canary.js";
 import { ControlPlaneMetrics } from "./metrics.js";
 import { type CommitsOutcome, Pipeline } from "./pipeline.js";
 import { createLiveFeatures, type LiveFeatures } from "./revocation/live-features.js";
+import { CanaryController } from "./rollout/canary.js";
 import { GitSource, GitSourceError, type SourceSyncResult, sourceId } from "./source/git-source.js";
 import { ControlPlaneStore } from "./store/index.js";
 

@@ -12,6 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import type { Logger } from "../../common/logger.js";
 import type { RevocationKind } from "../../proto/bus.js";
+import { CanarySelectorError, parseCanarySelector } from "../../proto/canary.js";
 import {
   ADMIN_SERVICE_NAME,
   type AdminHandlers,
@@ -25,9 +26,7 @@ import {
   type SyncedCommitMessage,
 } from "../../proto/load.js";
 import { DecisionQueryError, queryDecisions } from "../audit/query.js";
-import { CanarySelectorError, parseCanarySelector } from "../../proto/canary.js";
 import type { FleetView } from "../distribute/fleet.js";
-import { CanaryError, type CanaryController, type CanaryStatus } from "../rollout/canary.js";
 import {
   type ActivationOutcome,
   type BuildOutcome,
@@ -36,6 +35,7 @@ import {
   type Pipeline,
   PublishSourcesError,
 } from "../pipeline.js";
+import { type CanaryController, CanaryError, type CanaryStatus } from "../rollout/canary.js";
 import { GitSourceError, type SourceSyncResult } from "../source/git-source.js";
 import {
   BUNDLE_STATUSES,

@@ -493,7 +493,7 @@ export class BundleRepository {
       if (target.status === "active" && !options.renew) {
         const latest = this.activations({ revision, limit: 1 })[0];
         if (latest) return { activation: latest, changed: false };
-      } else if (target.status !== "ready") {
+      } else if (target.status !== "ready" && !(target.status === "active" && options.renew)) {
         throw new BundleStateError(
           `bundle ${revision} is ${target.status}: only a ready bundle can be activated`,
         );
