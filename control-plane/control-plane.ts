@@ -278,6 +278,12 @@ export async function startControlPlane(
     }
 
     distributor.start();
+    void distributor
+      .whenReady()
+      .then(() => canaryController.recoverAbandoned(() => distributor.readCanary()))
+      .catch((err: Error) =>
+        logger.warn({ err: err.message }, "checking for a canary left by a previous run failed"),
+      );
     live.start();
     decisions.start();
     source?.start();

@@ -222,6 +222,33 @@ export class CanaryController {
     }
   }
 
+  /**
+   * Ends a canary a previous run of the control plane left in KV (it stopped mid-canary, so nobody
+   * judged it): rolled back, with a new signed activation of the active revision. Called once NATS
+   * is ready.
+   */
+  async recoverAbandoned(readCanary: () => Promise<Uint8Array | undefined>): Promise<void> {
+    if (this.#run) return;
+    const left = await readCanary();
+    if (!left) return;
+    const active = this.#options.store.bundles.active();
+    if (active) {
+      const outcome = await this.#options.pipeline.activate(active.revision, {
+        by: "canary",
+        reason: "a canary left by a stopped control plane is rolled back",
+        renew: true,
+      });
+      if (!outcome.published) throw new Error(outcome.publishError ?? "the rollback was not published");
+    }
+    await this.#options.publisher.clearCanary();
+    this.#logger.warn({ active: active?.revision }, "rolled back a canary left by a stopped control plane");
+    this.#emit("canary.rolled_back", {
+      revision: "",
+      previous_revision: active?.revision ?? "",
+      reason: "a canary left by a stopped control plane is rolled back",
+    });
+  }
+
   /** Stops judging (the control plane stops); the canary key stays for the next start to end. */
   stop(): void {
     if (!this.#run) return;
