@@ -9,8 +9,10 @@
  *   - a good revision is promoted to the whole fleet once the bake time passes cleanly;
  *   - every step is a WatchEvents event of kind canary, and GetFleetStatus shows the canary.
  */
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeBundlePointer } from "../proto/bus.js";
+import { BUS, decodeBundlePointer } from "../proto/bus.js";
 import { AUDIT_REGO } from "./harness/audit-policy.js";
 import { type CanaryFleet, startCanaryFleet } from "./harness/canary-fleet.js";
 import { eventually } from "./harness/git-repo.js";
@@ -18,6 +20,8 @@ import { eventually } from "./harness/git-repo.js";
 const BAKE_SECONDS = 8;
 let fleet: CanaryFleet;
 let first: string;
+/** The bad canary's KV value, kept to replay it after its rollback. */
+let badCanary: Uint8Array | undefined;
 
 async function converged(revision: string): Promise<void> {
   await eventually(
@@ -71,6 +75,7 @@ describe("canary rollout with automatic rollback", () => {
         selector: "region=eu",
         state: "running",
       });
+      badCanary = await fleet.cp.distributor.readCanary();
       const during = await fleet.admin.GetFleetStatus({});
       expect(during.active_revision).toBe(first);
       expect(Object.fromEntries(during.data_planes.map((d) => [d.id, d.canary]))).toEqual({
@@ -123,6 +128,25 @@ describe("canary rollout with automatic rollback", () => {
     expect(traffic.outcomes["dp-us"]!.every((o) => o === "ok")).toBe(true);
     expect(traffic.outcomes["dp-eu"]).toContain("42501");
   }, 120_000);
+
+  it("refuses the rolled-back canary's pointer put back into KV (no rollback of the rollback by replay)", async () => {
+    expect(badCanary).toBeDefined();
+    const nc = await connect({ servers: fleet.nats.url });
+    try {
+      const kv = await new Kvm(nc).open(BUS.bundleKv);
+      await kv.put(BUS.canaryKey, badCanary!);
+      await eventually(
+        () => fleet.eu.stack.proxy.watcher?.state.loadError?.includes("activation refused"),
+        "dp-eu to refuse the replayed canary",
+      );
+      expect(fleet.eu.stack.proxy.policy.revision).toBe(first);
+      await kv.delete(BUS.canaryKey);
+      await eventually(() => !fleet.eu.stack.proxy.watcher?.state.canaryRevision, "dp-eu out of the canary");
+    } finally {
+      await nc.close();
+    }
+    expect(fleet.us.stack.proxy.policy.revision).toBe(first);
+  }, 60_000);
 
   it("promotes a good revision to the whole fleet once the bake time passes cleanly", async () => {
     await fleet.repo.write({
