@@ -11,7 +11,9 @@
  */
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
+import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerAdminCommands } from "../cli/admin.js";
 import { BUS, decodeBundlePointer } from "../proto/bus.js";
 import { AUDIT_REGO } from "./harness/audit-policy.js";
 import { type CanaryFleet, startCanaryFleet } from "./harness/canary-fleet.js";
@@ -22,6 +24,17 @@ let fleet: CanaryFleet;
 let first: string;
 /** The bad canary's KV value, kept to replay it after its rollback. */
 let badCanary: Uint8Array | undefined;
+
+/** `portcullis admin …` against the test control plane (plaintext, no authentication); its output. */
+async function cli(...args: string[]): Promise<string> {
+  const lines: string[] = [];
+  const program = new Command().exitOverride();
+  registerAdminCommands(program, { out: (text) => lines.push(text) });
+  await program.parseAsync(["admin", ...args, "--server", fleet.cp.admin.address, "--plaintext"], {
+    from: "user",
+  });
+  return lines.join("\n");
+}
 
 async function converged(revision: string): Promise<void> {
   await eventually(
@@ -159,7 +172,8 @@ describe("canary rollout with automatic rollback", () => {
     const traffic = fleet.traffic();
     try {
       await eventually(() => traffic.outcomes["dp-us"]!.length >= 10, "traffic on both data planes");
-      await fleet.admin.ActivateBundle({ revision: good, reason: "", canary: "region=eu" });
+      const out = await cli("activate", good, "--canary", "region=eu");
+      expect(out).toContain(`canary: ${good} on region=eu`);
       await eventually(() => fleet.eu.stack.proxy.policy.revision === good, "dp-eu to run the canary");
       // the canary runs on eu only, and the fleet view says so
       const during = await fleet.admin.GetFleetStatus({});
@@ -167,6 +181,10 @@ describe("canary rollout with automatic rollback", () => {
       expect(byId["dp-eu"]).toMatchObject({ canary: true });
       expect(byId["dp-us"]).toMatchObject({ canary: false, revision: first });
       expect(during.canary).toMatchObject({ revision: good, state: "running", selector: "region=eu" });
+      const table = await cli("fleet");
+      expect(table).toContain(`canary running: ${good.slice(0, 12)} on region=eu`);
+      expect(table).toMatch(/CANARY/);
+      expect(table).toMatch(/dp-eu +eu .* yes /);
 
       const promoted = await eventually(
         () => watch.events.find((e) => e.type === "canary.promoted"),
