@@ -7,7 +7,10 @@
  *     region=eu reaches dp-eu only, is rolled back by the control plane on its deny rate before the
  *     bake time is over, with a signed rollback activation, and dp-us never sees it;
  *   - a good revision is promoted to the whole fleet once the bake time passes cleanly;
- *   - every step is a WatchEvents event of kind canary, and GetFleetStatus shows the canary.
+ *   - percent=N picks data planes by a stable hash of their id;
+ *   - a rolled-back canary pointer replayed into KV is refused;
+ *   - every step is a WatchEvents event of kind canary, and GetFleetStatus and `portcullis admin
+ *     fleet` show the canary.
  */
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
@@ -15,6 +18,7 @@ import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerAdminCommands } from "../cli/admin.js";
 import { BUS, decodeBundlePointer } from "../proto/bus.js";
+import { canaryBucket } from "../proto/canary.js";
 import { AUDIT_REGO } from "./harness/audit-policy.js";
 import { type CanaryFleet, startCanaryFleet } from "./harness/canary-fleet.js";
 import { eventually } from "./harness/git-repo.js";
@@ -203,6 +207,34 @@ describe("canary rollout with automatic rollback", () => {
       watch.cancel();
     }
     expect(traffic.outcomes["dp-eu"]!.every((o) => o === "ok")).toBe(true);
+    expect(traffic.outcomes["dp-us"]!.every((o) => o === "ok")).toBe(true);
+  }, 120_000);
+
+  it("selects by percent with a stable hash of the data plane id: percent=60 takes dp-eu (51), not dp-us (69)", async () => {
+    expect([canaryBucket("dp-eu"), canaryBucket("dp-us")]).toEqual([51, 69]);
+    const previous = (await fleet.admin.GetFleetStatus({})).active_revision;
+    await fleet.repo.write({ "policies/audit_again.rego": AUDIT_REGO });
+    const bad = await fleet.repo.commit("audit again");
+    await fleet.admin.SyncPolicies({});
+    const watch = await fleet.watchEvents(["canary"]);
+    const traffic = fleet.traffic();
+    try {
+      await eventually(() => traffic.outcomes["dp-us"]!.length >= 10, "traffic on both data planes");
+      await fleet.admin.ActivateBundle({ revision: bad, reason: "", canary: "percent=60" });
+      const rolledBack = await eventually(
+        () => watch.events.find((e) => e.type === "canary.rolled_back"),
+        "the percent canary to be rolled back",
+        60_000,
+      );
+      expect(JSON.parse(rolledBack.json)).toMatchObject({ revision: bad, canary: "percent=60" });
+      await converged(previous);
+    } finally {
+      await traffic.stop();
+      watch.cancel();
+    }
+    expect(fleet.eu.loaded).toContain(bad);
+    expect(fleet.us.loaded).not.toContain(bad);
+    expect(fleet.us.wanted).not.toContain(bad);
     expect(traffic.outcomes["dp-us"]!.every((o) => o === "ok")).toBe(true);
   }, 120_000);
 });
