@@ -8,6 +8,7 @@
  *     bake time is over, with a signed rollback activation, and dp-us never sees it;
  *   - a good revision is promoted to the whole fleet once the bake time passes cleanly;
  *   - percent=N picks data planes by a stable hash of their id;
+ *   - a revision that fails closed at run time (evaluation errors) is rolled back past max_errors;
  *   - a rolled-back canary pointer replayed into KV is refused;
  *   - every step is a WatchEvents event of kind canary, and GetFleetStatus and `portcullis admin
  *     fleet` show the canary.
@@ -236,5 +237,54 @@ describe("canary rollout with automatic rollback", () => {
     expect(fleet.us.loaded).not.toContain(bad);
     expect(fleet.us.wanted).not.toContain(bad);
     expect(traffic.outcomes["dp-us"]!.every((o) => o === "ok")).toBe(true);
+  }, 120_000);
+
+  it("rolls back on evaluation errors past max_errors (a policy that fails closed at run time)", async () => {
+    const previous = (await fleet.admin.GetFleetStatus({})).active_revision;
+    await fleet.repo.write({
+      "policies/audit_again.rego": "package portcullis.note_again\n\nnote := 1\n",
+      // two values for one complete rule, only for analysts reading sales.customers: a run-time
+      // conflict the data plane turns into a fail-closed "policy error" denial
+      "policies/conflict.rego": `package portcullis.query
+
+reads_customers if {
+	db_role == "analyst"
+	some s in statements
+	some r in object.get(s, "relations", [])
+	r.name == "customers"
+}
+
+audit_level := 1 if reads_customers
+
+audit_level := 2 if reads_customers
+
+deny contains "audit level 3" if audit_level == 3
+`,
+    });
+    const broken = await fleet.repo.commit("a rule with two values");
+    await fleet.admin.SyncPolicies({});
+    expect((await fleet.admin.GetBundle({ revision: broken })).status).toBe("ready");
+    const watch = await fleet.watchEvents(["canary"]);
+    const traffic = fleet.traffic();
+    try {
+      await eventually(() => traffic.outcomes["dp-us"]!.length >= 10, "traffic on both data planes");
+      await fleet.admin.ActivateBundle({ revision: broken, reason: "", canary: "region=eu" });
+      const rolledBack = await eventually(
+        () => watch.events.find((e) => e.type === "canary.rolled_back"),
+        "the canary to be rolled back",
+        60_000,
+      );
+      const payload = JSON.parse(rolledBack.json) as {
+        reason: string;
+        measures: { canary: { evaluation_errors: number } };
+      };
+      expect(payload.reason).toMatch(/^\d+ evaluation errors and 0 load errors, over max_errors 0/);
+      expect(payload.measures.canary.evaluation_errors).toBeGreaterThan(0);
+      await converged(previous);
+    } finally {
+      await traffic.stop();
+      watch.cancel();
+    }
+    expect(fleet.us.loaded).not.toContain(broken);
   }, 120_000);
 });
