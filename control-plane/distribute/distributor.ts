@@ -237,7 +237,8 @@ export class Distributor {
         ...(this.#options.placementCluster
           ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
           : {}),
-        description: "Portcullis: the active policy bundle pointer (key `active`) and a canary's (key `canary`)",
+        description:
+          "Portcullis: the active policy bundle pointer (key `active`) and a canary's (key `canary`)",
       });
       const os = await new Objm(nc).create(this.#objectBucket, {
         replicas: this.#options.replicas ?? 1,
