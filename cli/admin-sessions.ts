@@ -246,7 +246,10 @@ export function registerSessionCommands<O extends { json?: boolean }>(kit: Sessi
       "watch",
       "print session, revocation, bundle, activation, fleet and canary events as they happen (Ctrl-C ends)",
     )
-    .option("-k, --kind <kind...>", "only these kinds (session, revocation, bundle, activation, fleet, canary)")
+    .option(
+      "-k, --kind <kind...>",
+      "only these kinds (session, revocation, bundle, activation, fleet, canary)",
+    )
     .action(async (...args: unknown[]) => {
       const options = kit.optionsOf<{ kind?: string[] }>(args);
       const client = await kit.openClient(options);
