@@ -244,9 +244,12 @@ export function registerSessionCommands<O extends { json?: boolean }>(kit: Sessi
   kit
     .sub(
       "watch",
-      "print session, revocation, bundle, activation and fleet events as they happen (Ctrl-C ends)",
+      "print session, revocation, bundle, activation, fleet and canary events as they happen (Ctrl-C ends)",
     )
-    .option("-k, --kind <kind...>", "only these kinds (session, revocation, bundle, activation, fleet)")
+    .option(
+      "-k, --kind <kind...>",
+      "only these kinds (session, revocation, bundle, activation, fleet, canary)",
+    )
     .action(async (...args: unknown[]) => {
       const options = kit.optionsOf<{ kind?: string[] }>(args);
       const client = await kit.openClient(options);

@@ -4,6 +4,8 @@
  *   portcullis admin bundles [--limit N] [--status S]   list bundles, newest first
  *   portcullis admin bundle REV [--out FILE]            one bundle: stages, tests, errors (and its bytes)
  *   portcullis admin activate REV [--reason TEXT]       roll forward or back to a ready revision
+ *   portcullis admin activate REV --canary region=eu    a subset of the fleet first (or percent=10):
+ *                                                       promoted or rolled back by the control plane
  *   portcullis admin sync                               fetch the policy repository and build what is new
  *   portcullis admin publish DIR [--no-activate]        build a bundle from a local policy folder
  *   portcullis admin fleet [--all]                      data planes and whether they run the active revision
@@ -287,12 +289,20 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
 
   sub("activate <revision>", "make a ready revision the active one (roll forward or back)")
     .option("-r, --reason <text>", "why (recorded in the activation history)")
+    .option(
+      "--canary <selector>",
+      "region=NAME or percent=N: that subset of the fleet first; promoted after the bake time, or rolled back automatically",
+    )
     .action(async (revision: string, ...args: unknown[]) => {
-      const options = optionsOf<{ reason?: string }>(args);
+      const options = optionsOf<{ reason?: string; canary?: string }>(args);
       const response = await withClient(options, (c) =>
-        c.ActivateBundle({ revision, reason: options.reason ?? "" }),
+        c.ActivateBundle({ revision, reason: options.reason ?? "", canary: options.canary ?? "" }),
       );
       print(options, response, () => {
+        if (response.canary) {
+          const c = response.canary;
+          return `canary: ${c.revision} on ${c.selector} (the rest stays on ${short(c.previous_revision)}); promoted after ${c.bake_seconds} s unless rolled back; watch it with \`portcullis admin fleet\``;
+        }
         const from = response.previous_revision ? ` (was ${short(response.previous_revision)})` : "";
         const published = response.published
           ? "published to NATS"
@@ -367,14 +377,22 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
         const head =
           `active: ${response.active_revision || "(none)"}; ${response.converged}/${response.live} live data planes converged` +
           (response.nats_connected ? "" : "; the control plane is NOT connected to NATS");
-        if (response.data_planes.length === 0) return `${head}\nno data plane has reported`;
-        return `${head}\n${formatTable(
+        const c = response.canary;
+        const canary = c
+          ? `\ncanary ${c.state}: ${short(c.revision)} on ${c.selector} (previous ${short(c.previous_revision)}), ` +
+            `deny rate ${(c.deny_rate * 100).toFixed(1)}% on ${c.decisions} decisions against ${(c.baseline_deny_rate * 100).toFixed(1)}% on ${c.baseline_decisions}, ` +
+            `${c.evaluation_errors} evaluation errors, ${c.load_errors} load errors` +
+            (c.reason ? `; ${c.reason}` : "")
+          : "";
+        if (response.data_planes.length === 0) return `${head}${canary}\nno data plane has reported`;
+        return `${head}${canary}\n${formatTable(
           [
             "ID",
             "REGION",
             "NATS",
             "VERSION",
             "REVISION",
+            "CANARY",
             "CONVERGED",
             "LIVE",
             "SESSIONS",
@@ -387,6 +405,7 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
             d.nats_server ? `${d.nats_server}${d.nats_cluster ? ` (${d.nats_cluster})` : ""}` : "-",
             d.version,
             d.revision ? short(d.revision) : "-",
+            d.canary ? "yes" : "-",
             d.converged ? "yes" : "no",
             d.live ? "yes" : "no",
             String(d.sessions),

@@ -111,6 +111,31 @@ export const controlPlaneConfigSchema = z
       })
       .strict()
       .prefault({}),
+    rollout: z
+      .object({
+        /** `ActivateBundle` with a canary (control-plane/rollout/canary.ts). */
+        canary: z
+          .object({
+            /**
+             * Roll back when the canary's deny rate exceeds the baseline's (the previous revision,
+             * on the rest of the fleet and on the canary data planes before they switched) by more
+             * than this (0.05 = 5 percentage points).
+             */
+            max_deny_rate_increase: z.coerce.number().min(0).max(1).default(0.05),
+            /** Roll back when evaluation errors plus load errors of the canary exceed this. */
+            max_errors: z.coerce.number().int().min(0).default(0),
+            /** How long the canary runs cleanly before it is promoted to the whole fleet. */
+            bake_seconds: z.coerce.number().min(0.1).default(300),
+            /** Decisions of the canary needed before its deny rate is judged. */
+            min_decisions: z.coerce.number().int().min(1).default(20),
+            /** How often the canary is judged. */
+            check_interval_ms: ms(500, 10),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     fleet: z
       .object({
         /** A data plane not heard from for this long is not live (reports come every ~10 s). */

@@ -31,6 +31,7 @@ import { FleetView } from "./distribute/fleet.js";
 import { ControlPlaneMetrics } from "./metrics.js";
 import { type CommitsOutcome, Pipeline } from "./pipeline.js";
 import { createLiveFeatures, type LiveFeatures } from "./revocation/live-features.js";
+import { CanaryController } from "./rollout/canary.js";
 import { GitSource, GitSourceError, type SourceSyncResult, sourceId } from "./source/git-source.js";
 import { ControlPlaneStore } from "./store/index.js";
 
@@ -50,6 +51,8 @@ export interface RunningControlPlane {
   fleet: FleetView;
   /** Reads stream PORTCULLIS_DECISIONS into SQLite (the audit trail) and prunes old decisions. */
   decisions: DecisionConsumer;
+  /** Canary rollouts: started by ActivateBundle with a canary, judged and ended here. */
+  canary: CanaryController;
   /** Absent when no git source is configured. */
   source: GitSource<CommitsOutcome> | undefined;
   admin: RunningAdminServer;
@@ -116,6 +119,7 @@ export async function startControlPlane(
     });
     cleanup.unshift(() => distributor.stop());
 
+    let canary: CanaryController | undefined;
     const decisions = new DecisionConsumer({
       servers: config.nats,
       name: `${config.nats.name}-decisions`,
@@ -140,6 +144,7 @@ export async function startControlPlane(
         pruned: (count) => metrics.decisionsPruned.inc(count),
         connected: (connected) => metrics.decisionConsumerConnected.set(connected ? 1 : 0),
       },
+      onStored: (records) => canary?.observe(records),
     });
     cleanup.unshift(() => decisions.stop());
 
@@ -209,6 +214,24 @@ export async function startControlPlane(
       lagGauge: metrics.revocationLagSeconds,
     });
     cleanup.unshift(() => live.stop());
+    const canarySettings = config.rollout.canary;
+    const canaryController = new CanaryController({
+      store,
+      pipeline,
+      publisher: distributor,
+      fleet,
+      events: live.events,
+      logger: logger.child({ component: "canary" }),
+      settings: {
+        maxDenyRateIncrease: canarySettings.max_deny_rate_increase,
+        maxErrors: canarySettings.max_errors,
+        bakeSeconds: canarySettings.bake_seconds,
+        minDecisions: canarySettings.min_decisions,
+        checkIntervalMs: canarySettings.check_interval_ms,
+      },
+    });
+    canary = canaryController;
+    cleanup.unshift(() => canaryController.stop());
     const authorizer = options.authorize
       ? undefined
       : await createAdminAuthorizer({
@@ -225,6 +248,7 @@ export async function startControlPlane(
       store,
       pipeline,
       fleet,
+      canary: canaryController,
       ...(source ? { sync, sourceFiles: (commit: string) => source!.files(commit) } : {}),
       natsConnected: () => distributor.connected,
       authorize: options.authorize ?? authorizer!.authorize,
@@ -254,6 +278,12 @@ export async function startControlPlane(
     }
 
     distributor.start();
+    void distributor
+      .whenReady()
+      .then(() => canaryController.recoverAbandoned(() => distributor.readCanary()))
+      .catch((err: Error) =>
+        logger.warn({ err: err.message }, "checking for a canary left by a previous run failed"),
+      );
     live.start();
     decisions.start();
     source?.start();
@@ -281,6 +311,7 @@ export async function startControlPlane(
       distributor,
       fleet,
       decisions,
+      canary: canaryController,
       source,
       admin,
       console: consoleServer,

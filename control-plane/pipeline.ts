@@ -239,8 +239,17 @@ export class Pipeline {
   }
 
   /** Makes `revision` (ready or active) the active bundle and publishes it. */
-  async activate(revision: string, options: { by: string; reason?: string }): Promise<ActivationOutcome> {
-    const { activation, changed } = this.#store.bundles.activate(revision, options.by, options.reason);
+  async activate(
+    revision: string,
+    options: { by: string; reason?: string; renew?: boolean },
+  ): Promise<ActivationOutcome> {
+    const { activation, changed } = this.#store.bundles.activate(
+      revision,
+      options.by,
+      options.reason,
+      undefined,
+      options.renew ? { renew: true } : {},
+    );
     if (changed) {
       this.#options.metrics?.activations.inc();
       this.#logger.info(

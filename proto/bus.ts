@@ -11,6 +11,11 @@ export const BUS = {
   bundleKv: "portcullis_bundles",
   /** The key of the active pointer in `bundleKv`. */
   activeKey: "active",
+  /**
+   * KV key of the canary pointer (proto/canary.ts): a revision for a subset of the fleet, which the
+   * data planes it selects prefer over `active` while it exists.
+   */
+  canaryKey: "canary",
   /** JetStream Object Store bucket holding the bundle bytes (single-file form). */
   bundleObjects: "portcullis_bundle_objects",
   /** Data planes publish StatusReport on `portcullis.status.<id>`. */

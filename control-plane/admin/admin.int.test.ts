@@ -249,7 +249,7 @@ describe("admin API over gRPC", () => {
       from: "user",
     });
     expect(JSON.parse(lines.join("\n"))).toMatchObject({ active_revision: second, all_converged: true });
-    expect(out).toMatch(/dp-admin-test +us +portcullis-test-\d+ +\S+ +sha256:[0-9a-f]{12} +yes +yes +0/);
+    expect(out).toMatch(/dp-admin-test +us +portcullis-test-\d+ +\S+ +sha256:[0-9a-f]{12} +- +yes +yes +0/);
   });
 
   it("answers clear codes for bad requests", async () => {

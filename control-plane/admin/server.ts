@@ -12,6 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import type { Logger } from "../../common/logger.js";
 import type { RevocationKind } from "../../proto/bus.js";
+import { CanarySelectorError, parseCanarySelector } from "../../proto/canary.js";
 import {
   ADMIN_SERVICE_NAME,
   type AdminHandlers,
@@ -34,6 +35,7 @@ import {
   type Pipeline,
   PublishSourcesError,
 } from "../pipeline.js";
+import { type CanaryController, CanaryError, type CanaryStatus } from "../rollout/canary.js";
 import { GitSourceError, type SourceSyncResult } from "../source/git-source.js";
 import {
   BUNDLE_STATUSES,
@@ -77,6 +79,8 @@ export interface AdminServerOptions {
   store: ControlPlaneStore;
   pipeline: Pipeline;
   fleet: FleetView;
+  /** Canary rollouts (ActivateBundle with `canary`); FAILED_PRECONDITION without it. */
+  canary?: CanaryController;
   /** The git source; SyncPolicies fails with FAILED_PRECONDITION without one. */
   sync?: () => Promise<SourceSyncResult<CommitsOutcome>>;
   natsConnected?: () => boolean;
@@ -119,6 +123,8 @@ function toServiceError(err: unknown, logger: Logger, method: string): Partial<g
   else if (err instanceof AdminRequestError) code = err.grpcCode;
   else if (err instanceof BundleNotFoundError) code = grpc.status.NOT_FOUND;
   else if (err instanceof BundleStateError) code = grpc.status.FAILED_PRECONDITION;
+  else if (err instanceof CanaryError) code = grpc.status.FAILED_PRECONDITION;
+  else if (err instanceof CanarySelectorError) code = grpc.status.INVALID_ARGUMENT;
   else if (err instanceof PublishSourcesError) code = grpc.status.INVALID_ARGUMENT;
   else if (err instanceof GitSourceError) code = grpc.status.UNAVAILABLE;
   else {
@@ -219,16 +225,36 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
     };
   }
 
+  const canaryMessage = (c: CanaryStatus) => ({
+    revision: c.revision,
+    previous_revision: c.previousRevision,
+    selector: "region" in c.selector ? `region=${c.selector.region}` : `percent=${c.selector.percent}`,
+    state: c.state,
+    started_at: c.startedAt,
+    ended_at: c.endedAt ?? "",
+    reason: c.reason ?? "",
+    by: c.by,
+    bake_seconds: c.bakeSeconds,
+    decisions: c.measures.canary.decisions,
+    deny_rate: c.measures.canary.deny_rate,
+    baseline_decisions: c.measures.baseline.decisions,
+    baseline_deny_rate: c.measures.baseline.deny_rate,
+    evaluation_errors: c.measures.canary.evaluation_errors,
+    load_errors: Object.keys(c.measures.load_errors).length,
+  });
+
   const activationResponse = (a: ActivationOutcome) => ({
     revision: a.revision,
     previous_revision: a.previousRevision ?? "",
     activated_at: a.activatedAt,
     published: a.published,
     publish_error: a.publishError ?? "",
+    canary: null,
   });
 
   const fleetStatus = (includeStale: boolean): FleetStatusMessage => {
     const active = store.bundles.active();
+    const canaryStatus = options.canary?.status();
     const summary = fleet.summary(active?.revision, { includeStale });
     return {
       active_revision: active?.revision ?? "",
@@ -248,11 +274,13 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
         labels: d.labels,
         nats_server: d.natsServer ?? "",
         nats_cluster: d.natsCluster ?? "",
+        canary: options.canary?.selects(d) ?? false,
       })),
       live: summary.live,
       converged: summary.converged,
       all_converged: summary.allConverged,
       nats_connected: options.natsConnected?.() ?? false,
+      canary: canaryStatus ? canaryMessage(canaryStatus) : null,
     };
   };
 
@@ -339,6 +367,23 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
       if (!request.revision)
         throw new StatusError(grpc.status.INVALID_ARGUMENT, "give the revision to activate");
       const revision = store.bundles.resolveRevision(request.revision);
+      if (request.canary) {
+        const selector = parseCanarySelector(request.canary);
+        if (!options.canary)
+          throw new StatusError(grpc.status.FAILED_PRECONDITION, "canary rollouts are not available");
+        const started = await options.canary.start(revision, selector, {
+          by: caller.subject,
+          ...(request.reason ? { reason: request.reason } : {}),
+        });
+        return {
+          revision,
+          previous_revision: started.previousRevision,
+          activated_at: started.startedAt,
+          published: true,
+          publish_error: "",
+          canary: canaryMessage(started),
+        };
+      }
       const outcome = await pipeline.activate(revision, {
         by: caller.subject,
         ...(request.reason ? { reason: request.reason } : {}),

@@ -63,6 +63,8 @@ export interface DecisionConsumerOptions {
   backoff?: Backoff;
   connectTimeoutMs?: number;
   metrics?: DecisionConsumerMetrics;
+  /** Told about every batch once stored (the canary's judge reads its deny and error rates here). */
+  onStored?: (records: readonly DecisionRecordMessage[]) => void;
 }
 
 /** A message read from the stream, with the records it holds. */
@@ -254,6 +256,13 @@ export class DecisionConsumer {
     }
     for (const { m } of batch) m.ack();
     this.#stored += inserted;
+    if (this.#options.onStored) {
+      try {
+        this.#options.onStored(valid.map((v) => v.item.record));
+      } catch (err) {
+        this.#logger.error({ err }, "a listener of stored decisions threw");
+      }
+    }
     const last = valid[valid.length - 1]!;
     this.#options.metrics?.pending(last.m.info.pending);
     if (this.#options.metrics) {

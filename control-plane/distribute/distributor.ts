@@ -33,6 +33,7 @@ import {
   STATUS_WILDCARD,
   type StatusReport,
 } from "../../proto/bus.js";
+import type { CanaryPointer, CanarySelector } from "../../proto/canary.js";
 import type { ActiveBundle } from "../store/index.js";
 
 export interface DistributorOptions {
@@ -161,6 +162,50 @@ export class Distributor {
     }
   }
 
+  /**
+   * Sends a canary (proto/canary.ts): the bundle's object, then the `canary` key with its pointer
+   * and selector. No live message: every data plane would take it. Throws when NATS is unreachable
+   * (a canary is not started blind).
+   */
+  async publishCanary(
+    bundle: ActiveBundle,
+    selector: CanarySelector,
+    previousRevision: string,
+  ): Promise<CanaryPointer> {
+    if (!this.#link.connected) throw new Error("NATS is not reachable: the canary was not sent");
+    return this.#serial(async () => {
+      const handles = this.#handles;
+      if (!handles) throw new Error("NATS buckets are not ready");
+      const pointer = await this.#pointerOf(bundle);
+      await this.#ensureObject(handles, bundle, pointer.object);
+      const canary: CanaryPointer = {
+        selector,
+        pointer,
+        previous_revision: previousRevision,
+        started_at: bundle.activatedAt,
+      };
+      await handles.kv.put(BUS.canaryKey, encodeBusMessage(canary));
+      this.#logger.info({ revision: bundle.revision, selector }, "canary pointer published");
+      return canary;
+    });
+  }
+
+  /** Deletes the `canary` key (after the canary's end was published on `active`). */
+  async clearCanary(): Promise<void> {
+    const handles = this.#handles;
+    if (!handles || !this.#link.connected) throw new Error("NATS is not reachable: the canary key stays");
+    await this.#serial(() => handles.kv.delete(BUS.canaryKey));
+    this.#logger.info("canary pointer deleted");
+  }
+
+  /** The canary in KV (undefined when none or NATS is unreachable). */
+  async readCanary(): Promise<Uint8Array | undefined> {
+    const handles = this.#handles;
+    if (!handles || !this.#link.connected) return undefined;
+    const entry = await handles.kv.get(BUS.canaryKey);
+    return entry?.operation === "PUT" ? entry.value : undefined;
+  }
+
   /** The pointer currently in KV (undefined when absent or NATS is unreachable). */
   async readPointer(): Promise<BundlePointer | undefined> {
     const handles = this.#handles;
@@ -192,7 +237,8 @@ export class Distributor {
         ...(this.#options.placementCluster
           ? { placement: { cluster: this.#options.placementCluster, tags: [] } }
           : {}),
-        description: "Portcullis: the active policy bundle pointer (key `active`)",
+        description:
+          "Portcullis: the active policy bundle pointer (key `active`) and a canary's (key `canary`)",
       });
       const os = await new Objm(nc).create(this.#objectBucket, {
         replicas: this.#options.replicas ?? 1,
@@ -254,35 +300,9 @@ export class Distributor {
     if (!handles) throw new Error("NATS buckets are not ready");
     const active = this.#options.active();
     if (!active) return undefined;
-    const object = bundleObjectName(active.revision);
-    const pointer: BundlePointer = {
-      revision: active.revision,
-      sha256: active.sha256,
-      object,
-      signature: active.signature,
-      activated_at: active.activatedAt,
-      size: active.sizeBytes,
-      bucket: this.#objectBucket,
-      activation: await this.#options.signActivation({
-        revision: active.revision,
-        bundle_sha256: active.sha256,
-        manifest_sequence: active.manifestSequence,
-        sequence: active.activationSequence,
-        issued_at: active.activatedAt,
-        rollback: active.rollback,
-      }),
-    };
-    const info = await handles.os.info(object);
-    if (!info || info.deleted || info.size !== active.sizeBytes || info.metadata?.sha256 !== active.sha256) {
-      await handles.os.putBlob(
-        { name: object, description: `bundle ${active.revision}`, metadata: { sha256: active.sha256 } },
-        active.bytes,
-      );
-      this.#logger.debug(
-        { revision: active.revision, object, bytes: active.sizeBytes },
-        "bundle object stored",
-      );
-    }
+    const pointer = await this.#pointerOf(active);
+    const object = pointer.object;
+    await this.#ensureObject(handles, active, object);
     const current = await handles.kv.get(BUS.activeKey);
     let same = false;
     if (current && current.operation === "PUT") {
@@ -312,6 +332,42 @@ export class Distributor {
       this.#logger.warn({ err: err.message }, "pruning old bundle objects failed"),
     );
     return pointer;
+  }
+
+  /** A bundle's pointer with its signed activation. */
+  async #pointerOf(bundle: ActiveBundle): Promise<BundlePointer> {
+    return {
+      revision: bundle.revision,
+      sha256: bundle.sha256,
+      object: bundleObjectName(bundle.revision),
+      signature: bundle.signature,
+      activated_at: bundle.activatedAt,
+      size: bundle.sizeBytes,
+      bucket: this.#objectBucket,
+      activation: await this.#options.signActivation({
+        revision: bundle.revision,
+        bundle_sha256: bundle.sha256,
+        manifest_sequence: bundle.manifestSequence,
+        sequence: bundle.activationSequence,
+        issued_at: bundle.activatedAt,
+        rollback: bundle.rollback,
+      }),
+    };
+  }
+
+  /** Stores the bundle's object unless the Object Store already holds exactly it. */
+  async #ensureObject(handles: Handles, bundle: ActiveBundle, object: string): Promise<void> {
+    const info = await handles.os.info(object);
+    if (!info || info.deleted || info.size !== bundle.sizeBytes || info.metadata?.sha256 !== bundle.sha256) {
+      await handles.os.putBlob(
+        { name: object, description: `bundle ${bundle.revision}`, metadata: { sha256: bundle.sha256 } },
+        bundle.bytes,
+      );
+      this.#logger.debug(
+        { revision: bundle.revision, object, bytes: bundle.sizeBytes },
+        "bundle object stored",
+      );
+    }
   }
 
   /** The fast path: pointer and bytes in one core NATS message, when it fits the server's limit. */

@@ -478,14 +478,22 @@ export class BundleRepository {
    * the activation is recorded with who, when and from which revision. Activating the active
    * revision changes nothing.
    */
-  activate(revision: string, by: string, reason?: string, at: string = now()): ActivationResult {
+  activate(
+    revision: string,
+    by: string,
+    reason?: string,
+    at: string = now(),
+    options: { renew?: boolean } = {},
+  ): ActivationResult {
     return this.db.transaction((): ActivationResult => {
       const target = this.get(revision);
       if (!target) throw new BundleNotFoundError(revision);
-      if (target.status === "active") {
+      // `renew`: a new activation of the active revision (the end of a rolled-back canary: data
+      // planes that ran the canary need an activation newer than the canary's to go back)
+      if (target.status === "active" && !options.renew) {
         const latest = this.activations({ revision, limit: 1 })[0];
         if (latest) return { activation: latest, changed: false };
-      } else if (target.status !== "ready") {
+      } else if (target.status !== "ready" && !(target.status === "active" && options.renew)) {
         throw new BundleStateError(
           `bundle ${revision} is ${target.status}: only a ready bundle can be activated`,
         );
@@ -495,6 +503,67 @@ export class BundleRepository {
         this.db.prepare("UPDATE bundles SET status = 'ready' WHERE revision = ?").run(previous.revision);
       }
       this.db.prepare("UPDATE bundles SET status = 'active' WHERE revision = ?").run(revision);
+      const activation = this.#insertActivation(revision, previous?.revision, at, by, reason);
+      return { activation, changed: true };
+    })();
+  }
+
+  /**
+   * Records the activation of a ready revision for a canary (a subset of the fleet): a signed
+   * activation with a sequence of its own, while the active revision stays active for the rest.
+   * Returns the bundle with that activation, for the distributor's canary pointer.
+   */
+  canaryActivation(revision: string, by: string, reason?: string, at: string = now()): ActiveBundle {
+    return this.db.transaction((): ActiveBundle => {
+      const target = this.get(revision);
+      if (!target) throw new BundleNotFoundError(revision);
+      if (target.status !== "ready") {
+        throw new BundleStateError(
+          `bundle ${revision} is ${target.status}: only a ready bundle that is not active can be a canary`,
+        );
+      }
+      const previous = this.active();
+      if (!previous) throw new BundleStateError("no bundle is active: a canary needs one to compare with");
+      const activation = this.#insertActivation(revision, previous.revision, at, by, reason);
+      const row = this.db
+        .prepare(
+          `SELECT b.revision, b.sha256, b.signature, b.size_bytes, b.bundle, coalesce(b.sequence, 0) AS manifest_sequence
+           FROM bundles b WHERE b.revision = ?`,
+        )
+        .get(revision) as {
+        revision: string;
+        sha256: string;
+        signature: string;
+        size_bytes: number;
+        bundle: Buffer;
+        manifest_sequence: number;
+      };
+      const stored = this.db
+        .prepare("SELECT coalesce(sequence, id) AS sequence, rollback FROM activations WHERE id = ?")
+        .get(activation.id) as { sequence: number; rollback: number };
+      return {
+        revision: row.revision,
+        sha256: row.sha256,
+        signature: row.signature,
+        sizeBytes: row.size_bytes,
+        bytes: new Uint8Array(row.bundle),
+        activatedAt: activation.activatedAt,
+        activationId: activation.id,
+        activationSequence: stored.sequence,
+        manifestSequence: row.manifest_sequence,
+        rollback: stored.rollback === 1,
+      };
+    })();
+  }
+
+  #insertActivation(
+    revision: string,
+    previousRevision: string | undefined,
+    at: string,
+    by: string,
+    reason: string | undefined,
+  ): ActivationRecord {
+    {
       // Monotonic, and at least the time in ms (see nextBundleSequence); a rollback is going back
       // to a bundle older than one that was ever enforced, which data planes accept only when the
       // signed activation says so.
@@ -518,12 +587,12 @@ export class BundleRepository {
           `INSERT INTO activations (revision, previous_revision, activated_at, activated_by, reason, sequence, rollback)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(revision, previous?.revision ?? null, at, by, reason ?? null, sequence, rollback);
+        .run(revision, previousRevision ?? null, at, by, reason ?? null, sequence, rollback);
       const activation = this.db
         .prepare("SELECT * FROM activations WHERE id = ?")
         .get(Number(info.lastInsertRowid)) as ActivationRow;
-      return { activation: toActivation(activation), changed: true };
-    })();
+      return toActivation(activation);
+    }
   }
 
   /** Records when an activation first reached NATS (later republications keep the first time). */

@@ -14,6 +14,12 @@
  * under way). The bytes then go through `onBundle` exactly as fetched ones do, so the message needs
  * no trust of its own; a refused one is fetched from the Object Store once before it counts as refused.
  *
+ * Canary rollouts (proto/canary.ts): the watcher also watches the KV key `canary`. While it holds a
+ * canary whose selector picks this data plane (by region, or by a stable hash of the id), its pointer
+ * is the one wanted instead of `active`; when the key goes, `active` is wanted again. The canary's
+ * bytes are fetched from the Object Store (there is no live message for a canary: every data plane
+ * would take it). The signed-activation checks are the same for both keys.
+ *
  * NATS loss never throws into the proxy: the link reconnects forever with backoff, and every
  * (re)connection re-reads the pointer (a watch with the last value), so a change made while this
  * data plane was cut off is picked up when it is back. A periodic re-read is the safety net.
@@ -48,6 +54,7 @@ import {
   type StatusReport,
   statusSubject,
 } from "../../proto/bus.js";
+import { type CanaryPointer, canarySelects, decodeCanaryPointer } from "../../proto/canary.js";
 
 export interface BundleWatcherOptions {
   /** NATS server URL(s). */
@@ -109,6 +116,8 @@ export interface BundleWatcherState {
   loadedAt?: string;
   /** The revision the KV pointer names (last seen). */
   wantedRevision?: string;
+  /** Set while a canary that selects this data plane is in KV: its revision. */
+  canaryRevision?: string;
   /** Why the last pointer seen is not in use. */
   loadError?: string;
 }
@@ -181,6 +190,11 @@ export class BundleWatcher {
   #loadedFrom: "nats" | "disk" | undefined;
   #loadedAt: string | undefined;
   #wanted: BundlePointer | undefined;
+  /** The last `active` pointer seen in KV. */
+  #active: BundlePointer | undefined;
+  /** The canary in KV when it selects this data plane. */
+  #canary: CanaryPointer | undefined;
+  #canaryWatch: QueuedIterator<KvWatchEntry> | undefined;
   #pending: BundlePointer | undefined;
   /** Whether the pending pointer is a change just seen in KV (its live message is on its way). */
   #pendingIsUpdate = false;
@@ -231,6 +245,8 @@ export class BundleWatcher {
     clearTimeout(this.#retryTimer);
     this.#watch?.stop();
     this.#watch = undefined;
+    this.#canaryWatch?.stop();
+    this.#canaryWatch = undefined;
     this.#liveSub?.unsubscribe();
     this.#liveSub = undefined;
     await this.#processing?.catch(() => undefined);
@@ -244,6 +260,7 @@ export class BundleWatcher {
     if (this.#loadedFrom === "nats" && this.#loadedVia) state.loadedVia = this.#loadedVia;
     if (this.#loadedAt) state.loadedAt = this.#loadedAt;
     if (this.#wanted) state.wantedRevision = this.#wanted.revision;
+    if (this.#canary) state.canaryRevision = this.#canary.pointer.revision;
     if (this.#loadError) state.loadError = this.#loadError;
     return state;
   }
@@ -337,6 +354,8 @@ export class BundleWatcher {
     const kv = this.#kv;
     if (!kv || !this.#link.connected) return;
     try {
+      const canary = await kv.get(BUS.canaryKey);
+      this.#considerCanary(canary?.operation === "PUT" ? canary.value : undefined, false, false);
       const entry = await kv.get(BUS.activeKey);
       if (entry && entry.operation === "PUT") this.#consider(entry.value, false);
     } catch (err) {
@@ -389,6 +408,18 @@ export class BundleWatcher {
         this.#logger.debug({ err: (err as Error).message }, "bundle pointer watch ended");
       }
     })();
+    this.#canaryWatch?.stop();
+    const canaryWatch = await kv.watch({ key: BUS.canaryKey });
+    this.#canaryWatch = canaryWatch;
+    void (async () => {
+      try {
+        for await (const entry of canaryWatch) {
+          this.#considerCanary(entry.operation === "PUT" ? entry.value : undefined, entry.isUpdate, true);
+        }
+      } catch (err) {
+        this.#logger.debug({ err: (err as Error).message }, "canary pointer watch ended");
+      }
+    })();
     this.#liveSub?.unsubscribe();
     this.#liveSub = nc.subscribe(BUS.bundlesLiveSubject, {
       callback: (err, msg) => {
@@ -438,7 +469,47 @@ export class BundleWatcher {
       this.#logger.warn({ err: (err as Error).message }, "ignored an invalid bundle pointer");
       return;
     }
+    this.#active = pointer;
+    // a canary that picks this data plane wins over `active` while it is in KV
+    if (this.#canary) return;
     this.#want(pointer, isUpdate ? "kv-update" : "kv");
+  }
+
+  /**
+   * The canary key's value (undefined: deleted or absent). One that selects this data plane makes
+   * its pointer the wanted one; when it goes (or stops selecting us), `active` is wanted again.
+   * `fromWatch` is false for the periodic re-read, which only acts on a change.
+   */
+  #considerCanary(value: Uint8Array | undefined, isUpdate: boolean, fromWatch: boolean): void {
+    let canary: CanaryPointer | undefined;
+    if (value !== undefined) {
+      try {
+        canary = decodeCanaryPointer(value);
+      } catch (err) {
+        this.#logger.warn({ err: (err as Error).message }, "ignored an invalid canary pointer");
+        canary = undefined;
+      }
+    }
+    const selected =
+      canary && canarySelects(canary.selector, { id: this.#options.id, region: this.#options.region })
+        ? canary
+        : undefined;
+    const before = this.#canary;
+    const same =
+      (before === undefined && selected === undefined) ||
+      (before !== undefined &&
+        selected !== undefined &&
+        pointerKey(before.pointer) === pointerKey(selected.pointer));
+    if (same && !fromWatch) return;
+    this.#canary = selected;
+    if (selected) {
+      if (!same) this.#logger.info({ revision: selected.pointer.revision }, "this data plane is in a canary");
+      // no live message follows a canary pointer: fetched at once
+      this.#want(selected.pointer, "kv");
+    } else if (before) {
+      this.#logger.info({ revision: before.pointer.revision }, "the canary is over");
+      if (this.#active) this.#want(this.#active, isUpdate ? "kv-update" : "kv");
+    }
   }
 
   /**

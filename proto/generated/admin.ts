@@ -6,6 +6,7 @@ import type { ActivateBundleResponse as _portcullis_admin_v1_ActivateBundleRespo
 import type { AdminClient as _portcullis_admin_v1_AdminClient, AdminDefinition as _portcullis_admin_v1_AdminDefinition } from './portcullis/admin/v1/Admin.js';
 import type { Bundle as _portcullis_admin_v1_Bundle, Bundle__Output as _portcullis_admin_v1_Bundle__Output } from './portcullis/admin/v1/Bundle.js';
 import type { BundleSources as _portcullis_admin_v1_BundleSources, BundleSources__Output as _portcullis_admin_v1_BundleSources__Output } from './portcullis/admin/v1/BundleSources.js';
+import type { Canary as _portcullis_admin_v1_Canary, Canary__Output as _portcullis_admin_v1_Canary__Output } from './portcullis/admin/v1/Canary.js';
 import type { DataPlane as _portcullis_admin_v1_DataPlane, DataPlane__Output as _portcullis_admin_v1_DataPlane__Output } from './portcullis/admin/v1/DataPlane.js';
 import type { Decision as _portcullis_admin_v1_Decision, Decision__Output as _portcullis_admin_v1_Decision__Output } from './portcullis/admin/v1/Decision.js';
 import type { Event as _portcullis_admin_v1_Event, Event__Output as _portcullis_admin_v1_Event__Output } from './portcullis/admin/v1/Event.js';
@@ -50,6 +51,7 @@ export interface ProtoGrpcType {
         Admin: SubtypeConstructor<typeof grpc.Client, _portcullis_admin_v1_AdminClient> & { service: _portcullis_admin_v1_AdminDefinition }
         Bundle: MessageTypeDefinition<_portcullis_admin_v1_Bundle, _portcullis_admin_v1_Bundle__Output>
         BundleSources: MessageTypeDefinition<_portcullis_admin_v1_BundleSources, _portcullis_admin_v1_BundleSources__Output>
+        Canary: MessageTypeDefinition<_portcullis_admin_v1_Canary, _portcullis_admin_v1_Canary__Output>
         DataPlane: MessageTypeDefinition<_portcullis_admin_v1_DataPlane, _portcullis_admin_v1_DataPlane__Output>
         Decision: MessageTypeDefinition<_portcullis_admin_v1_Decision, _portcullis_admin_v1_Decision__Output>
         Event: MessageTypeDefinition<_portcullis_admin_v1_Event, _portcullis_admin_v1_Event__Output>

@@ -4,9 +4,11 @@
 export interface ActivateBundleRequest {
   'revision'?: (string);
   'reason'?: (string);
+  'canary'?: (string);
 }
 
 export interface ActivateBundleRequest__Output {
   'revision': (string);
   'reason': (string);
+  'canary': (string);
 }

@@ -1,5 +1,6 @@
 // Original file: proto/admin.proto
 
+import type { Canary as _portcullis_admin_v1_Canary, Canary__Output as _portcullis_admin_v1_Canary__Output } from '../../../portcullis/admin/v1/Canary.js';
 
 export interface ActivateBundleResponse {
   'revision'?: (string);
@@ -7,6 +8,7 @@ export interface ActivateBundleResponse {
   'activated_at'?: (string);
   'published'?: (boolean);
   'publish_error'?: (string);
+  'canary'?: (_portcullis_admin_v1_Canary | null);
 }
 
 export interface ActivateBundleResponse__Output {
@@ -15,4 +17,5 @@ export interface ActivateBundleResponse__Output {
   'activated_at': (string);
   'published': (boolean);
   'publish_error': (string);
+  'canary': (_portcullis_admin_v1_Canary__Output | null);
 }

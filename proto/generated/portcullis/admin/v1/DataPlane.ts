@@ -17,6 +17,7 @@ export interface DataPlane {
   'labels'?: ({[key: string]: string});
   'nats_server'?: (string);
   'nats_cluster'?: (string);
+  'canary'?: (boolean);
 }
 
 export interface DataPlane__Output {
@@ -34,4 +35,5 @@ export interface DataPlane__Output {
   'labels': ({[key: string]: string});
   'nats_server': (string);
   'nats_cluster': (string);
+  'canary': (boolean);
 }

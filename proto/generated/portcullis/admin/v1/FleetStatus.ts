@@ -1,6 +1,7 @@
 // Original file: proto/admin.proto
 
 import type { DataPlane as _portcullis_admin_v1_DataPlane, DataPlane__Output as _portcullis_admin_v1_DataPlane__Output } from '../../../portcullis/admin/v1/DataPlane.js';
+import type { Canary as _portcullis_admin_v1_Canary, Canary__Output as _portcullis_admin_v1_Canary__Output } from '../../../portcullis/admin/v1/Canary.js';
 
 export interface FleetStatus {
   'active_revision'?: (string);
@@ -10,6 +11,7 @@ export interface FleetStatus {
   'all_converged'?: (boolean);
   'nats_connected'?: (boolean);
   'activated_at'?: (string);
+  'canary'?: (_portcullis_admin_v1_Canary | null);
 }
 
 export interface FleetStatus__Output {
@@ -20,4 +22,5 @@ export interface FleetStatus__Output {
   'all_converged': (boolean);
   'nats_connected': (boolean);
   'activated_at': (string);
+  'canary': (_portcullis_admin_v1_Canary__Output | null);
 }
