@@ -93,6 +93,12 @@ interface Prepared {
    * it the role could use. The server plans it again when either changes (a REVOKE of USAGE too).
    */
   pathKey: string;
+  /**
+   * The catalog snapshot it was resolved with. The server analyses it again when a relation it names
+   * changes (a DROP of the table a name meant, a rename), and the name may then mean another relation
+   * on the same path: a statement resolved on another snapshot is resolved and decided again.
+   */
+  catalog: CatalogSnapshot | undefined;
 }
 
 interface Portal {
@@ -594,6 +600,7 @@ export class StatementGate implements RelayStages {
         info,
         decision.mask ?? [],
         info.kind === "prepare" ? this.resolutionKey(trial, catalog) : pathKey,
+        catalog,
       );
       decided.push({ info, decision, effect });
       if (!decision.allow) denied = true;
@@ -710,6 +717,7 @@ export class StatementGate implements RelayStages {
         emptyStatement(),
         [],
         this.spec.key(),
+        undefined,
       );
       return true;
     }
@@ -752,7 +760,7 @@ export class StatementGate implements RelayStages {
     }
     this.addMasks(decision.mask);
     const key = this.resolutionKey(this.spec, catalog);
-    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], key);
+    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], key, catalog);
   }
 
   /** A Parse the proxy lets through: the statement is prepared, in `spec` now, confirmed at its ParseComplete. */
@@ -765,8 +773,9 @@ export class StatementGate implements RelayStages {
     info: StatementInfo,
     masks: ColumnMask[],
     pathKey: string,
+    catalog: CatalogSnapshot | undefined,
   ): void {
-    const prepared: Prepared = { raw, info, masks, pathKey };
+    const prepared: Prepared = { raw, info, masks, pathKey, catalog };
     this.spec.prepared.set(name, prepared);
     cycle.parses.push((state) => state.prepared.set(name, prepared));
     // a named Parse fails if the name is taken: later cycles must know whether it did
@@ -784,13 +793,15 @@ export class StatementGate implements RelayStages {
       return true;
     }
     const pathKey = this.spec.key();
-    const key = this.resolutionKey(this.spec, this.decisionCatalog());
-    if (prepared.pathKey === key) {
-      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, key);
+    const current = this.decisionCatalog();
+    const key = this.resolutionKey(this.spec, current);
+    if (prepared.pathKey === key && prepared.catalog === current) {
+      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, key, current);
       return true;
     }
-    // The search_path, or the schemas of it the role may use, changed since the Parse: the server
-    // resolves the statement's names again now, so the proxy decides again on what they resolve to.
+    // The search_path, the schemas of it the role may use, or the catalog changed since the Parse: the
+    // server may resolve the statement's names again now, so the proxy decides again on what they
+    // resolve to (and keeps that resolution, with what it was made with, for the next Bind).
     const rebind = () => {
       const catalog = this.decisionCatalog();
       const { info, reasons } = this.resolve(prepared.raw, this.spec, catalog);
@@ -804,7 +815,11 @@ export class StatementGate implements RelayStages {
       }
       this.addMasks(decision.mask);
       const again = this.resolutionKey(this.spec, catalog);
-      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], again);
+      prepared.info = info;
+      prepared.masks = decision.mask ?? [];
+      prepared.pathKey = again;
+      prepared.catalog = catalog;
+      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], again, catalog);
     };
     if (!this.needsCatalog([prepared.raw])) {
       rebind();
@@ -821,13 +836,14 @@ export class StatementGate implements RelayStages {
     info: StatementInfo,
     masks: ColumnMask[],
     pathKey: string,
+    catalog: CatalogSnapshot | undefined,
   ): void {
     toUpstream.push(message.raw);
     this.portals.set(portal, {
       cycle: this.cycleSeq,
       info,
       masks,
-      effect: this.effectOf(raw, info, masks, pathKey),
+      effect: this.effectOf(raw, info, masks, pathKey, catalog),
     });
   }
 
@@ -1011,7 +1027,7 @@ export class StatementGate implements RelayStages {
         };
       }
       inner = prepared.info;
-      if (prepared.pathKey !== this.resolutionKey(state, catalog)) {
+      if (prepared.pathKey !== this.resolutionKey(state, catalog) || prepared.catalog !== catalog) {
         const again = this.resolve(prepared.raw, state, catalog);
         if (again.reasons.length > 0) return { info, reasons: again.reasons };
         inner = again.info;
@@ -1053,11 +1069,17 @@ export class StatementGate implements RelayStages {
   }
 
   /** What a statement does to the tracked state when it completes (`raw`: its unresolved analysis). */
-  private effectOf(raw: StatementInfo, info: StatementInfo, masks: ColumnMask[], pathKey: string): Effect {
+  private effectOf(
+    raw: StatementInfo,
+    info: StatementInfo,
+    masks: ColumnMask[],
+    pathKey: string,
+    catalog: CatalogSnapshot | undefined,
+  ): Effect {
     if (!changesState(info)) return NO_EFFECT;
     let prepared: Prepared | undefined;
     if (info.kind === "prepare" && info.prepared_name !== undefined && info.inner && raw.inner) {
-      prepared = { raw: raw.inner, info: info.inner, masks, pathKey };
+      prepared = { raw: raw.inner, info: info.inner, masks, pathKey, catalog };
     }
     return (state) => {
       state.path.completed(info);

@@ -1074,3 +1074,86 @@ export const BYPASS_ROWS: Row[] = [
     expect: { denied: "" },
   },
 ];
+
+/**
+ * A shadow of hr.staff (a view showing hr.employees' rows, no masked relation's name): on
+ * SHADOW_FIRST, `staff` means public.staff until that is dropped, then hr.staff.
+ */
+const SHADOW = "CREATE TABLE public.staff (id int, name text, ssn text)";
+const SHADOW_FIRST = "SET search_path = pg_catalog, public, hr";
+const DROP_SHADOW = "DROP TABLE public.staff";
+const STAFF = showsMasked("hr.staff");
+
+/**
+ * Statements decided once and run again later (a prepared statement, a cached resolution) after what
+ * their names resolve to changed: the search_path (in a transaction, rolled back, by set_config,
+ * RESET ALL, DISCARD ALL), the catalog (DDL, committed or not), or both.
+ */
+export const RESOLUTION_ROWS: Row[] = [
+  {
+    user: "carol",
+    via: "psql",
+    // the server resolves `staff` again when the table it meant is dropped: so must the proxy
+    before: [SHADOW, SHADOW_FIRST, { name: "p", text: "SELECT ssn FROM staff" }, DROP_SHADOW],
+    sql: "EXECUTE p",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: [SHADOW, SHADOW_FIRST, { name: "p", text: "SELECT ssn FROM staff" }, DROP_SHADOW],
+    named: "p",
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    // a statement naming a relation after the DROP: the Bind finds a fresh snapshot (a newer one)
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      DROP_SHADOW,
+      "SELECT 1 FROM sales.orders LIMIT 0",
+    ],
+    named: "p",
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      "ALTER TABLE public.staff RENAME TO staff_renamed",
+      "DROP TABLE public.staff_renamed",
+    ],
+    sql: "EXPLAIN ANALYZE EXECUTE p",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SELECT set_config('search_path', 'pg_catalog, hr', false) WHERE true"],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      "BEGIN",
+      "SAVEPOINT a",
+      "SET LOCAL search_path = pg_catalog, hr",
+      "ROLLBACK TO a",
+    ],
+    sql: "SELECT ssn FROM staff",
+    expect: { rows: [] },
+  },
+];
+BYPASS_ROWS.push(...RESOLUTION_ROWS);

@@ -27,13 +27,24 @@ export interface Row {
   sql: string;
   /** pg: parameters ($1, …), sent in the extended protocol. */
   params?: unknown[];
-  /** Statements the same session runs first, each as its own Query. */
-  before?: string[];
+  /**
+   * Statements the same session runs first, each as its own Query; a `{ name, text }` one prepares (and
+   * runs) a named statement: pg parses it under that name, psql runs `PREPARE name AS text`.
+   */
+  before?: (string | Named)[];
+  /** pg: the row's statement is sent under this prepared-statement name (prepared by `before`: Bind only). */
+  named?: string;
   /** Errors expected from `before` (they do not stop the row). */
   beforeErrors?: number;
   expect: Expect;
   /** For an allowed write: a superuser query on PostgreSQL and what it must print afterwards. */
   check?: [sql: string, equals: string];
+}
+
+/** A named prepared statement a row's session makes first. */
+export interface Named {
+  name: string;
+  text: string;
 }
 
 interface Outcome {
@@ -119,7 +130,8 @@ export class StatementRows {
 
   private async psql(row: Row): Promise<Outcome> {
     const args = ["-A", "-t", "-v", "ON_ERROR_STOP=0", "-v", "VERBOSITY=verbose"];
-    for (const b of row.before ?? []) args.push("-c", b);
+    for (const b of row.before ?? [])
+      args.push("-c", typeof b === "string" ? b : `PREPARE ${b.name} AS ${b.text}`);
     // a ROLLBACK first: a row may leave a transaction block open (and aborted by its denial)
     args.push("-c", "\\echo <<<", "-c", row.sql, "-c", "\\echo >>> :SQLSTATE", "-c", "ROLLBACK");
     args.push("-c", "SELECT 'alive'");
@@ -152,7 +164,7 @@ export class StatementRows {
     try {
       let beforeErrors = 0;
       for (const b of row.before ?? [])
-        await client.query(b).then(
+        await client.query(typeof b === "string" ? b : { name: b.name, text: b.text }).then(
           (r) => seen.push(JSON.stringify(r.rows)),
           (err: Error) => {
             beforeErrors++;
@@ -162,6 +174,7 @@ export class StatementRows {
       let outcome: Omit<Outcome, "alive" | "beforeErrors" | "all">;
       try {
         const result = await client.query({
+          ...(row.named !== undefined ? { name: row.named } : {}),
           text: row.sql,
           values: row.params ?? [],
           rowMode: "array",
