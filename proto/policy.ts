@@ -102,6 +102,11 @@ export interface StatementInfo {
    * names are then left unresolved, because the proxy's catalog snapshot cannot see that DDL yet.
    */
   ddl_in_transaction?: boolean;
+  /**
+   * Set by the proxy when it does not know the session's search_path (a set_config it cannot take at its
+   * word, a savepoint it did not see): unqualified names are then left unresolved.
+   */
+  search_path_unknown?: boolean;
   /** The libpg-query node name, e.g. "SelectStmt", "VariableSetStmt". */
   command: string;
   relations: RelationRef[];
