@@ -32,6 +32,8 @@ export interface Row {
    * runs) a named statement: pg parses it under that name, psql runs `PREPARE name AS text`.
    */
   before?: (string | Named)[];
+  /** Statements the same session runs after the row (and its ROLLBACK): to undo what `before` made. */
+  after?: string[];
   /** pg: the row's statement is sent under this prepared-statement name (prepared by `before`: Bind only). */
   named?: string;
   /** Errors expected from `before` (they do not stop the row). */
@@ -134,6 +136,7 @@ export class StatementRows {
       args.push("-c", typeof b === "string" ? b : `PREPARE ${b.name} AS ${b.text}`);
     // a ROLLBACK first: a row may leave a transaction block open (and aborted by its denial)
     args.push("-c", "\\echo <<<", "-c", row.sql, "-c", "\\echo >>> :SQLSTATE", "-c", "ROLLBACK");
+    for (const a of row.after ?? []) args.push("-c", a);
     args.push("-c", "SELECT 'alive'");
     const result = await this.stack.psql(this.tokens[row.user], args);
     const out = result.stdout.split("\n");
@@ -190,6 +193,7 @@ export class StatementRows {
         outcome = { lines: [], sqlstate: e.code ?? "?????", message: e.message };
       }
       await client.query("ROLLBACK").catch(() => {});
+      for (const a of row.after ?? []) await client.query(a);
       const alive = await client.query("SELECT 'alive' AS a").then(
         (r) => r.rows[0]?.a === "alive",
         () => false,
