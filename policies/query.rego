@@ -545,6 +545,23 @@ deny contains msg if {
 	)
 }
 
+# The same for a name that resolved before a relation of the same name later on the path that shows
+# a masked relation's rows (`staff` resolving to public.staff while hr.staff, a view over hr.employees,
+# comes after it): once public.staff is dropped elsewhere, the server reads the view.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	some r in object.get(s, "relations", [])
+	r.unqualified == true
+	some hidden in object.get(r, "hides", [])
+	some m in active_masks
+	relation_matches(hidden, mask_relation(m))
+	msg := sprintf(
+		"relation %s (resolved to %s.%s) has the name of a relation later on the search_path that is or shows masked relation %s: qualify it with its schema in a session with masks",
+		[r.name, r.schema, r.name, hidden],
+	)
+}
+
 # A rename of anything but a relation (ALTER SCHEMA hr RENAME TO …) may move masked relations.
 deny contains "renaming a schema or any object other than a relation is not allowed for a session with masks" if {
 	count(active_masks) > 0

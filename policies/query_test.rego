@@ -821,6 +821,14 @@ test_unqualified_name_with_an_unknown_search_path_denied_to_masked_sessions if {
 	allowed(admin(with_fields(select_from([orders]), {"search_path_unknown": true})))
 }
 
+test_unqualified_name_before_a_view_of_a_masked_relation_denied if {
+	r := object.union(rel("public", "staff", "read"), {"unqualified": true, "hides": ["hr.staff", "hr.employees"]})
+	denied_with(admin(select_from([r])), "relation staff (resolved to public.staff) has the name of a relation later on the search_path that is or shows masked relation hr.employees")
+	allowed(hr_admin(select_from([r])))
+	harmless := object.union(rel("public", "orders", "read"), {"unqualified": true, "hides": ["sales.orders"]})
+	allowed(admin(select_from([harmless])))
+}
+
 test_qualified_name_after_ddl_allowed if {
 	s := with_fields(select_from([orders]), {"ddl_in_transaction": true})
 	allowed(admin(s))

@@ -93,6 +93,12 @@ export interface RelationRef {
    * catalog does not know the relation.
    */
   sources?: string[];
+  /**
+   * For an unqualified name: the relations of the same name in the schemas after `schema` on the path,
+   * and the relations they show ("schema.name"): what the name means once the relation it resolved to
+   * is dropped or renamed where this proxy's catalog does not see it yet.
+   */
+  hides?: string[];
 }
 
 export interface StatementInfo {

@@ -63,6 +63,64 @@ describe("bypass classes of the review, through real sessions", () => {
   for (const row of ROWS) it(rowLabel(row), () => rows.check(row));
 });
 
+describe("names whose meaning changes where this proxy's catalog does not see it yet", () => {
+  const masked = (text: string) => maskedValues.some((v) => text.includes(v));
+
+  it("refuses carol an unqualified name resolved before a view over a masked table, dropped elsewhere or not", async () => {
+    await postgres.psql("SET ROLE admin; CREATE TABLE public.staff (id int, name text, ssn text)");
+    const client = await stack.client(tokens.carol);
+    try {
+      await client.query("SET search_path = pg_catalog, public, hr");
+      const before = await client.query("SELECT ssn FROM staff").then(
+        (r) => JSON.stringify(r.rows),
+        (e: Error) => e.message,
+      );
+      expect(before).toContain("has the name of a relation later on the search_path");
+      // another data plane (here: the database directly) drops it: the server now reads hr.staff
+      await postgres.psql("DROP TABLE public.staff");
+      const after = await client.query("SELECT ssn FROM staff").then(
+        (r) => JSON.stringify(r.rows),
+        (e: Error) => e.message,
+      );
+      expect(masked(after), after).toBe(false);
+      expect(after).toContain("permission denied by Portcullis policy");
+    } finally {
+      await client.end();
+      await postgres.psql("DROP TABLE IF EXISTS public.staff");
+    }
+  });
+
+  it("decides a prepared statement again at Bind and EXECUTE when the catalog changed since its Parse", async () => {
+    // when carol prepares them, `staff3` is public.staff3 and nothing else on the path
+    await postgres.psql("SET ROLE admin; CREATE TABLE public.staff3 (id int, name text, ssn text)");
+    const client = await stack.client(tokens.carol);
+    try {
+      await client.query("SET search_path = pg_catalog, public, hr");
+      await client.query({ name: "p", text: "SELECT ssn FROM staff3" });
+      await client.query("PREPARE q AS SELECT ssn FROM staff3");
+      // then a view over hr.employees of that name comes to exist after it on the path, and the table
+      // is dropped: the server analyses both statements again and reads the view
+      await postgres.psql("SET ROLE admin; CREATE VIEW hr.staff3 AS SELECT id, name, ssn FROM hr.employees");
+      await client.query("DROP TABLE public.staff3");
+      await client.query("SELECT 1 FROM sales.orders LIMIT 0"); // the catalog is read again
+      const outcome = (q: Promise<{ rows: unknown[] }>) =>
+        q.then(
+          (r) => JSON.stringify(r.rows),
+          (e: Error) => e.message,
+        );
+      const bound = await outcome(client.query({ name: "p", text: "SELECT ssn FROM staff3" }));
+      expect(masked(bound), bound).toBe(false);
+      expect(bound).toContain("relation hr.staff3 shows rows of masked relation hr.employees");
+      const executed = await outcome(client.query("EXECUTE q"));
+      expect(masked(executed), executed).toBe(false);
+      expect(executed).toContain("relation hr.staff3 shows rows of masked relation hr.employees");
+    } finally {
+      await client.end();
+      await postgres.psql("DROP VIEW IF EXISTS hr.staff3; DROP TABLE IF EXISTS public.staff3");
+    }
+  });
+});
+
 describe("ordinary queries keep working with the allow-list", () => {
   const BI = [
     `SELECT c.region, count(*), round(avg(o.amount), 2), min(o.amount), max(o.amount), sum(o.amount)
