@@ -20,11 +20,13 @@
  * Every row of a masked user also checks that no real value of a masked column reached the client.
  * Ordinary BI queries and psql's \d still work for these sessions.
  */
+import { serialize } from "pg-protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalPostgres, startPostgres } from "../../devstack/postgres.js";
 import { BYPASS_SETUP_SQL, MASKED_VALUES_SQL, BYPASS_ROWS as ROWS } from "../../test/harness/bypass-rows.js";
 import { type ProxyStack, startProxyStack, USERS } from "../../test/harness/proxy-stack.js";
 import { rowLabel, StatementRows, type User } from "../../test/harness/statement-rows.js";
+import { WireClient, rows as wireRows } from "../../test/harness/wire-client.js";
 
 let stack: ProxyStack;
 let postgres: LocalPostgres;
@@ -117,6 +119,44 @@ describe("names whose meaning changes where this proxy's catalog does not see it
     } finally {
       await client.end();
       await postgres.psql("DROP VIEW IF EXISTS hr.staff3; DROP TABLE IF EXISTS public.staff3");
+    }
+  });
+});
+
+describe("DDL and the names after it in one extended-protocol pipeline (no Sync between)", () => {
+  it("refuses carol `staff` after a DROP of the table it meant, and runs nothing of the pipeline", async () => {
+    await postgres.psql("SET ROLE admin; CREATE TABLE public.staff (id int, name text, ssn text)");
+    const c = await WireClient.connect({
+      host: "127.0.0.1",
+      port: stack.port,
+      user: "carol@example.com",
+      password: tokens.carol,
+      database: "app",
+    });
+    try {
+      c.send(serialize.query("SET search_path = pg_catalog, hr"));
+      await c.untilReady();
+      const pbe = (text: string) => [serialize.parse({ text }), serialize.bind({}), serialize.execute({})];
+      c.send(
+        ...pbe("SET search_path = pg_catalog, public, hr"),
+        ...pbe("DROP TABLE public.staff"),
+        ...pbe("SELECT ssn FROM staff"),
+        serialize.sync(),
+      );
+      const answered = await c.untilReady();
+      const values = JSON.stringify(wireRows(answered));
+      expect(
+        maskedValues.some((v) => values.includes(v)),
+        values,
+      ).toBe(false);
+      const error = answered.find((m) => m.name === "error");
+      expect(error?.code).toBe("42501");
+      expect(error?.message).toContain("is named without a schema after DDL in this transaction");
+      // the implicit transaction of the pipeline failed: the DROP did not happen
+      expect(await postgres.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'staff'")).toBe("1");
+    } finally {
+      c.end();
+      await postgres.psql("DROP TABLE IF EXISTS public.staff");
     }
   });
 });
