@@ -10,8 +10,12 @@
  * - predefined roles named with quotes or U&"…" escapes, role changes spelled differently;
  * - planner statistics of masked columns (pg_stats & co, ANALYZE);
  * - UPDATE/DELETE/MERGE with a condition that cannot depend on the row;
- * - names decided on a catalog from before DDL in the same transaction or query, and unqualified names
- *   beside a masked relation of the same name;
+ * - names decided on a catalog from before DDL in the same transaction, query or pipeline, and
+ *   unqualified names beside a masked relation of the same name, or before a relation of the same
+ *   name later on the path that shows a masked relation's rows (dropped where the catalog cannot see);
+ * - prepared statements run again after the search_path (through ROLLBACK, savepoints, SET LOCAL,
+ *   set_config, RESET ALL, DISCARD ALL) or the catalog changed; names on a search_path the proxy
+ *   does not know;
  * - relations that show a masked table's rows under another name: views (security-invoker, over
  *   views), materialized views, inheritance children, parents, foreign tables, rules; and the DDL
  *   that would make one (INHERIT, ATTACH PARTITION, LIKE, CREATE RULE, CREATE OR REPLACE VIEW);
