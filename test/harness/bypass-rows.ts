@@ -1463,6 +1463,20 @@ export const RESOLUTION_ROWS: Row[] = [
   {
     user: "carol",
     via: "psql",
+    // a search_path changed where the proxy cannot read it: a DO block
+    sql: "DO $$BEGIN PERFORM set_config('search_path', 'pg_catalog, hr', false); END$$",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, public"],
+    sql: "WITH s AS (SELECT set_config('search_path', 'pg_catalog, hr', false)) SELECT * FROM s; SELECT ssn FROM staff",
+    expect: { denied: UNKNOWN_PATH },
+  },
+  {
+    user: "carol",
+    via: "psql",
     sql: "SET ROLE analyst",
     expect: { denied: "role" },
   },
