@@ -511,6 +511,21 @@ deny contains msg if {
 	)
 }
 
+# While the search_path is unknown to the proxy (a set_config it cannot take at its word, a
+# ROLLBACK TO a savepoint it did not see, a disagreement with the server) unqualified names are left
+# unresolved: any of them could be a masked relation, or a view or child showing its rows.
+deny contains msg if {
+	count(active_masks) > 0
+	input.statement.search_path_unknown == true
+	some s in statements
+	some r in object.get(s, "relations", [])
+	not r.resolved == true
+	msg := sprintf(
+		"relation %s is named without a schema while the search_path is unknown to Portcullis: qualify it with its schema (or SET search_path) in a session with masks",
+		[lib.relation_label(r)],
+	)
+}
+
 # An unqualified name resolved to another schema than a masked relation of the same name: what it
 # means can change under the proxy's catalog (another session, or another data plane, drops the table
 # the proxy resolved it to), and then the server reads the masked one where the proxy saw none (a COPY,
@@ -527,6 +542,23 @@ deny contains msg if {
 	msg := sprintf(
 		"relation %s (resolved to %s.%s) has the name of masked relation %s: qualify it with its schema in a session with masks",
 		[r.name, r.schema, r.name, mask_relation(m)],
+	)
+}
+
+# The same for a name that resolved before a relation of the same name later on the path that shows
+# a masked relation's rows (`staff` resolving to public.staff while hr.staff, a view over hr.employees,
+# comes after it): once public.staff is dropped elsewhere, the server reads the view.
+deny contains msg if {
+	count(active_masks) > 0
+	some s in statements
+	some r in object.get(s, "relations", [])
+	r.unqualified == true
+	some hidden in object.get(r, "hides", [])
+	some m in active_masks
+	relation_matches(hidden, mask_relation(m))
+	msg := sprintf(
+		"relation %s (resolved to %s.%s) has the name of a relation later on the search_path that is or shows masked relation %s: qualify it with its schema in a session with masks",
+		[r.name, r.schema, r.name, hidden],
 	)
 }
 

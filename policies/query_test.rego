@@ -814,6 +814,21 @@ test_unqualified_name_after_ddl_denied_to_masked_sessions if {
 	denied_with(admin(r), "named without a schema after DDL")
 }
 
+test_unqualified_name_with_an_unknown_search_path_denied_to_masked_sessions if {
+	s := with_fields(select_from([unresolved("staff", "read")]), {"search_path_unknown": true})
+	denied_with(admin(s), "relation staff is named without a schema while the search_path is unknown to Portcullis")
+	allowed(hr_admin(s))
+	allowed(admin(with_fields(select_from([orders]), {"search_path_unknown": true})))
+}
+
+test_unqualified_name_before_a_view_of_a_masked_relation_denied if {
+	r := object.union(rel("public", "staff", "read"), {"unqualified": true, "hides": ["hr.staff", "hr.employees"]})
+	denied_with(admin(select_from([r])), "relation staff (resolved to public.staff) has the name of a relation later on the search_path that is or shows masked relation hr.employees")
+	allowed(hr_admin(select_from([r])))
+	harmless := object.union(rel("public", "orders", "read"), {"unqualified": true, "hides": ["sales.orders"]})
+	allowed(admin(select_from([harmless])))
+}
+
 test_qualified_name_after_ddl_allowed if {
 	s := with_fields(select_from([orders]), {"ddl_in_transaction": true})
 	allowed(admin(s))

@@ -93,6 +93,12 @@ export interface RelationRef {
    * catalog does not know the relation.
    */
   sources?: string[];
+  /**
+   * For an unqualified name: the relations of the same name in the schemas after `schema` on the path,
+   * and the relations they show ("schema.name"): what the name means once the relation it resolved to
+   * is dropped or renamed where this proxy's catalog does not see it yet.
+   */
+  hides?: string[];
 }
 
 export interface StatementInfo {
@@ -102,6 +108,11 @@ export interface StatementInfo {
    * names are then left unresolved, because the proxy's catalog snapshot cannot see that DDL yet.
    */
   ddl_in_transaction?: boolean;
+  /**
+   * Set by the proxy when it does not know the session's search_path (a set_config it cannot take at its
+   * word, a savepoint it did not see): unqualified names are then left unresolved.
+   */
+  search_path_unknown?: boolean;
   /** The libpg-query node name, e.g. "SelectStmt", "VariableSetStmt". */
   command: string;
   relations: RelationRef[];

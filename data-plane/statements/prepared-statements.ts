@@ -8,6 +8,7 @@ import {
   type FrontendMessage,
 } from "../protocol/frontend-messages.js";
 import type { AnalyzeResult } from "../sql/analysis-cache.js";
+import type { CatalogSnapshot } from "./catalog.js";
 import type { Decider } from "./decide.js";
 import { DENIAL_STATEMENT, type Denials, SYNTAX_ERROR_SQLSTATE } from "./denial.js";
 import type { ResultRewriter } from "./result-rewriter.js";
@@ -125,6 +126,7 @@ export class PreparedStatements {
         emptyStatement(),
         [],
         this.cycles.spec.key(),
+        undefined,
       );
       return true;
     }
@@ -168,7 +170,7 @@ export class PreparedStatements {
     }
     this.results.add(decision.mask);
     const key = this.resolver.resolutionKey(this.cycles.spec, catalog);
-    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], key);
+    this.prepare(cycle, message, toUpstream, parse.name, raw, info, decision.mask ?? [], key, catalog);
   }
 
   /** A Parse the proxy lets through: the statement is prepared, in `spec` now, confirmed at its ParseComplete. */
@@ -181,8 +183,9 @@ export class PreparedStatements {
     info: StatementInfo,
     masks: ColumnMask[],
     pathKey: string,
+    catalog: CatalogSnapshot | undefined,
   ): void {
-    const prepared: Prepared = { raw, info, masks, pathKey };
+    const prepared: Prepared = { raw, info, masks, pathKey, catalog };
     this.cycles.spec.prepared.set(name, prepared);
     cycle.parses.push((state) => state.prepared.set(name, prepared));
     // a named Parse fails if the name is taken: later cycles must know whether it did
@@ -200,13 +203,15 @@ export class PreparedStatements {
       return true;
     }
     const pathKey = this.cycles.spec.key();
-    const key = this.resolver.resolutionKey(this.cycles.spec, this.resolver.decisionCatalog());
-    if (prepared.pathKey === key) {
-      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, key);
+    const current = this.resolver.decisionCatalog();
+    const key = this.resolver.resolutionKey(this.cycles.spec, current);
+    if (prepared.pathKey === key && prepared.catalog === current) {
+      this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, key, current);
       return true;
     }
-    // The search_path, or the schemas of it the role may use, changed since the Parse: the server
-    // resolves the statement's names again now, so the proxy decides again on what they resolve to.
+    // The search_path, the schemas of it the role may use, or the catalog changed since the Parse: the
+    // server may resolve the statement's names again now, so the proxy decides again on what they
+    // resolve to (and keeps that resolution, with what it was made with, for the next Bind).
     const rebind = () => {
       const catalog = this.resolver.decisionCatalog();
       const { info, reasons } = this.resolver.resolve(prepared.raw, this.cycles.spec, catalog);
@@ -220,7 +225,11 @@ export class PreparedStatements {
       }
       this.results.add(decision.mask);
       const again = this.resolver.resolutionKey(this.cycles.spec, catalog);
-      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], again);
+      prepared.info = info;
+      prepared.masks = decision.mask ?? [];
+      prepared.pathKey = again;
+      prepared.catalog = catalog;
+      this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], again, catalog);
     };
     if (!this.resolver.needsCatalog([prepared.raw])) {
       rebind();
@@ -237,13 +246,14 @@ export class PreparedStatements {
     info: StatementInfo,
     masks: ColumnMask[],
     pathKey: string,
+    catalog: CatalogSnapshot | undefined,
   ): void {
     toUpstream.push(message.raw);
     this.cycles.portals.set(portal, {
       cycle: this.cycles.seq,
       info,
       masks,
-      effect: effectOf(raw, info, masks, pathKey),
+      effect: effectOf(raw, info, masks, pathKey, catalog),
     });
   }
 

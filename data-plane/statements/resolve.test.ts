@@ -47,10 +47,32 @@ describe("resolveStatement", () => {
   it("gives an unqualified name the first schema on the path that has it", () => {
     const out = resolveStatement(select(ref(null, "orders")), path("sales", "secret"), catalog);
     expect(out.relations).toEqual([
-      { schema: "sales", name: "orders", access: "read", resolved: true, unqualified: true },
+      {
+        schema: "sales",
+        name: "orders",
+        access: "read",
+        resolved: true,
+        unqualified: true,
+        hides: ["secret.orders"],
+      },
     ]);
     const other = resolveStatement(select(ref(null, "orders")), path("secret", "sales"), catalog);
-    expect(other.relations[0]).toMatchObject({ schema: "secret", resolved: true });
+    expect(other.relations[0]).toMatchObject({ schema: "secret", resolved: true, hides: ["sales.orders"] });
+  });
+
+  it("names what an unqualified name hides later on the path, with what that shows, and nothing else", () => {
+    const view: CatalogRelation = { ...table("hr", "staff"), kind: "view" };
+    const masked = table("hr", "employees");
+    view.sources = [masked.oid];
+    const withView = new CatalogSnapshot(2, [table("public", "staff"), view, masked]);
+    const out = resolveStatement(select(ref(null, "staff")), path("public", "hr"), withView);
+    expect(out.relations[0]).toMatchObject({ schema: "public", hides: ["hr.staff", "hr.employees"] });
+    const first = resolveStatement(select(ref(null, "staff")), path("hr", "public"), withView);
+    expect(first.relations[0]).toMatchObject({ schema: "hr", hides: ["public.staff"] });
+    const alone = resolveStatement(select(ref(null, "staff")), path("public"), withView);
+    expect(alone.relations[0]).not.toHaveProperty("hides");
+    const qualified = resolveStatement(select(ref("public", "staff")), path("public", "hr"), withView);
+    expect(qualified.relations[0]).not.toHaveProperty("hides");
   });
 
   it("skips schemas without the name, and resolves catalog tables through pg_catalog first", () => {

@@ -35,11 +35,25 @@ export function resolveStatement(
       return relation ? described(ref, relation) : ref;
     }
     if (!schemas) return ref;
-    for (const schema of schemas) {
+    for (let i = 0; i < schemas.length; i++) {
+      const schema = schemas[i]!;
       const relation = catalog.find(schema, ref.name);
-      if (relation) return described({ ...ref, schema, resolved: true, unqualified: true }, relation);
+      if (!relation) continue;
+      const found = described({ ...ref, schema, resolved: true, unqualified: true }, relation);
+      const hides = hidden(ref.name, schemas.slice(i + 1));
+      return hides.length > 0 ? { ...found, hides } : found;
     }
     return ref;
+  };
+  // what the name means once the relation it resolved to is gone (dropped or renamed elsewhere, before
+  // this catalog knows): the same name later on the path, and what that relation shows
+  const hidden = (name: string, later: string[]): string[] => {
+    const out: string[] = [];
+    for (const schema of later) {
+      const relation = catalog!.find(schema, name);
+      if (relation) out.push(`${schema}.${name}`, ...catalog!.sources(relation));
+    }
+    return out;
   };
   const lookup = (display: string): CatalogRelation | undefined => {
     if (!catalog) return undefined;

@@ -153,9 +153,18 @@ export class SessionResolver {
     return catalog ? catalog.searchable(this.deps.session.dbRole, schemas) : schemas;
   }
 
-  /** A resolved statement decided after DDL in the open transaction says so (the policy reads it). */
+  /**
+   * A resolved statement decided after DDL in the open transaction, or on a search_path the proxy does
+   * not know, says so (the policy reads it: its unqualified names are unresolved, whatever they mean).
+   */
   private marked(info: StatementInfo, state: SessionState): StatementInfo {
-    return state.ddl ? { ...info, ddl_in_transaction: true } : info;
+    const unknownPath = state.path.schemas() === null;
+    if (!state.ddl && !unknownPath) return info;
+    return {
+      ...info,
+      ...(state.ddl ? { ddl_in_transaction: true } : {}),
+      ...(unknownPath ? { search_path_unknown: true } : {}),
+    };
   }
 
   /**
@@ -204,7 +213,7 @@ export class SessionResolver {
         };
       }
       inner = prepared.info;
-      if (prepared.pathKey !== this.resolutionKey(state, catalog)) {
+      if (prepared.pathKey !== this.resolutionKey(state, catalog) || prepared.catalog !== catalog) {
         const again = this.resolve(prepared.raw, state, catalog);
         if (again.reasons.length > 0) return { info, reasons: again.reasons };
         inner = again.info;

@@ -1,4 +1,5 @@
 import type { ColumnMask, StatementInfo } from "../../proto/policy.js";
+import type { CatalogSnapshot } from "./catalog.js";
 import type { SearchPath } from "./search-path.js";
 import { changesState } from "./statement-traits.js";
 
@@ -19,6 +20,12 @@ export interface Prepared {
    * of it the role could use. The server plans it again when either changes (a REVOKE of USAGE too).
    */
   pathKey: string;
+  /**
+   * The catalog snapshot it was resolved with. The server analyses it again when a relation it names
+   * changes (a DROP of the table a name meant, a rename), and the name may then mean another relation
+   * on the same path: a statement resolved on another snapshot is resolved and decided again.
+   */
+  catalog: CatalogSnapshot | undefined;
 }
 
 export interface Portal {
@@ -78,11 +85,12 @@ export function effectOf(
   info: StatementInfo,
   masks: ColumnMask[],
   pathKey: string,
+  catalog: CatalogSnapshot | undefined,
 ): Effect {
   if (!changesState(info)) return NO_EFFECT;
   let prepared: Prepared | undefined;
   if (info.kind === "prepare" && info.prepared_name !== undefined && info.inner && raw.inner) {
-    prepared = { raw: raw.inner, info: info.inner, masks, pathKey };
+    prepared = { raw: raw.inner, info: info.inner, masks, pathKey, catalog };
   }
   return (state) => {
     state.path.completed(info);

@@ -97,6 +97,7 @@ export class SimpleQueries {
         info,
         decision.mask ?? [],
         info.kind === "prepare" ? this.resolver.resolutionKey(trial, catalog) : pathKey,
+        catalog,
       );
       decided.push({ info, decision, effect });
       if (!decision.allow) denied = true;

@@ -1074,3 +1074,460 @@ export const BYPASS_ROWS: Row[] = [
     expect: { denied: "" },
   },
 ];
+
+/**
+ * A shadow of hr.staff (a view showing hr.employees' rows, no masked relation's name): on
+ * SHADOW_FIRST, `staff` means public.staff until that is dropped, then hr.staff.
+ */
+const SHADOW = "CREATE TABLE public.staff (id int, name text, ssn text)";
+const SHADOW_FIRST = "SET search_path = pg_catalog, public, hr";
+const DROP_SHADOW = "DROP TABLE public.staff";
+const STAFF = showsMasked("hr.staff");
+const UNKNOWN_PATH = "is named without a schema while the search_path is unknown to Portcullis";
+/** `staff` on SHADOW_FIRST beside public.staff: hr.staff comes after it on the path. */
+const HIDES_STAFF =
+  "relation staff (resolved to public.staff) has the name of a relation later on the search_path that is or shows masked relation hr.employees";
+/**
+ * A statement prepared as `SELECT ssn FROM staff` on SHADOW_FIRST is refused (HIDES_STAFF), so what
+ * runs it later is refused too, whatever happened in between: the catalog changing under a statement
+ * prepared before is proved by statement-policy-bypasses.int.test.ts with a view made after the Parse.
+ */
+const PREPARED_REFUSED = 'prepared statement "p" does not exist';
+
+/**
+ * Statements decided once and run again later (a prepared statement, a cached resolution) after what
+ * their names resolve to changed: the search_path (in a transaction, rolled back, by set_config,
+ * RESET ALL, DISCARD ALL), the catalog (DDL, committed or not), or both.
+ */
+export const RESOLUTION_ROWS: Row[] = [
+  {
+    user: "carol",
+    via: "psql",
+    // once public.staff is dropped where this proxy's catalog does not see it yet, `staff` is hr.staff
+    before: [SHADOW, SHADOW_FIRST],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: HIDES_STAFF },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: [SHADOW, SHADOW_FIRST],
+    sql: "SELECT name FROM staff WHERE ssn = $1",
+    params: ["123-45-6789"],
+    expect: { denied: HIDES_STAFF },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [SHADOW, SHADOW_FIRST],
+    sql: "PREPARE p AS SELECT ssn FROM staff",
+    expect: { denied: HIDES_STAFF },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [SHADOW, SHADOW_FIRST],
+    sql: "SELECT ssn FROM public.staff",
+    expect: { rows: [] },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // the server resolves `staff` again when the table it meant is dropped: so must the proxy
+    before: [SHADOW, SHADOW_FIRST, { name: "p", text: "SELECT ssn FROM staff" }, DROP_SHADOW],
+    beforeErrors: 1,
+    sql: "EXECUTE p",
+    expect: { denied: PREPARED_REFUSED },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: [SHADOW, SHADOW_FIRST, { name: "p", text: "SELECT ssn FROM staff" }, DROP_SHADOW],
+    beforeErrors: 1,
+    named: "p",
+    sql: "SELECT ssn FROM staff",
+    // node-postgres parses it again: refused for what the name means now
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    // a statement naming a relation after the DROP: the Bind finds a fresh snapshot (a newer one)
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      DROP_SHADOW,
+      "SELECT 1 FROM sales.orders LIMIT 0",
+    ],
+    beforeErrors: 1,
+    named: "p",
+    sql: "SELECT ssn FROM staff",
+    // node-postgres parses it again: refused for what the name means now
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      "ALTER TABLE public.staff RENAME TO staff_renamed",
+      "DROP TABLE public.staff_renamed",
+    ],
+    beforeErrors: 1,
+    sql: "EXPLAIN ANALYZE EXECUTE p",
+    expect: { denied: PREPARED_REFUSED },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // the DROP earlier in the same query: the EXECUTE is resolved again, after DDL (names unresolved)
+    before: [SHADOW, SHADOW_FIRST, { name: "p", text: "SELECT ssn FROM staff" }],
+    beforeErrors: 1,
+    sql: `${DROP_SHADOW}; EXECUTE p`,
+    expect: { denied: PREPARED_REFUSED },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // a DDL rolled back to a savepoint still counts until the transaction ends
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      "BEGIN",
+      "SAVEPOINT a",
+      DROP_SHADOW,
+      "ROLLBACK TO a",
+    ],
+    beforeErrors: 1,
+    sql: "EXECUTE p",
+    expect: { denied: PREPARED_REFUSED },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      "BEGIN",
+      "SAVEPOINT a",
+      DROP_SHADOW,
+      "ROLLBACK TO a",
+    ],
+    beforeErrors: 1,
+    named: "p",
+    sql: "SELECT ssn FROM staff",
+    // node-postgres parses it again: refused for what the name means now
+    expect: { denied: "" },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // the DROP failed with its transaction (an error, then COMMIT rolls back): staff is public.staff still
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      "BEGIN",
+      DROP_SHADOW,
+      "SELECT 1/0",
+      "COMMIT",
+    ],
+    beforeErrors: 2,
+    sql: "EXECUTE p",
+    expect: { denied: PREPARED_REFUSED },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // an implicit transaction (a multi-statement query) that fails undoes its DROP
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      `${DROP_SHADOW}; SELECT 1/0`,
+    ],
+    beforeErrors: 2,
+    sql: "EXECUTE p",
+    expect: { denied: PREPARED_REFUSED },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // a DROP that committed in a multi-statement query, the EXECUTE in the next query
+    before: [SHADOW, SHADOW_FIRST, { name: "p", text: "SELECT ssn FROM staff" }, `SELECT 1; ${DROP_SHADOW}`],
+    beforeErrors: 1,
+    sql: "EXECUTE p",
+    expect: { denied: PREPARED_REFUSED },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // the table dropped and made again (another OID): the server analyses p again, on the new one
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      `BEGIN; ${DROP_SHADOW}; ${SHADOW}; COMMIT`,
+    ],
+    beforeErrors: 1,
+    sql: "EXECUTE p",
+    expect: { denied: PREPARED_REFUSED },
+    after: [DROP_SHADOW],
+  },
+  // -- the search_path through transactions: every SET undone where the server undoes it
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr", "BEGIN", "SET search_path = pg_catalog, public", "ROLLBACK"],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [
+      "SET search_path = pg_catalog, hr",
+      "BEGIN",
+      "SET search_path = pg_catalog, public",
+      "SELECT 1/0",
+      "COMMIT",
+    ],
+    beforeErrors: 1,
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr", "SET search_path = pg_catalog, public; SELECT 1/0"],
+    beforeErrors: 1,
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr"],
+    sql: "BEGIN; SAVEPOINT a; SET search_path = pg_catalog, public; ROLLBACK TO a; SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, public"],
+    sql: "BEGIN; SAVEPOINT a; SET search_path = pg_catalog, hr; RELEASE a; SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [
+      "SET search_path = pg_catalog, hr",
+      "BEGIN",
+      "SET LOCAL search_path = pg_catalog, public",
+      "COMMIT",
+    ],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    // a set_config that runs for some rows only: the path is unknown after it
+    before: [
+      "SET search_path = pg_catalog, public",
+      "SELECT 1 FROM sales.orders WHERE set_config('search_path', 'pg_catalog, hr', false) IS NOT NULL LIMIT 1",
+    ],
+    sql: "SELECT ssn FROM staff WHERE $1",
+    params: [true],
+    expect: { denied: UNKNOWN_PATH },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, public"],
+    sql: "BEGIN; SELECT set_config('search_path', 'pg_catalog, hr', true); SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, public"],
+    sql: "SELECT set_config('search_path', 'pg_catalog, ' || 'hr', false); SELECT ssn FROM staff",
+    expect: { denied: UNKNOWN_PATH },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr"],
+    // RESET ALL: the role's default, on which employees is public.employees
+    sql: "RESET ALL; SELECT ssn FROM employees",
+    expect: { denied: "(resolved to public.employees) has the name of masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr", "DISCARD ALL"],
+    sql: "SELECT ssn FROM employees",
+    expect: { denied: "(resolved to public.employees) has the name of masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // the search_path changed since the PREPARE: the server resolves `staff` again, to hr.staff
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      { name: "p", text: "SELECT ssn FROM staff" },
+      "SET search_path = pg_catalog, hr",
+    ],
+    beforeErrors: 1,
+    sql: "EXECUTE p",
+    expect: { denied: PREPARED_REFUSED },
+    after: [DROP_SHADOW],
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ['SET search_path = pg_catalog, "hr"'],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = PG_CATALOG, HR"],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr"],
+    sql: "BEGIN; SET search_path = pg_catalog, public; ROLLBACK AND CHAIN; SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, hr"],
+    sql: "SET search_path TO DEFAULT; SELECT ssn FROM employees",
+    expect: { denied: "(resolved to public.employees) has the name of masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    before: ["SET search_path = pg_catalog, public", "BEGIN", "SET LOCAL search_path = pg_catalog, hr"],
+    sql: "SELECT ssn FROM staff WHERE id > $1",
+    params: [0],
+    expect: { denied: STAFF },
+  },
+  {
+    user: "alice",
+    via: "psql",
+    // the path changed since the PREPARE: resolved again, on a path where `orders` is nothing
+    before: [
+      SALES_PATH,
+      { name: "p", text: "SELECT count(*) FROM orders" },
+      "SET search_path = pg_catalog, hr",
+    ],
+    sql: "EXECUTE p",
+    expect: { denied: "relation orders could not be resolved to a schema" },
+  },
+  {
+    user: "alice",
+    via: "pg",
+    before: [
+      SALES_PATH,
+      { name: "p", text: "SELECT count(*) FROM orders" },
+      "SET search_path = pg_catalog, hr",
+    ],
+    named: "p",
+    sql: "SELECT count(*) FROM orders",
+    expect: { denied: "relation orders could not be resolved to a schema" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // a search_path changed where the proxy cannot read it: a DO block
+    sql: "DO $$BEGIN PERFORM set_config('search_path', 'pg_catalog, hr', false); END$$",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: ["SET search_path = pg_catalog, public"],
+    sql: "WITH s AS (SELECT set_config('search_path', 'pg_catalog, hr', false)) SELECT * FROM s; SELECT ssn FROM staff",
+    expect: { denied: UNKNOWN_PATH },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SET ROLE analyst",
+    expect: { denied: "role" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SET SESSION AUTHORIZATION analyst",
+    expect: { denied: "" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // a temporary table is searched before every schema (and the catalog never lists it)
+    before: ["CREATE TEMP TABLE staff (id int, ssn text)", "SET search_path = pg_catalog, hr"],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: STAFF },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE TEMP VIEW staff AS SELECT id, ssn FROM hr.employees",
+    expect: { denied: "masked column" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    sql: "CREATE TEMP TABLE staff () INHERITS (hr.employees)",
+    expect: { denied: "on masked relation hr.employees" },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    // a set_config the proxy cannot take at its word: the path is unknown, `staff` unresolved
+    before: ["SELECT set_config('search_path', 'pg_catalog, hr', false) WHERE true"],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: UNKNOWN_PATH },
+  },
+  {
+    user: "carol",
+    via: "psql",
+    before: [
+      SHADOW,
+      SHADOW_FIRST,
+      "BEGIN",
+      "SAVEPOINT a",
+      "SET LOCAL search_path = pg_catalog, hr",
+      "ROLLBACK TO a",
+    ],
+    sql: "SELECT ssn FROM staff",
+    expect: { denied: HIDES_STAFF },
+    after: [DROP_SHADOW],
+  },
+];
+BYPASS_ROWS.push(...RESOLUTION_ROWS);

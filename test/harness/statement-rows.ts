@@ -27,13 +27,26 @@ export interface Row {
   sql: string;
   /** pg: parameters ($1, …), sent in the extended protocol. */
   params?: unknown[];
-  /** Statements the same session runs first, each as its own Query. */
-  before?: string[];
+  /**
+   * Statements the same session runs first, each as its own Query; a `{ name, text }` one prepares (and
+   * runs) a named statement: pg parses it under that name, psql runs `PREPARE name AS text`.
+   */
+  before?: (string | Named)[];
+  /** Statements the same session runs after the row (and its ROLLBACK): to undo what `before` made. */
+  after?: string[];
+  /** pg: the row's statement is sent under this prepared-statement name (prepared by `before`: Bind only). */
+  named?: string;
   /** Errors expected from `before` (they do not stop the row). */
   beforeErrors?: number;
   expect: Expect;
   /** For an allowed write: a superuser query on PostgreSQL and what it must print afterwards. */
   check?: [sql: string, equals: string];
+}
+
+/** A named prepared statement a row's session makes first. */
+export interface Named {
+  name: string;
+  text: string;
 }
 
 interface Outcome {
@@ -119,9 +132,11 @@ export class StatementRows {
 
   private async psql(row: Row): Promise<Outcome> {
     const args = ["-A", "-t", "-v", "ON_ERROR_STOP=0", "-v", "VERBOSITY=verbose"];
-    for (const b of row.before ?? []) args.push("-c", b);
+    for (const b of row.before ?? [])
+      args.push("-c", typeof b === "string" ? b : `PREPARE ${b.name} AS ${b.text}`);
     // a ROLLBACK first: a row may leave a transaction block open (and aborted by its denial)
     args.push("-c", "\\echo <<<", "-c", row.sql, "-c", "\\echo >>> :SQLSTATE", "-c", "ROLLBACK");
+    for (const a of row.after ?? []) args.push("-c", a);
     args.push("-c", "SELECT 'alive'");
     const result = await this.stack.psql(this.tokens[row.user], args);
     const out = result.stdout.split("\n");
@@ -152,7 +167,7 @@ export class StatementRows {
     try {
       let beforeErrors = 0;
       for (const b of row.before ?? [])
-        await client.query(b).then(
+        await client.query(typeof b === "string" ? b : { name: b.name, text: b.text }).then(
           (r) => seen.push(JSON.stringify(r.rows)),
           (err: Error) => {
             beforeErrors++;
@@ -162,6 +177,7 @@ export class StatementRows {
       let outcome: Omit<Outcome, "alive" | "beforeErrors" | "all">;
       try {
         const result = await client.query({
+          ...(row.named !== undefined ? { name: row.named } : {}),
           text: row.sql,
           values: row.params ?? [],
           rowMode: "array",
@@ -177,6 +193,7 @@ export class StatementRows {
         outcome = { lines: [], sqlstate: e.code ?? "?????", message: e.message };
       }
       await client.query("ROLLBACK").catch(() => {});
+      for (const a of row.after ?? []) await client.query(a);
       const alive = await client.query("SELECT 'alive' AS a").then(
         (r) => r.rows[0]?.a === "alive",
         () => false,
