@@ -96,6 +96,14 @@ export interface BundleWatcherOptions {
   /** Authentication, TLS… for the NATS client. */
   connectionOptions?: Partial<ConnectionOptions>;
   logger?: Logger;
+  /**
+   * The KV key watched (default BUS.activeKey). The shadow watcher reads BUS.shadowKey, without the
+   * live subject, status reports or a copy on disk (`shadow: true`).
+   */
+  key?: string;
+  shadow?: boolean;
+  /** Told when the key is deleted (a shadow revision ended); the watcher forgets what it loaded. */
+  onCleared?: () => void;
 }
 
 export interface BundleWatcherState {
@@ -193,6 +201,8 @@ export class BundleWatcher {
   #fetchFailures = 0;
   #stopped = false;
   #listeners = new Set<(state: BundleWatcherState) => void>();
+  readonly #key: string;
+  readonly #shadow: boolean;
 
   constructor(options: BundleWatcherOptions) {
     this.#options = options;
@@ -200,6 +210,8 @@ export class BundleWatcher {
     this.#version = options.version ?? packageVersion();
     this.#kvBucket = options.kvBucket ?? BUS.bundleKv;
     this.#objectBucket = options.objectBucket ?? BUS.bundleObjects;
+    this.#key = options.key ?? BUS.activeKey;
+    this.#shadow = options.shadow ?? false;
     this.#link = new NatsLink({
       servers: options.servers,
       name: `portcullis-data-plane-${options.id}`,
@@ -216,9 +228,11 @@ export class BundleWatcher {
   start(): void {
     if (this.#stopped) throw new Error("the bundle watcher was stopped");
     this.#link.start();
-    const status = this.#options.statusIntervalMs ?? 10_000;
-    this.#statusTimer = setInterval(() => void this.reportNow(), status);
-    this.#statusTimer.unref();
+    if (!this.#shadow) {
+      const status = this.#options.statusIntervalMs ?? 10_000;
+      this.#statusTimer = setInterval(() => void this.reportNow(), status);
+      this.#statusTimer.unref();
+    }
     const check = this.#options.checkIntervalMs ?? 5_000;
     this.#checkTimer = setInterval(() => void this.checkNow(), check);
     this.#checkTimer.unref();
@@ -337,8 +351,9 @@ export class BundleWatcher {
     const kv = this.#kv;
     if (!kv || !this.#link.connected) return;
     try {
-      const entry = await kv.get(BUS.activeKey);
+      const entry = await kv.get(this.#key);
       if (entry && entry.operation === "PUT") this.#consider(entry.value, false);
+      else if (this.#shadow) this.#cleared();
     } catch (err) {
       this.#logger.debug({ err: (err as Error).message }, "reading the bundle pointer failed");
     }
@@ -348,7 +363,7 @@ export class BundleWatcher {
   /** Publishes a status report now (when connected). */
   async reportNow(): Promise<void> {
     const nc = this.#link.connection;
-    if (!nc) return;
+    if (!nc || this.#shadow) return;
     const report: StatusReport = {
       id: this.#options.id,
       region: this.#options.region,
@@ -378,25 +393,45 @@ export class BundleWatcher {
     const kv = await new Kvm(nc).open(this.#kvBucket);
     this.#kv = kv;
     this.#watch?.stop();
-    const watch = await kv.watch({ key: BUS.activeKey });
+    const watch = await kv.watch({ key: this.#key });
     this.#watch = watch;
     void (async () => {
       try {
         for await (const entry of watch) {
           if (entry.operation === "PUT") this.#consider(entry.value, entry.isUpdate);
+          else this.#cleared();
         }
       } catch (err) {
         this.#logger.debug({ err: (err as Error).message }, "bundle pointer watch ended");
       }
     })();
     this.#liveSub?.unsubscribe();
-    this.#liveSub = nc.subscribe(BUS.bundlesLiveSubject, {
-      callback: (err, msg) => {
-        if (!err) this.#onLive(msg.data);
-      },
-    });
+    this.#liveSub = this.#shadow
+      ? undefined
+      : nc.subscribe(BUS.bundlesLiveSubject, {
+          callback: (err, msg) => {
+            if (!err) this.#onLive(msg.data);
+          },
+        });
     this.#notify();
     void this.reportNow();
+  }
+
+  /** The key was deleted (or is absent): nothing is wanted any more. */
+  #cleared(): void {
+    if (!this.#loaded && !this.#wanted && !this.#pending) return;
+    this.#loaded = undefined;
+    this.#wanted = undefined;
+    this.#pending = undefined;
+    this.#loadError = undefined;
+    this.#failedKey = undefined;
+    this.#logger.info({ key: this.#key }, "bundle pointer deleted");
+    try {
+      this.#options.onCleared?.();
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, "onCleared threw");
+    }
+    this.#notify();
   }
 
   /** A live bundle message: used when its bytes are the pointer's, ignored (with a log line) if not. */
@@ -504,9 +539,15 @@ export class BundleWatcher {
       void this.reportNow();
       return;
     }
+    if (this.#shadow && !this.#wanted) {
+      // deleted while it loaded: undo
+      this.#options.onCleared?.();
+      return;
+    }
     const loadedAt = new Date().toISOString();
     // Kept on disk before the state says it is loaded: a reported revision is one a restart can use.
-    await this.#saveLastGood(bytes, pointer).catch((err: Error) =>
+    // (A shadow revision is not: it is read again from NATS.)
+    await (this.#shadow ? Promise.resolve() : this.#saveLastGood(bytes, pointer)).catch((err: Error) =>
       log.warn(
         { err: err.message, stateDir: this.#options.stateDir },
         "cannot keep the last good bundle on disk",

@@ -20,6 +20,7 @@ import {
   decodeTarget,
   type FrontendMessage,
 } from "../protocol/frontend-messages.js";
+import type { ShadowVerdict } from "../policy/shadow-evaluator.js";
 import type { RelayStages } from "../session/relay.js";
 import type { AnalyzeResult } from "../sql/analysis-cache.js";
 import { normalize } from "../sql/parser.js";
@@ -64,6 +65,10 @@ export interface DecisionRecord {
   revision: string | undefined;
   cached: boolean;
   evalMicros: number;
+  /** The policy input the decision was made on (absent when the policy was not asked). */
+  input?: QueryInput;
+  /** What a shadow revision decided, when it disagreed (data-plane/policy/shadow-evaluator.ts). */
+  shadow?: ShadowVerdict;
 }
 
 export interface GateDependencies {
@@ -1141,11 +1146,6 @@ export class StatementGate implements RelayStages {
       ? undefined
       : ((shapeKey !== undefined ? this.deps.decisions.get(shapeKey) : undefined) ??
         this.deps.decisions.get(key));
-    if (hit) {
-      this.record(protocol, info, info.text, hit, true, 0, runtime.revision);
-      return { decision: hit };
-    }
-    // the policy's input is built only when the policy is asked
     const input: QueryInput = {
       session: {
         id: this.deps.session.id,
@@ -1161,6 +1161,10 @@ export class StatementGate implements RelayStages {
       statement_count: count,
       now_ns: Date.now() * 1_000_000,
     };
+    if (hit) {
+      this.record(protocol, info, info.text, hit, true, 0, runtime.revision, input);
+      return { decision: hit };
+    }
     const started = performance.now();
     const decision = runtime.evaluateQuery(input);
     const micros = (performance.now() - started) * 1000;
@@ -1169,7 +1173,7 @@ export class StatementGate implements RelayStages {
       if (shapeKey !== undefined && runtime.isCacheableByShape(input))
         this.deps.decisions.set(shapeKey, decision);
     }
-    this.record(protocol, info, info.text, decision, false, micros, runtime.revision);
+    this.record(protocol, info, info.text, decision, false, micros, runtime.revision, input);
     return { decision };
   }
 
@@ -1206,6 +1210,7 @@ export class StatementGate implements RelayStages {
     cached = false,
     evalMicros = 0,
     revision = this.deps.policy.current()?.revision,
+    input?: QueryInput,
   ): void {
     this.deps.onDecision?.({
       session: this.deps.session,
@@ -1216,6 +1221,7 @@ export class StatementGate implements RelayStages {
       revision,
       cached,
       evalMicros,
+      ...(input ? { input } : {}),
     });
   }
 
