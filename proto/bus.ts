@@ -246,7 +246,10 @@ export const decisionRecordSchema = z.object({
    */
   input_json: z.string().max(MAX_DECISION_INPUT_CHARS).optional(),
   /** Query decisions: the decision's masks as JSON (absent when none). */
-  mask_json: z.string().max(64 * 1024).optional(),
+  mask_json: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
   /** Set when a shadow revision was loaded and decided otherwise (never enforced). */
   shadow: z
     .object({

@@ -44,6 +44,7 @@ import {
   type ControlPlaneStore,
   type StoredPolicyError,
 } from "../store/index.js";
+import { type PolicyChangeApi, PolicyChangeRequestError } from "./policy-change-api.js";
 import { AdminRequestError, type SessionAdminApi } from "./session-api.js";
 
 /** Who is calling, as established by `authorize`; recorded with activations and publishes. */
@@ -90,6 +91,8 @@ export interface AdminServerOptions {
   credentials?: grpc.ServerCredentials;
   reflection?: boolean;
   logger: Logger;
+  /** Shadow revisions, ShadowReport and ReplayDecisions (policy-change-api.ts). */
+  policyChange?: PolicyChangeApi;
   /** Largest request accepted (PublishBundle sources); default 80 MiB. */
   maxReceiveBytes?: number;
 }
@@ -225,7 +228,22 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
     activated_at: a.activatedAt,
     published: a.published,
     publish_error: a.publishError ?? "",
+    mode: "active",
   });
+  const policyChange = (): PolicyChangeApi => {
+    if (!options.policyChange) throw new StatusError(grpc.status.UNAVAILABLE, "not available on this server");
+    return options.policyChange;
+  };
+  const policyChangeCall = async <T>(run: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof PolicyChangeRequestError)
+        throw new StatusError(grpc.status.FAILED_PRECONDITION, err.message);
+      if (err instanceof DecisionQueryError) throw new StatusError(grpc.status.INVALID_ARGUMENT, err.message);
+      throw err;
+    }
+  };
 
   const fleetStatus = (includeStale: boolean): FleetStatusMessage => {
     const active = store.bundles.active();
@@ -271,6 +289,13 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
         throw err;
       }
     }),
+
+    ShadowReport: unary("ShadowReport", async (request) =>
+      policyChangeCall(() => policyChange().shadowReport(request)),
+    ),
+    ReplayDecisions: unary("ReplayDecisions", async (request) =>
+      policyChangeCall(() => policyChange().replay(request)),
+    ),
 
     ListBundles: unary("ListBundles", async (request) => {
       const statuses = (request.statuses ?? []).map((s) => s.trim().toLowerCase()).filter(Boolean);
@@ -336,8 +361,12 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
     }),
 
     ActivateBundle: unary("ActivateBundle", async (request, caller) => {
-      if (!request.revision)
+      if (!request.revision && !(request.mode === "shadow" && request.clear))
         throw new StatusError(grpc.status.INVALID_ARGUMENT, "give the revision to activate");
+      const mode = request.mode || "active";
+      if (mode === "shadow") return policyChangeCall(() => policyChange().setShadow(request, caller.subject));
+      if (mode !== "active")
+        throw new StatusError(grpc.status.INVALID_ARGUMENT, `mode is "active" or "shadow", not "${mode}"`);
       const revision = store.bundles.resolveRevision(request.revision);
       const outcome = await pipeline.activate(revision, {
         by: caller.subject,

@@ -36,8 +36,8 @@ import {
   MAX_DECISION_SQL_CHARS,
 } from "../../proto/bus.js";
 import type { ConnectionDecision, ConnectionInput, StatementInfo } from "../../proto/policy.js";
-import { normalize } from "../sql/parser.js";
 import type { ShadowVerdict } from "../policy/shadow-evaluator.js";
+import { normalize } from "../sql/parser.js";
 import type { DecisionRecord as StatementDecision } from "../statements/statement-gate.js";
 import { replayableQueryInput } from "./replayable-input.js";
 
@@ -467,7 +467,9 @@ export class DecisionLog {
       client_addr: "",
       application_name: "",
       ...inputJson(event.input ? replayableQueryInput(event.input, (t) => this.#placeholders(t)) : undefined),
-      ...(event.decision.mask?.length ? { mask_json: cut(JSON.stringify(event.decision.mask), 64 * 1024) } : {}),
+      ...(event.decision.mask?.length
+        ? { mask_json: cut(JSON.stringify(event.decision.mask), 64 * 1024) }
+        : {}),
       ...shadowField(event.shadow),
     };
   }

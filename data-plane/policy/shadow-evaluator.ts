@@ -188,11 +188,7 @@ export class ShadowEvaluator {
       const candidate = job.runtime.evaluateConnection(job.input);
       const enforced = job.event.decision;
       change =
-        enforced.allow === candidate.allow
-          ? undefined
-          : enforced.allow
-            ? "allow_to_deny"
-            : "deny_to_allow";
+        enforced.allow === candidate.allow ? undefined : enforced.allow ? "allow_to_deny" : "deny_to_allow";
       verdict = { revision: job.runtime.revision, allow: candidate.allow, reasons: candidate.reasons };
     }
     this.#evaluated++;

@@ -10,6 +10,7 @@ import type {
   StatementInfo,
   TokenClaims,
 } from "../../proto/policy.js";
+import type { ShadowVerdict } from "../policy/shadow-evaluator.js";
 import { errorResponse, type TransactionStatus } from "../protocol/backend-messages.js";
 import { ProtocolError, SQLSTATE } from "../protocol/errors.js";
 import {
@@ -20,7 +21,6 @@ import {
   decodeTarget,
   type FrontendMessage,
 } from "../protocol/frontend-messages.js";
-import type { ShadowVerdict } from "../policy/shadow-evaluator.js";
 import type { RelayStages } from "../session/relay.js";
 import type { AnalyzeResult } from "../sql/analysis-cache.js";
 import { normalize } from "../sql/parser.js";

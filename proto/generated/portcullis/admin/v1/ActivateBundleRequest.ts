@@ -4,9 +4,13 @@
 export interface ActivateBundleRequest {
   'revision'?: (string);
   'reason'?: (string);
+  'mode'?: (string);
+  'clear'?: (boolean);
 }
 
 export interface ActivateBundleRequest__Output {
   'revision': (string);
   'reason': (string);
+  'mode': (string);
+  'clear': (boolean);
 }

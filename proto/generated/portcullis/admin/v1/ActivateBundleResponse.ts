@@ -7,6 +7,7 @@ export interface ActivateBundleResponse {
   'activated_at'?: (string);
   'published'?: (boolean);
   'publish_error'?: (string);
+  'mode'?: (string);
 }
 
 export interface ActivateBundleResponse__Output {
@@ -15,4 +16,5 @@ export interface ActivateBundleResponse__Output {
   'activated_at': (string);
   'published': (boolean);
   'publish_error': (string);
+  'mode': (string);
 }
