@@ -116,8 +116,8 @@ export class ShadowEvaluator {
    */
   statement(input: QueryInput | undefined, event: ShadowSubject<QueryDecision>, publish: () => void): void {
     const runtime = this.#runtime;
-    if (!runtime || !input) return publish();
-    this.#enqueue({ kind: "query", runtime, input, event, publish });
+    if (!runtime || !input) publish();
+    else this.#enqueue({ kind: "query", runtime, input, event, publish });
   }
 
   connection(
@@ -127,8 +127,8 @@ export class ShadowEvaluator {
     policyAsked: boolean,
   ): void {
     const runtime = this.#runtime;
-    if (!runtime || !policyAsked) return publish();
-    this.#enqueue({ kind: "connection", runtime, input, event, publish });
+    if (!runtime || !policyAsked) publish();
+    else this.#enqueue({ kind: "connection", runtime, input, event, publish });
   }
 
   /** Resolves once every queued decision has been evaluated and published. */
