@@ -121,7 +121,9 @@ export class ActivationGuard {
             `of ${held.revision} in force: an older pointer re-published`,
         );
       }
-      if (!same && manifestSequence < held.manifestSequence && !signed.rollback) {
+      // (a shadow revision may be any built bundle, older ones included: it is never enforced)
+      const shadow = this.#jwsType !== ACTIVATION_JWS_TYPE;
+      if (!same && !shadow && manifestSequence < held.manifestSequence && !signed.rollback) {
         throw new ActivationRefusedError(
           "older_bundle",
           `bundle ${signed.revision} (sequence ${manifestSequence}) is older than ${held.revision} ` +
