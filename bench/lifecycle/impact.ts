@@ -14,8 +14,9 @@
  *   shadow.expected          the customers statements run (what the shadow should disagree on)
  *   shadow.decisions         decisions the shadow revision was asked about
  *
- * Then every decision of the workload, as the control plane stored it (≥ 20,000), is replayed
- * against the audit revision (ReplayDecisions):
+ * Then every decision of the workload, as the control plane stored it, copied under new record ids
+ * until the log holds at least 20,000 (the same records the real gate built, each copy a decision
+ * with the same known answer), is replayed against the audit revision (ReplayDecisions):
  *
  *   impact.decisions_per_s   replay speed, as the control plane measured its loop (SQLite rows
  *                            streamed, JSON parsed, wasm evaluated, compared)
@@ -40,7 +41,9 @@ const ORDERS = "SELECT count(*) AS n FROM sales.orders WHERE id < 100";
 /** One statement in SHARE reads sales.customers. */
 const SHARE = 5;
 const SESSIONS = 8;
-const STATEMENTS_PER_SESSION = 2_600;
+const STATEMENTS_PER_SESSION = 300;
+/** Decisions replayed at least: the workload's stored records, copied (new ids) until there are this many. */
+const REPLAY_AT_LEAST = 20_000;
 
 const log = (line: string) => process.stderr.write(`[impact] ${line}\n`);
 
@@ -135,7 +138,21 @@ export async function measureImpact(): Promise<Record<string, unknown>> {
       120_000,
       200,
     );
-    log(`${stored()} decisions stored; replaying against the audit revision`);
+    const copies = Math.max(0, Math.ceil(REPLAY_AT_LEAST / expectedRecords) - 1);
+    const columns = (cp.store.db.prepare("PRAGMA table_info(decisions)").all() as { name: string }[])
+      .map((c) => c.name)
+      .filter((c) => c !== "id" && c !== "record_id");
+    const copy = cp.store.db.prepare(
+      `INSERT INTO decisions (record_id, ${columns.join(", ")})
+       SELECT record_id || '-copy-' || @n, ${columns.join(", ")} FROM decisions
+       WHERE at >= @since AND input_json IS NOT NULL AND record_id NOT LIKE '%-copy-%'`,
+    );
+    cp.store.db.transaction(() => {
+      for (let n = 1; n <= copies; n++) copy.run({ n, since });
+    })();
+    log(
+      `${stored()} decisions stored (${copies} copies of the workload's); replaying against the audit revision`,
+    );
 
     const replay = await admin.ReplayDecisions({ against: audit, since, max_flips: 1 });
     const flipsFound = replay.allow_to_deny + replay.deny_to_allow + replay.mask_change;
@@ -146,7 +163,8 @@ export async function measureImpact(): Promise<Record<string, unknown>> {
         decisions: replay.replayed,
         replay_ms: Math.round(replay.duration_ms),
         flips_found: flipsFound,
-        flips_expected: customers,
+        flips_expected: customers * (copies + 1),
+        candidate_evaluations: replay.evaluations,
         allow_to_deny: replay.allow_to_deny,
         deny_to_allow: replay.deny_to_allow,
         mask_change: replay.mask_change,

@@ -104,6 +104,7 @@ export class PolicyChangeApi {
     return {
       against: revision,
       replayed: result.replayed,
+      evaluations: result.evaluations,
       duration_ms: result.durationMs,
       decisions_per_s: result.decisionsPerS,
       ...result.groups.totals,

@@ -3,6 +3,11 @@
  * text normalized) re-evaluated with a candidate revision's runtime in a tight loop, rows streamed
  * from SQLite. A flip is a decision the candidate makes otherwise than the recorded one: allow to
  * deny, deny to allow, or (both allowing a statement) other masks.
+ *
+ * Statement decisions the candidate declares cacheable (portcullis/query/cacheable) are memoised
+ * under the key the data plane's decision cache uses — everything but the session id, the clock
+ * and the volatile token claims — so a log of the same statements by the same people costs one
+ * evaluation per distinct statement and identity: the same contract the proxy relies on.
  */
 import type { PolicyRuntime } from "../../common/policy/runtime.js";
 import type { ConnectionInput, QueryDecision, QueryInput } from "../../proto/policy.js";
@@ -35,6 +40,8 @@ export interface ReplayedFlip {
 export interface ReplayResult {
   against: string;
   replayed: number;
+  /** Statement evaluations the candidate ran (the rest came from its cacheable decisions). */
+  evaluations: number;
   durationMs: number;
   decisionsPerS: number;
   flips: ReplayedFlip[];
@@ -49,6 +56,62 @@ function maskKey(mask: QueryDecision["mask"] | undefined): string {
     .join("\u0001");
 }
 
+/** Token claims that change from one token to the next of the same identity (as the data plane's cache key). */
+const VOLATILE_CLAIMS = new Set([
+  "exp",
+  "iat",
+  "nbf",
+  "jti",
+  "auth_time",
+  "at_hash",
+  "c_hash",
+  "nonce",
+  "sid",
+]);
+const MEMO_ENTRIES = 100_000;
+
+function identityKey(session: QueryInput["session"]): string {
+  const claims = Object.fromEntries(
+    Object.entries(session.claims ?? {})
+      .filter(([k]) => !VOLATILE_CLAIMS.has(k))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+  return JSON.stringify([session.subject, session.db_role, session.database, session.region, claims]);
+}
+
+/** The candidate's query decisions, memoised when it declares them cacheable. */
+class QueryReplayer {
+  readonly #memo = new Map<string, QueryDecision>();
+  readonly #identities = new Map<string, string>();
+  evaluations = 0;
+
+  constructor(private readonly candidate: PolicyRuntime) {}
+
+  decide(input: QueryInput): QueryDecision {
+    const memoable = this.candidate.hasCacheable && input.session && input.statement;
+    let key: string | undefined;
+    if (memoable) {
+      const sessionId = input.session.id ?? "";
+      let identity = this.#identities.get(sessionId);
+      if (identity === undefined) {
+        identity = identityKey(input.session);
+        if (this.#identities.size > MEMO_ENTRIES) this.#identities.clear();
+        this.#identities.set(sessionId, identity);
+      }
+      key = `${identity}\u0000${input.protocol}${input.statement_index}/${input.statement_count}\u0000${JSON.stringify(input.statement)}`;
+      const hit = this.#memo.get(key);
+      if (hit) return hit;
+    }
+    this.evaluations++;
+    const decision = this.candidate.evaluateQuery(input);
+    if (key !== undefined && this.candidate.isCacheable(input)) {
+      if (this.#memo.size > MEMO_ENTRIES) this.#memo.clear();
+      this.#memo.set(key, decision);
+    }
+    return decision;
+  }
+}
+
 export function replayDecisions(
   decisions: DecisionRepository,
   candidate: PolicyRuntime,
@@ -58,6 +121,7 @@ export function replayDecisions(
   const groups = new FlipGroups();
   const flips: ReplayedFlip[] = [];
   let replayed = 0;
+  const queries = new QueryReplayer(candidate);
   const started = performance.now();
   for (const row of decisions.replayable(options)) {
     let input: unknown;
@@ -70,7 +134,7 @@ export function replayDecisions(
     let change: FlipChange | undefined;
     let reasons: string[];
     if (row.kind === "query") {
-      const decision = candidate.evaluateQuery(input as QueryInput);
+      const decision = queries.decide(input as QueryInput);
       reasons = decision.reasons;
       if (row.allow !== decision.allow) change = row.allow ? "allow-to-deny" : "deny-to-allow";
       else if (row.allow) {
@@ -106,6 +170,7 @@ export function replayDecisions(
   return {
     against: candidate.revision,
     replayed,
+    evaluations: queries.evaluations,
     durationMs,
     decisionsPerS: durationMs > 0 ? (replayed / durationMs) * 1000 : 0,
     flips,

@@ -14,6 +14,7 @@ export interface ReplayDecisionsResponse {
   'mask_change'?: (number | string | Long);
   'flips'?: (_portcullis_admin_v1_DecisionFlip)[];
   'groups'?: (_portcullis_admin_v1_DisagreementGroup)[];
+  'evaluations'?: (number | string | Long);
 }
 
 export interface ReplayDecisionsResponse__Output {
@@ -26,4 +27,5 @@ export interface ReplayDecisionsResponse__Output {
   'mask_change': (number);
   'flips': (_portcullis_admin_v1_DecisionFlip__Output)[];
   'groups': (_portcullis_admin_v1_DisagreementGroup__Output)[];
+  'evaluations': (number);
 }
