@@ -156,6 +156,8 @@ export async function measureImpact(): Promise<Record<string, unknown>> {
 
     const replay = await admin.ReplayDecisions({ against: audit, since, max_flips: 1 });
     const flipsFound = replay.allow_to_deny + replay.deny_to_allow + replay.mask_change;
+    // the same without the memo: one wasm evaluation per decision
+    const raw = await admin.ReplayDecisions({ against: audit, since, max_flips: 1, evaluate_all: true });
     log(`replayed ${replay.replayed} in ${Math.round(replay.duration_ms)} ms: ${flipsFound} flips`);
     return {
       impact: {
@@ -165,6 +167,8 @@ export async function measureImpact(): Promise<Record<string, unknown>> {
         flips_found: flipsFound,
         flips_expected: customers * (copies + 1),
         candidate_evaluations: replay.evaluations,
+        uncached_decisions_per_s: Math.round(raw.decisions_per_s),
+        uncached_flips_found: raw.allow_to_deny + raw.deny_to_allow + raw.mask_change,
         allow_to_deny: replay.allow_to_deny,
         deny_to_allow: replay.deny_to_allow,
         mask_change: replay.mask_change,

@@ -100,6 +100,7 @@ export class PolicyChangeApi {
       ...(last !== undefined ? { last } : {}),
       ...(since !== undefined ? { since } : {}),
       maxFlips: request.max_flips && request.max_flips > 0 ? request.max_flips : 100,
+      evaluateAll: request.evaluate_all ?? false,
     });
     return {
       against: revision,

@@ -21,6 +21,8 @@ export interface ReplayOptions {
   since?: string;
   /** Flips kept one by one (all are counted). */
   maxFlips?: number;
+  /** No memo: every decision evaluated (the raw speed). */
+  evaluateAll?: boolean;
 }
 
 export interface ReplayedFlip {
@@ -85,10 +87,13 @@ class QueryReplayer {
   readonly #identities = new Map<string, string>();
   evaluations = 0;
 
-  constructor(private readonly candidate: PolicyRuntime) {}
+  constructor(
+    private readonly candidate: PolicyRuntime,
+    private readonly memo = true,
+  ) {}
 
   decide(input: QueryInput): QueryDecision {
-    const memoable = this.candidate.hasCacheable && input.session && input.statement;
+    const memoable = this.memo && this.candidate.hasCacheable && input.session && input.statement;
     let key: string | undefined;
     if (memoable) {
       const sessionId = input.session.id ?? "";
@@ -121,7 +126,7 @@ export function replayDecisions(
   const groups = new FlipGroups();
   const flips: ReplayedFlip[] = [];
   let replayed = 0;
-  const queries = new QueryReplayer(candidate);
+  const queries = new QueryReplayer(candidate, !options.evaluateAll);
   const started = performance.now();
   for (const row of decisions.replayable(options)) {
     let input: unknown;

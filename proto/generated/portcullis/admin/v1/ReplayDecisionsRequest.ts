@@ -7,6 +7,7 @@ export interface ReplayDecisionsRequest {
   'since'?: (string);
   'max_flips'?: (number);
   'top'?: (number);
+  'evaluate_all'?: (boolean);
 }
 
 export interface ReplayDecisionsRequest__Output {
@@ -15,4 +16,5 @@ export interface ReplayDecisionsRequest__Output {
   'since': (string);
   'max_flips': (number);
   'top': (number);
+  'evaluate_all': (boolean);
 }
