@@ -77,7 +77,7 @@ describe("shadow evaluation", () => {
       { decision: { allow: false, reasons: ["closed by the active revision"] } },
     ];
     const published: number[] = [];
-    events.forEach((event, i) => shadow.statement(orders, event, () => published.push(i)));
+    for (const [i, event] of events.entries()) shadow.statement(orders, event, () => published.push(i));
     expect(published).toEqual([]); // not on the decision's own turn
     await shadow.drained();
     expect(published).toEqual([0, 1]);
