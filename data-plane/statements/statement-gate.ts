@@ -1146,6 +1146,7 @@ export class StatementGate implements RelayStages {
       ? undefined
       : ((shapeKey !== undefined ? this.deps.decisions.get(shapeKey) : undefined) ??
         this.deps.decisions.get(key));
+    // built for a cached decision too: the decision log keeps it (impact replay), the shadow asks it
     const input: QueryInput = {
       session: {
         id: this.deps.session.id,
