@@ -399,7 +399,7 @@ export class BundleWatcher {
       try {
         for await (const entry of watch) {
           if (entry.operation === "PUT") this.#consider(entry.value, entry.isUpdate);
-          else this.#cleared();
+          else if (this.#shadow) this.#cleared();
         }
       } catch (err) {
         this.#logger.debug({ err: (err as Error).message }, "bundle pointer watch ended");
