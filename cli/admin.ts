@@ -9,6 +9,8 @@
  *   portcullis admin sync                               fetch the policy repository and build what is new
  *   portcullis admin publish DIR [--no-activate]        build a bundle from a local policy folder
  *   portcullis admin fleet [--all]                      data planes and whether they run the active revision
+ *   portcullis admin shadow REV | --clear | shadow-report [REV]   shadow revisions (cli/policy-change.ts)
+ *   portcullis policy impact --against REV|DIR [--last N] [--fail-on …]   impact replay (the same file)
  *   portcullis admin decisions [--subject S --since 1h --result denied --relation sales.orders]
  *                                                       the audit trail (cli/admin-decisions.ts)
  *
@@ -37,6 +39,7 @@ import {
 import { adminCredentials, resolveAdminToken } from "./admin-auth.js";
 import { registerDecisionsCommand } from "./admin-decisions.js";
 import { registerSessionCommands } from "./admin-sessions.js";
+import { ForbiddenFlipsError, registerPolicyChangeCommands } from "./policy-change.js";
 
 export const DEFAULT_ADMIN_SERVER = "127.0.0.1:7070";
 
@@ -184,7 +187,7 @@ async function withClient<T>(options: CommonOptions, fn: (client: AdminClient) =
   try {
     return await fn(client);
   } catch (err) {
-    if (err instanceof AdminCommandError) throw err;
+    if (err instanceof AdminCommandError || err instanceof ForbiddenFlipsError) throw err;
     throw new AdminCommandError(grpcMessage(err));
   } finally {
     client.close();
@@ -199,32 +202,38 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
     .command("admin")
     .description(
       "call the control plane's admin API (bundles, activation, sync, publish, fleet, sessions, revocations)",
-    )
-    .addOption(
-      new Option("-s, --server <host:port>", "control plane admin address")
-        .env("PORTCULLIS_ADMIN_SERVER")
-        .default(DEFAULT_ADMIN_SERVER),
-    )
-    .option("--json", "print the response as JSON")
-    .option("--timeout <ms>", "deadline of each call in milliseconds")
-    .addOption(
-      new Option("--token-file <file>", "a file holding the OIDC bearer token sent with each call").env(
-        "PORTCULLIS_ADMIN_TOKEN_FILE",
-      ),
-    )
-    .addOption(
-      new Option("--token <token>", "the OIDC bearer token sent with each call").env("PORTCULLIS_TOKEN"),
-    )
-    .addOption(
-      new Option("--ca <file>", "trust this certificate (PEM) for the control plane's TLS").env(
-        "PORTCULLIS_ADMIN_CA",
-      ),
-    )
-    .option("--insecure", "TLS without checking the control plane's certificate (development)")
-    .option("--plaintext", "no TLS (a loopback control plane with admin.tls.enabled: false)");
+    );
+  const connectionOptions = (command: Command): Command =>
+    command
+      .addOption(
+        new Option("-s, --server <host:port>", "control plane admin address")
+          .env("PORTCULLIS_ADMIN_SERVER")
+          .default(DEFAULT_ADMIN_SERVER),
+      )
+      .option("--json", "print the response as JSON")
+      .option("--timeout <ms>", "deadline of each call in milliseconds")
+      .addOption(
+        new Option("--token-file <file>", "a file holding the OIDC bearer token sent with each call").env(
+          "PORTCULLIS_ADMIN_TOKEN_FILE",
+        ),
+      )
+      .addOption(
+        new Option("--token <token>", "the OIDC bearer token sent with each call").env("PORTCULLIS_TOKEN"),
+      )
+      .addOption(
+        new Option("--ca <file>", "trust this certificate (PEM) for the control plane's TLS").env(
+          "PORTCULLIS_ADMIN_CA",
+        ),
+      )
+      .option("--insecure", "TLS without checking the control plane's certificate (development)")
+      .option("--plaintext", "no TLS (a loopback control plane with admin.tls.enabled: false)");
+  connectionOptions(admin);
 
-  const sub = (name: string, description: string) =>
-    admin
+  const policy = connectionOptions(
+    program.command("policy").description("policy changes checked against the decision log (impact replay)"),
+  );
+  const subOf = (parent: Command) => (name: string, description: string) =>
+    parent
       .command(name)
       .description(description)
       .option("-s, --server <host:port>", `control plane admin address (default ${DEFAULT_ADMIN_SERVER})`)
@@ -235,6 +244,7 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
       .option("--ca <file>", "trust this certificate (PEM) for the control plane's TLS")
       .option("--insecure", "TLS without checking the control plane's certificate")
       .option("--plaintext", "no TLS (loopback only)");
+  const sub = subOf(admin);
 
   /** The options of a subcommand merged over those given to `admin`. */
   const optionsOf = <T>(args: unknown[]): CommonOptions & T =>
@@ -417,6 +427,17 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
     });
 
   registerDecisionsCommand({ sub, optionsOf, print, withClient });
+  registerPolicyChangeCommands({
+    sub,
+    policySub: subOf(policy),
+    optionsOf,
+    print,
+    withClient,
+    readPolicyFolder,
+    fail: (message) => {
+      throw new AdminCommandError(message);
+    },
+  });
   registerSessionCommands({
     sub,
     optionsOf,

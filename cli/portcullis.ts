@@ -19,7 +19,7 @@ registerBundleCommands(program);
 registerDemoCommands(program);
 registerLoginCommands(program);
 
-program.parseAsync(process.argv).catch((err: Error) => {
+program.parseAsync(process.argv).catch((err: Error & { exitCode?: number }) => {
   console.error(`portcullis: ${err.message}`);
-  process.exit(1);
+  process.exit(typeof err.exitCode === "number" && err.exitCode > 0 ? err.exitCode : 1);
 });

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { createLogger, type Logger } from "../common/logger.js";
 import { startStatusServer } from "../common/status-server.js";
 import { createAdminAuthorizer } from "./admin/auth.js";
+import { PolicyChangeApi } from "./admin/policy-change-api.js";
 import {
   type AdminCaller,
   type Authorize,
@@ -22,7 +23,7 @@ import {
 } from "./admin/server.js";
 import { type AdminTls, adminServerTls } from "./admin/tls.js";
 import { DecisionConsumer } from "./audit/decision-consumer.js";
-import { signActivation } from "./bundle/sign-activation.js";
+import { signActivation, signShadowActivation } from "./bundle/sign-activation.js";
 import { exportPublicKey, loadOrCreateSigningKey, type SigningKey } from "./bundle/signing-key.js";
 import type { ControlPlaneConfig } from "./config.js";
 import { type RunningConsole, startConsoleFor } from "./console/start.js";
@@ -30,6 +31,7 @@ import { Distributor } from "./distribute/distributor.js";
 import { FleetView } from "./distribute/fleet.js";
 import { ControlPlaneMetrics } from "./metrics.js";
 import { type CommitsOutcome, Pipeline } from "./pipeline.js";
+import { candidateRuntimes } from "./replay/candidate-runtime.js";
 import { createLiveFeatures, type LiveFeatures } from "./revocation/live-features.js";
 import { CanaryController } from "./rollout/canary.js";
 import { GitSource, GitSourceError, type SourceSyncResult, sourceId } from "./source/git-source.js";
@@ -113,6 +115,8 @@ export async function startControlPlane(
       connectTimeoutMs: config.nats.connect_timeout_ms,
       active: () => store.bundles.activeBundle(),
       signActivation: (activation) => signActivation(activation, signingKey),
+      shadow: () => store.shadow.bundle(),
+      signShadowActivation: (activation) => signShadowActivation(activation, signingKey),
       onPublished: (bundle, at) => store.bundles.markPublished(bundle.activationId, at),
       onStatus: (report) => fleet.record(report),
       onConnectionChange: (connected) => metrics.natsConnected.set(connected ? 1 : 0),
@@ -253,6 +257,11 @@ export async function startControlPlane(
       natsConnected: () => distributor.connected,
       authorize: options.authorize ?? authorizer!.authorize,
       sessionApi: live.api,
+      policyChange: new PolicyChangeApi({
+        store,
+        publishShadow: () => distributor.publishShadow(),
+        candidateRuntime: candidateRuntimes(store, signingKey.publicKey),
+      }),
       credentials: adminTls.credentials,
       logger: logger.child({ component: "admin" }),
     });

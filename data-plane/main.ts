@@ -7,8 +7,10 @@ import { createLogger, type Logger } from "../common/logger.js";
 import { loadBundlePublicKeys, verifyBundle } from "../common/policy/bundle-verify.js";
 import { PolicyHolder, PolicyRuntime } from "../common/policy/runtime.js";
 import { startStatusServer } from "../common/status-server.js";
+import { SHADOW_ACTIVATION_JWS_TYPE } from "../proto/activation.js";
 import { decodeBundle, readBundle } from "../proto/bundle-file.js";
 import type { BundlePointer } from "../proto/bus.js";
+import { BUS } from "../proto/bus.js";
 import { BundleWatcher } from "./bus/bundle-watcher.js";
 import { DecisionLog } from "./bus/decision-log.js";
 import { SessionRefused } from "./client/login.js";
@@ -17,6 +19,7 @@ import { busBackoff, type DataPlaneConfig, readRolePassword } from "./config.js"
 import { DataPlane } from "./data-plane.js";
 import { DataPlaneMetrics } from "./metrics.js";
 import { ActivationGuard } from "./policy/activation-guard.js";
+import { ShadowEvaluator } from "./policy/shadow-evaluator.js";
 import { SQLSTATE } from "./protocol/errors.js";
 import { type SessionControls, startSessionControls } from "./revocation/session-controls.js";
 import { defaultAnalysisCache } from "./sql/analysis-cache.js";
@@ -49,6 +52,10 @@ export interface RunningDataPlane {
   publicKeys: KeyObject[];
   /** The bus subscriber for bundles, when `bus` is configured. */
   watcher: BundleWatcher | undefined;
+  /** The bus subscriber for the shadow revision (BUS.shadowKey), when `bus` is configured. */
+  shadowWatcher: BundleWatcher | undefined;
+  /** Evaluates the shadow revision beside the active one (never enforced). */
+  shadow: ShadowEvaluator;
   /** Revocations (with `bus`), session events and session time limits. */
   sessionControls: SessionControls | undefined;
   /** Publishes every decision on PORTCULLIS_DECISIONS, when `bus` is configured and `decision_log.enabled`. */
@@ -124,6 +131,21 @@ export async function startDataPlane(
     activations.accept(activation);
   };
   if (config.policy.bundle) await loadVerified(await readBundle(config.policy.bundle));
+  // The shadow revision: verified and signed like the active one (its own activation type and
+  // sequence), evaluated after each decision, never enforced.
+  const shadow = new ShadowEvaluator({
+    logger: logger.child({ component: "shadow" }),
+    onDisagreement: (kind, change) => metrics.shadowDisagreements.inc({ kind, change }),
+    onEvaluated: (kind) => metrics.shadowEvaluations.inc({ kind }),
+    onDropped: () => metrics.shadowDropped.inc(),
+  });
+  const shadowActivations = new ActivationGuard(publicKeys, SHADOW_ACTIVATION_JWS_TYPE);
+  const loadShadow = async (bytes: Uint8Array, pointer: BundlePointer): Promise<void> => {
+    const verified = await verifyBundle(await decodeBundle(bytes), publicKeys);
+    const activation = await shadowActivations.check(pointer.activation, bytes, verified.manifest);
+    shadow.set(await PolicyRuntime.load(verified, { logger }));
+    shadowActivations.accept(activation);
+  };
 
   const hashKey = config.masking.hash_key_file ? readFileSync(config.masking.hash_key_file) : randomBytes(32);
   const catalog = new Catalog({
@@ -184,13 +206,14 @@ export async function startDataPlane(
           cached: "no",
         });
       }
-      decisionLog?.connection({
+      const event = {
         sessionId: context?.sessionId ?? "",
         input,
         decision,
         revision: runtime?.revision,
         evalMicros,
-      });
+      };
+      shadow.connection(input, event, () => decisionLog?.connection(event), runtime !== undefined);
       return decision;
     },
     sessionStages: options.withoutStatementPolicy
@@ -242,7 +265,7 @@ export async function startDataPlane(
             logger,
             onDecision: (record) => {
               metrics.countStatement(record.decision.allow, record.protocol, record.cached);
-              decisionLog?.statement(record);
+              shadow.statement(record.input, record, () => decisionLog?.statement(record));
               controls?.countStatement(record.session.id, record.decision.allow);
               options.onDecision?.(record);
             },
@@ -263,6 +286,7 @@ export async function startDataPlane(
   // Bundles from the control plane over NATS; the last good one on disk covers a cold start while
   // NATS or the control plane is down.
   let watcher: BundleWatcher | undefined;
+  let shadowWatcher: BundleWatcher | undefined;
   if (config.bus) {
     watcher = new BundleWatcher({
       servers: config.bus,
@@ -280,6 +304,19 @@ export async function startDataPlane(
     watcher.start();
     const bundles = watcher;
     metrics.watchNatsLink("bundles", () => bundles.state.connected);
+    shadowWatcher = new BundleWatcher({
+      servers: config.bus,
+      backoff: busBackoff(config.bus),
+      id: config.proxy.id,
+      region: config.proxy.region,
+      stateDir: config.bus.state_dir,
+      key: BUS.shadowKey,
+      shadow: true,
+      onBundle: loadShadow,
+      onCleared: () => shadow.set(undefined),
+      logger: logger.child({ watching: "shadow" }),
+    });
+    shadowWatcher.start();
   }
   // Revocations are replayed before the listener opens (bounded by revocation.boot_timeout).
   controls = await startSessionControls({
@@ -320,11 +357,15 @@ export async function startDataPlane(
       return loadVerified(await decodeBundle(raw));
     },
     watcher,
+    shadowWatcher,
+    shadow,
     decisionLog,
     sessionControls: controls,
     async stop() {
       await watcher?.stop();
+      await shadowWatcher?.stop();
       await dataPlane.stop();
+      await shadow.drained();
       await controls?.stop();
       await decisionLog?.stop();
       await new Promise<void>((resolve) => (status ? status.server.close(() => resolve()) : resolve()));

@@ -112,6 +112,23 @@ export class DataPlaneMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  readonly shadowDisagreements = new Counter({
+    name: "portcullis_shadow_disagreements_total",
+    help: "Decisions where the shadow revision (evaluated, never enforced) decided otherwise than the active one, by kind and change (allow_to_deny, deny_to_allow, mask_change)",
+    labelNames: ["kind", "change"] as const,
+    registers: [this.registry],
+  });
+  readonly shadowEvaluations = new Counter({
+    name: "portcullis_shadow_evaluations_total",
+    help: "Decisions the shadow revision was asked about, by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly shadowDropped = new Counter({
+    name: "portcullis_shadow_dropped_total",
+    help: "Decisions not evaluated by the shadow revision because its queue was full",
+    registers: [this.registry],
+  });
   readonly decisionLogPublished = new Counter({
     name: "portcullis_decision_log_published_total",
     help: "Decision records stored on the PORTCULLIS_DECISIONS stream",

@@ -20,6 +20,9 @@ test_operators_may_read_fleet if {
 	call(["operators"], "ListSessions").allow == true
 	call(["operators"], "GetFleetStatus").allow == true
 	call(["operators"], "QueryDecisions").allow == true
+	call(["operators"], "ShadowReport").allow == true
+	call(["operators"], "ReplayDecisions").allow == false
+	call(["admins"], "ReplayDecisions").allow == true
 }
 
 test_operators_may_not_revoke_or_publish if {

@@ -15,6 +15,11 @@ import { z } from "zod";
 import { canonicalJson } from "./revocation.js";
 
 export const ACTIVATION_JWS_TYPE = "portcullis-activation+jws";
+/**
+ * A shadow activation (BUS.shadowKey): the same payload, another JWS type, so a shadow pointer
+ * copied under the active key is refused as unsigned for that purpose, and the reverse.
+ */
+export const SHADOW_ACTIVATION_JWS_TYPE = "portcullis-shadow-activation+jws";
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lower-case hex SHA-256");
 

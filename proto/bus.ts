@@ -16,6 +16,12 @@ export const BUS = {
    * data planes it selects prefer over `active` while it exists.
    */
   canaryKey: "canary",
+  /**
+   * The key of the shadow pointer in `bundleKv`: a revision data planes evaluate beside the active
+   * one and never enforce (absent or deleted: no shadow). Its activation is signed with
+   * SHADOW_ACTIVATION_JWS_TYPE (proto/activation.ts), so it can never pass for an active one.
+   */
+  shadowKey: "shadow",
   /** JetStream Object Store bucket holding the bundle bytes (single-file form). */
   bundleObjects: "portcullis_bundle_objects",
   /** Data planes publish StatusReport on `portcullis.status.<id>`. */
@@ -201,6 +207,8 @@ export type DecisionKind = (typeof DECISION_KINDS)[number];
 
 /** Longest `sql` a decision record carries; longer statements are cut and marked `sql_truncated`. */
 export const MAX_DECISION_SQL_CHARS = 16 * 1024;
+/** Longest `input_json` a decision record carries; a longer input is left out (not replayable). */
+export const MAX_DECISION_INPUT_CHARS = 128 * 1024;
 
 export const decisionRelationSchema = z.object({
   /** null when an unqualified name could not be resolved. */
@@ -236,6 +244,25 @@ export const decisionRecordSchema = z.object({
   fingerprint: z.string().max(100),
   client_addr: z.string().max(200),
   application_name: z.string().max(200),
+  /**
+   * The policy input the decision was made on, as JSON, with the statement text (and any inner
+   * statement's) replaced by its normalized form and setting values by placeholders: what impact
+   * replay re-evaluates. Absent when the decision was not made by the policy (no bundle, invariant).
+   */
+  input_json: z.string().max(MAX_DECISION_INPUT_CHARS).optional(),
+  /** Query decisions: the decision's masks as JSON (absent when none). */
+  mask_json: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
+  /** Set when a shadow revision was loaded and decided otherwise (never enforced). */
+  shadow: z
+    .object({
+      revision: z.string().max(200),
+      allow: z.boolean(),
+      reasons: z.array(z.string().max(4000)).max(100),
+    })
+    .optional(),
 });
 export type DecisionRecordMessage = z.infer<typeof decisionRecordSchema>;
 

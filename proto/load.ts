@@ -61,6 +61,11 @@ import type {
   QueryDecisionsRequest as QueryDecisionsRequestIn,
 } from "./generated/portcullis/admin/v1/QueryDecisionsRequest.js";
 import type { QueryDecisionsResponse__Output } from "./generated/portcullis/admin/v1/QueryDecisionsResponse.js";
+import type {
+  ReplayDecisionsRequest__Output,
+  ReplayDecisionsRequest as ReplayDecisionsRequestIn,
+} from "./generated/portcullis/admin/v1/ReplayDecisionsRequest.js";
+import type { ReplayDecisionsResponse__Output } from "./generated/portcullis/admin/v1/ReplayDecisionsResponse.js";
 import type { Revocation__Output } from "./generated/portcullis/admin/v1/Revocation.js";
 import type { RevocationAck__Output } from "./generated/portcullis/admin/v1/RevocationAck.js";
 import type { RevokeResponse__Output } from "./generated/portcullis/admin/v1/RevokeResponse.js";
@@ -77,6 +82,11 @@ import type {
   RevokeTokenRequest as RevokeTokenRequestIn,
 } from "./generated/portcullis/admin/v1/RevokeTokenRequest.js";
 import type { Session__Output } from "./generated/portcullis/admin/v1/Session.js";
+import type {
+  ShadowReportRequest__Output,
+  ShadowReportRequest as ShadowReportRequestIn,
+} from "./generated/portcullis/admin/v1/ShadowReportRequest.js";
+import type { ShadowReportResponse__Output } from "./generated/portcullis/admin/v1/ShadowReportResponse.js";
 import type { SourceFile__Output } from "./generated/portcullis/admin/v1/SourceFile.js";
 import type { SyncedCommit__Output } from "./generated/portcullis/admin/v1/SyncedCommit.js";
 import type {
@@ -139,6 +149,8 @@ export type ListSessionsResponse = ListSessionsResponse__Output;
 export type RevokeResponse = RevokeResponse__Output;
 export type ListRevocationsResponse = ListRevocationsResponse__Output;
 export type QueryDecisionsResponse = QueryDecisionsResponse__Output;
+export type ShadowReportResponse = ShadowReportResponse__Output;
+export type ReplayDecisionsResponse = ReplayDecisionsResponse__Output;
 
 /** Requests as callers write them (absent fields take their defaults). */
 export type ListBundlesRequest = ListBundlesRequestIn;
@@ -155,6 +167,8 @@ export type RevokeTokenRequest = RevokeTokenRequestIn;
 export type ListRevocationsRequest = ListRevocationsRequestIn;
 export type QueryDecisionsRequest = QueryDecisionsRequestIn;
 export type WatchEventsRequest = WatchEventsRequestIn;
+export type ShadowReportRequest = ShadowReportRequestIn;
+export type ReplayDecisionsRequest = ReplayDecisionsRequestIn;
 
 /**
  * Every unary method: name → [request as a caller writes it, the same as the server receives it
@@ -174,6 +188,8 @@ export interface AdminUnaryMethods {
   SyncPolicies: [SyncPoliciesRequest, SyncPoliciesRequest__Output, SyncPoliciesResponse];
   GetFleetStatus: [GetFleetStatusRequest, GetFleetStatusRequest__Output, FleetStatusMessage];
   QueryDecisions: [QueryDecisionsRequest, QueryDecisionsRequest__Output, QueryDecisionsResponse];
+  ShadowReport: [ShadowReportRequest, ShadowReportRequest__Output, ShadowReportResponse];
+  ReplayDecisions: [ReplayDecisionsRequest, ReplayDecisionsRequest__Output, ReplayDecisionsResponse];
 }
 export type AdminUnaryMethod = keyof AdminUnaryMethods;
 export type AdminMethod = AdminUnaryMethod | "WatchEvents";
@@ -192,6 +208,8 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
   "SyncPolicies",
   "GetFleetStatus",
   "QueryDecisions",
+  "ShadowReport",
+  "ReplayDecisions",
   "WatchEvents",
 ];
 

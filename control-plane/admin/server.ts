@@ -46,6 +46,7 @@ import {
   type ControlPlaneStore,
   type StoredPolicyError,
 } from "../store/index.js";
+import { type PolicyChangeApi, PolicyChangeRequestError } from "./policy-change-api.js";
 import { AdminRequestError, type SessionAdminApi } from "./session-api.js";
 
 /** Who is calling, as established by `authorize`; recorded with activations and publishes. */
@@ -94,6 +95,8 @@ export interface AdminServerOptions {
   credentials?: grpc.ServerCredentials;
   reflection?: boolean;
   logger: Logger;
+  /** Shadow revisions, ShadowReport and ReplayDecisions (policy-change-api.ts). */
+  policyChange?: PolicyChangeApi;
   /** Largest request accepted (PublishBundle sources); default 80 MiB. */
   maxReceiveBytes?: number;
 }
@@ -250,7 +253,22 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
     published: a.published,
     publish_error: a.publishError ?? "",
     canary: null,
+    mode: "active",
   });
+  const policyChange = (): PolicyChangeApi => {
+    if (!options.policyChange) throw new StatusError(grpc.status.UNAVAILABLE, "not available on this server");
+    return options.policyChange;
+  };
+  const policyChangeCall = async <T>(run: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof PolicyChangeRequestError)
+        throw new StatusError(grpc.status.FAILED_PRECONDITION, err.message);
+      if (err instanceof DecisionQueryError) throw new StatusError(grpc.status.INVALID_ARGUMENT, err.message);
+      throw err;
+    }
+  };
 
   const fleetStatus = (includeStale: boolean): FleetStatusMessage => {
     const active = store.bundles.active();
@@ -299,6 +317,13 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
         throw err;
       }
     }),
+
+    ShadowReport: unary("ShadowReport", async (request) =>
+      policyChangeCall(() => policyChange().shadowReport(request)),
+    ),
+    ReplayDecisions: unary("ReplayDecisions", async (request) =>
+      policyChangeCall(() => policyChange().replay(request)),
+    ),
 
     ListBundles: unary("ListBundles", async (request) => {
       const statuses = (request.statuses ?? []).map((s) => s.trim().toLowerCase()).filter(Boolean);
@@ -364,8 +389,12 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
     }),
 
     ActivateBundle: unary("ActivateBundle", async (request, caller) => {
-      if (!request.revision)
+      if (!request.revision && !(request.mode === "shadow" && request.clear))
         throw new StatusError(grpc.status.INVALID_ARGUMENT, "give the revision to activate");
+      const mode = request.mode || "active";
+      if (mode === "shadow") return policyChangeCall(() => policyChange().setShadow(request, caller.subject));
+      if (mode !== "active")
+        throw new StatusError(grpc.status.INVALID_ARGUMENT, `mode is "active" or "shadow", not "${mode}"`);
       const revision = store.bundles.resolveRevision(request.revision);
       if (request.canary) {
         const selector = parseCanarySelector(request.canary);
@@ -382,6 +411,7 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
           published: true,
           publish_error: "",
           canary: canaryMessage(started),
+          mode: "active",
         };
       }
       const outcome = await pipeline.activate(revision, {

@@ -91,6 +91,8 @@ export function decisionMessage(d: StoredDecision): DecisionMessage {
     statement_truncated: d.sqlTruncated,
     client_addr: d.clientAddr,
     application_name: d.applicationName,
+    replayable: d.inputJson !== undefined,
+    ...(d.shadow ? { shadow: d.shadow } : {}),
   };
 }
 

@@ -311,6 +311,14 @@ describe("the console's JSON gateway", () => {
         request: { since: "1h", page_size: 10 },
         expect: (a) => expect(a.json).toMatchObject({ decisions: [], next_page_token: "" }),
       },
+      ShadowReport: {
+        request: { revision: active },
+        expect: (a) => expect(a.json).toMatchObject({ revision: active, disagreements: 0 }),
+      },
+      ReplayDecisions: {
+        request: { against: active, last: 10 },
+        expect: (a) => expect(a.json).toMatchObject({ against: active, replayed: 0, allow_to_deny: 0 }),
+      },
     };
     for (const rpc of rpcs) {
       if (rpc === "WatchEvents") continue; // a stream: its own test below

@@ -34,7 +34,7 @@ import {
   type StatusReport,
 } from "../../proto/bus.js";
 import type { CanaryPointer, CanarySelector } from "../../proto/canary.js";
-import type { ActiveBundle } from "../store/index.js";
+import type { ActiveBundle, ShadowBundle } from "../store/index.js";
 
 export interface DistributorOptions {
   servers: NatsTarget;
@@ -60,6 +60,13 @@ export interface DistributorOptions {
    * makes a data plane switch and lets it refuse a replayed older pointer.
    */
   signActivation: (activation: Activation) => Promise<string>;
+  /**
+   * The store's shadow bundle (evaluated beside the active one, never enforced), published under
+   * BUS.shadowKey with its activation signed by `signShadowActivation`; the key is deleted when
+   * there is none.
+   */
+  shadow?: () => ShadowBundle | undefined;
+  signShadowActivation?: (activation: Activation) => Promise<string>;
   /** Told when an activation has reached NATS. */
   onPublished?: (bundle: ActiveBundle, at: string) => void;
   /** Valid status reports from data planes. */
@@ -206,6 +213,26 @@ export class Distributor {
     return entry?.operation === "PUT" ? entry.value : undefined;
   }
 
+  /** Makes NATS carry the store's shadow revision (or none) now. Does not throw. */
+  async publishShadow(): Promise<PublishResult> {
+    const started = performance.now();
+    if (!this.#link.connected) {
+      return {
+        published: false,
+        error: "NATS is not reachable: the shadow revision is published when it comes back",
+        durationMs: performance.now() - started,
+      };
+    }
+    try {
+      const pointer = await this.#serial(() => this.#reconcileShadow());
+      return { published: true, ...(pointer ? { pointer } : {}), durationMs: performance.now() - started };
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, "publishing the shadow revision failed");
+      void this.#link.refresh();
+      return { published: false, error: (err as Error).message, durationMs: performance.now() - started };
+    }
+  }
+
   /** The pointer currently in KV (undefined when absent or NATS is unreachable). */
   async readPointer(): Promise<BundlePointer | undefined> {
     const handles = this.#handles;
@@ -271,6 +298,7 @@ export class Distributor {
       this.#statusSub = { nc, sub };
     }
     await this.#serial(() => this.#reconcile());
+    await this.#serial(() => this.#reconcileShadow());
     this.#options.onConnectionChange?.(true);
   }
 
@@ -370,6 +398,60 @@ export class Distributor {
     }
   }
 
+  /** Puts the shadow bundle's object and pointer under BUS.shadowKey, or deletes the key. */
+  async #reconcileShadow(): Promise<BundlePointer | undefined> {
+    const handles = this.#handles;
+    if (!handles) throw new Error("NATS buckets are not ready");
+    const shadow = this.#options.shadow?.();
+    const current = await handles.kv.get(BUS.shadowKey);
+    if (!shadow || !this.#options.signShadowActivation) {
+      if (current && current.operation === "PUT") {
+        await handles.kv.delete(BUS.shadowKey);
+        this.#logger.info("shadow revision ended: pointer deleted");
+      }
+      return undefined;
+    }
+    const object = bundleObjectName(shadow.revision);
+    const pointer: BundlePointer = {
+      revision: shadow.revision,
+      sha256: shadow.sha256,
+      object,
+      signature: shadow.signature,
+      activated_at: shadow.at,
+      size: shadow.sizeBytes,
+      bucket: this.#objectBucket,
+      activation: await this.#options.signShadowActivation({
+        revision: shadow.revision,
+        bundle_sha256: shadow.sha256,
+        manifest_sequence: shadow.manifestSequence,
+        sequence: shadow.sequence,
+        issued_at: shadow.at,
+        rollback: false,
+      }),
+    };
+    const info = await handles.os.info(object);
+    if (!info || info.deleted || info.size !== shadow.sizeBytes || info.metadata?.sha256 !== shadow.sha256) {
+      await handles.os.putBlob(
+        { name: object, description: `bundle ${shadow.revision}`, metadata: { sha256: shadow.sha256 } },
+        shadow.bytes,
+      );
+    }
+    let same = false;
+    if (current && current.operation === "PUT") {
+      try {
+        const existing = decodeBundlePointer(current.value);
+        same = existing.activation === pointer.activation && existing.object === pointer.object;
+      } catch {
+        same = false;
+      }
+    }
+    if (!same) {
+      await handles.kv.put(BUS.shadowKey, encodeBusMessage(pointer));
+      this.#logger.info({ revision: pointer.revision }, "shadow bundle pointer published");
+    }
+    return pointer;
+  }
+
   /** The fast path: pointer and bytes in one core NATS message, when it fits the server's limit. */
   #publishLive(nc: NatsConnection, pointer: BundlePointer, bytes: Uint8Array): void {
     const message = encodeLiveBundle(pointer, bytes);
@@ -390,8 +472,10 @@ export class Distributor {
 
   async #prune(handles: Handles, activeObject: string): Promise<void> {
     const keep = this.#options.keepObjects ?? 10;
+    const shadowRevision = this.#options.shadow?.()?.revision;
+    const shadowObject = shadowRevision ? bundleObjectName(shadowRevision) : "";
     const objects = (await handles.os.list())
-      .filter((o) => !o.deleted && o.name !== activeObject)
+      .filter((o) => !o.deleted && o.name !== activeObject && o.name !== shadowObject)
       .sort((a, b) => Date.parse(b.mtime) - Date.parse(a.mtime));
     for (const old of objects.slice(keep)) {
       await handles.os.delete(old.name);

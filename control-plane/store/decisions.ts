@@ -35,6 +35,12 @@ export interface StoredDecision {
   clientAddr: string;
   applicationName: string;
   receivedAt: string;
+  /** The policy input as JSON (normalized statement text), when the record carried it. */
+  inputJson?: string;
+  /** The decision's masks as JSON, when it had any. */
+  maskJson?: string;
+  /** What the shadow revision decided, when it disagreed. */
+  shadow?: { revision: string; allow: boolean; reasons: string[] };
 }
 
 export interface DecisionFilter {
@@ -91,6 +97,11 @@ interface DecisionRow {
   client_addr: string;
   application_name: string;
   received_at: string | null;
+  input_json: string | null;
+  mask_json: string | null;
+  shadow_revision: string | null;
+  shadow_allow: number | null;
+  shadow_reasons_json: string | null;
 }
 
 function toStored(row: DecisionRow): StoredDecision {
@@ -121,6 +132,17 @@ function toStored(row: DecisionRow): StoredDecision {
     clientAddr: row.client_addr,
     applicationName: row.application_name,
     receivedAt: row.received_at ?? "",
+    ...(row.input_json !== null ? { inputJson: row.input_json } : {}),
+    ...(row.mask_json !== null ? { maskJson: row.mask_json } : {}),
+    ...(row.shadow_revision !== null
+      ? {
+          shadow: {
+            revision: row.shadow_revision,
+            allow: row.shadow_allow === 1,
+            reasons: JSON.parse(row.shadow_reasons_json ?? "[]") as string[],
+          },
+        }
+      : {}),
   };
 }
 
@@ -129,6 +151,38 @@ export function canonicalTime(value: string): string {
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new RangeError(`not a time: ${value}`);
   return new Date(ms).toISOString();
+}
+
+/** One stored decision as impact replay reads it (JSON fields left unparsed until needed). */
+export interface ReplayableDecision {
+  id: string;
+  at: string;
+  kind: "connection" | "query";
+  subject: string;
+  dbRole: string;
+  relationsJson: string;
+  allow: boolean;
+  reasonsJson: string;
+  revision: string;
+  sql: string;
+  inputJson: string;
+  maskJson: string | null;
+}
+
+interface ReplayRow {
+  record_id: string | null;
+  id: number;
+  at: string;
+  kind: "connection" | "query";
+  subject: string | null;
+  db_role: string;
+  relations_json: string;
+  allow: number;
+  reasons_json: string;
+  revision: string | null;
+  statement_text: string | null;
+  input_json: string;
+  mask_json: string | null;
 }
 
 export class DecisionRepository {
@@ -140,11 +194,13 @@ export class DecisionRepository {
       `INSERT OR IGNORE INTO decisions (record_id, at, data_plane_id, region, session_id, subject, issuer,
          kind, allow, reasons_json, revision, statement_fingerprint, statement_text, sql_truncated, db_role,
          database, protocol, statement_kind, statement_command, relations_json, eval_micros, cached,
-         client_addr, application_name, stream_seq, received_at)
+         client_addr, application_name, stream_seq, received_at, input_json, mask_json, shadow_revision,
+         shadow_allow, shadow_reasons_json)
        VALUES (@record_id, @at, @data_plane_id, @region, @session_id, @subject, @issuer, @kind, @allow,
          @reasons_json, @revision, @fingerprint, @sql, @sql_truncated, @db_role, @database, @protocol,
          @statement_kind, @statement_command, @relations_json, @eval_micros, @cached, @client_addr,
-         @application_name, @stream_seq, @received_at)`,
+         @application_name, @stream_seq, @received_at, @input_json, @mask_json, @shadow_revision,
+         @shadow_allow, @shadow_reasons_json)`,
     );
     this.#insertRelation = db.prepare(
       `INSERT INTO decision_relations (decision_id, relation_schema, relation_name, access)
@@ -187,6 +243,11 @@ export class DecisionRepository {
           application_name: r.application_name,
           stream_seq: streamSeq ?? null,
           received_at: receivedAt,
+          input_json: r.input_json ?? null,
+          mask_json: r.mask_json ?? null,
+          shadow_revision: r.shadow?.revision ?? null,
+          shadow_allow: r.shadow ? (r.shadow.allow ? 1 : 0) : null,
+          shadow_reasons_json: r.shadow ? JSON.stringify(r.shadow.reasons) : null,
         });
         if (result.changes === 0) continue;
         inserted++;
@@ -275,6 +336,52 @@ export class DecisionRepository {
       total += changes;
       if (changes < batchSize) return total;
     }
+  }
+
+  /**
+   * The stored inputs to replay, newest first: the last `last` decisions that carry one (or all
+   * since `since`), streamed from SQLite (no array of every row).
+   */
+  *replayable(options: { last?: number; since?: string }): Generator<ReplayableDecision> {
+    const where = ["input_json IS NOT NULL"];
+    const params: Record<string, string | number> = {};
+    if (options.since !== undefined) {
+      where.push("at >= @since");
+      params.since = canonicalTime(options.since);
+    }
+    params.limit = options.last !== undefined && options.last > 0 ? options.last : -1;
+    const statement = this.db.prepare(
+      `SELECT record_id, id, at, kind, subject, db_role, relations_json, allow, reasons_json, revision,
+              statement_text, input_json, mask_json
+       FROM decisions WHERE ${where.join(" AND ")} ORDER BY at DESC, id DESC LIMIT @limit`,
+    );
+    for (const row of statement.iterate(params) as IterableIterator<ReplayRow>) {
+      yield {
+        id: row.record_id ?? String(row.id),
+        at: row.at,
+        kind: row.kind,
+        subject: row.subject ?? "",
+        dbRole: row.db_role,
+        relationsJson: row.relations_json,
+        allow: row.allow === 1,
+        reasonsJson: row.reasons_json,
+        revision: row.revision ?? "",
+        sql: row.statement_text ?? "",
+        inputJson: row.input_json,
+        maskJson: row.mask_json,
+      };
+    }
+  }
+
+  /** The decisions a shadow revision disagreed with (newest first), optionally since a time. */
+  shadowDisagreements(revision: string, since?: string): StoredDecision[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM decisions WHERE shadow_revision = @revision ${since !== undefined ? "AND at >= @since" : ""}
+         ORDER BY at DESC, id DESC`,
+      )
+      .all({ revision, ...(since !== undefined ? { since: canonicalTime(since) } : {}) }) as DecisionRow[];
+    return rows.map(toStored);
   }
 
   count(): number {

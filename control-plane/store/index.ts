@@ -10,6 +10,7 @@ import { DecisionRepository } from "./decisions.js";
 import { FleetRepository } from "./fleet.js";
 import { RevocationRepository } from "./revocations.js";
 import { SessionRepository } from "./sessions.js";
+import { ShadowRepository } from "./shadow.js";
 import { SourceRepository } from "./sources.js";
 
 export * from "./bundles.js";
@@ -26,6 +27,7 @@ export * from "./fleet.js";
 export { MIGRATIONS, type Migration } from "./migrations.js";
 export * from "./revocations.js";
 export * from "./sessions.js";
+export * from "./shadow.js";
 export * from "./sources.js";
 
 export class ControlPlaneStore {
@@ -35,6 +37,7 @@ export class ControlPlaneStore {
   readonly sources: SourceRepository;
   readonly revocations: RevocationRepository;
   readonly sessions: SessionRepository;
+  readonly shadow: ShadowRepository;
   #closed = false;
 
   constructor(readonly db: SqliteDatabase) {
@@ -44,6 +47,7 @@ export class ControlPlaneStore {
     this.sources = new SourceRepository(db);
     this.revocations = new RevocationRepository(db);
     this.sessions = new SessionRepository(db);
+    this.shadow = new ShadowRepository(db);
   }
 
   /** Opens (creating and migrating) the store at `path`; default ./.portcullis/control-plane.db. */

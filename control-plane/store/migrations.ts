@@ -237,4 +237,27 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE sessions ADD COLUMN start_known INTEGER NOT NULL DEFAULT 1;
     `,
   },
+  {
+    version: 7,
+    name: "shadow revisions; decision records keep their policy input and shadow verdict",
+    sql: `
+      -- Every change of the shadow revision (revision NULL: shadow evaluation ended); the latest
+      -- row is in force, its id the shadow activation's monotonic sequence.
+      CREATE TABLE shadow_activations (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        revision   TEXT REFERENCES bundles (revision),
+        at         TEXT NOT NULL,
+        by         TEXT NOT NULL,
+        reason     TEXT NOT NULL DEFAULT ''
+      );
+      -- DecisionRecord.input_json (normalized statement text) and mask_json: what impact replay reads.
+      ALTER TABLE decisions ADD COLUMN input_json TEXT;
+      ALTER TABLE decisions ADD COLUMN mask_json TEXT;
+      -- DecisionRecord.shadow: set only when the shadow revision disagreed.
+      ALTER TABLE decisions ADD COLUMN shadow_revision TEXT;
+      ALTER TABLE decisions ADD COLUMN shadow_allow INTEGER;
+      ALTER TABLE decisions ADD COLUMN shadow_reasons_json TEXT;
+      CREATE INDEX decisions_shadow_revision ON decisions (shadow_revision, at) WHERE shadow_revision IS NOT NULL;
+    `,
+  },
 ];

@@ -103,6 +103,14 @@ export interface BundleWatcherOptions {
   /** Authentication, TLS… for the NATS client. */
   connectionOptions?: Partial<ConnectionOptions>;
   logger?: Logger;
+  /**
+   * The KV key watched (default BUS.activeKey). The shadow watcher reads BUS.shadowKey, without the
+   * live subject, status reports or a copy on disk (`shadow: true`).
+   */
+  key?: string;
+  shadow?: boolean;
+  /** Told when the key is deleted (a shadow revision ended); the watcher forgets what it loaded. */
+  onCleared?: () => void;
 }
 
 export interface BundleWatcherState {
@@ -207,6 +215,8 @@ export class BundleWatcher {
   #fetchFailures = 0;
   #stopped = false;
   #listeners = new Set<(state: BundleWatcherState) => void>();
+  readonly #key: string;
+  readonly #shadow: boolean;
 
   constructor(options: BundleWatcherOptions) {
     this.#options = options;
@@ -214,6 +224,8 @@ export class BundleWatcher {
     this.#version = options.version ?? packageVersion();
     this.#kvBucket = options.kvBucket ?? BUS.bundleKv;
     this.#objectBucket = options.objectBucket ?? BUS.bundleObjects;
+    this.#key = options.key ?? BUS.activeKey;
+    this.#shadow = options.shadow ?? false;
     this.#link = new NatsLink({
       servers: options.servers,
       name: `portcullis-data-plane-${options.id}`,
@@ -230,9 +242,11 @@ export class BundleWatcher {
   start(): void {
     if (this.#stopped) throw new Error("the bundle watcher was stopped");
     this.#link.start();
-    const status = this.#options.statusIntervalMs ?? 10_000;
-    this.#statusTimer = setInterval(() => void this.reportNow(), status);
-    this.#statusTimer.unref();
+    if (!this.#shadow) {
+      const status = this.#options.statusIntervalMs ?? 10_000;
+      this.#statusTimer = setInterval(() => void this.reportNow(), status);
+      this.#statusTimer.unref();
+    }
     const check = this.#options.checkIntervalMs ?? 5_000;
     this.#checkTimer = setInterval(() => void this.checkNow(), check);
     this.#checkTimer.unref();
@@ -354,10 +368,13 @@ export class BundleWatcher {
     const kv = this.#kv;
     if (!kv || !this.#link.connected) return;
     try {
-      const canary = await kv.get(BUS.canaryKey);
-      this.#considerCanary(canary?.operation === "PUT" ? canary.value : undefined, false, false);
-      const entry = await kv.get(BUS.activeKey);
+      if (!this.#shadow) {
+        const canary = await kv.get(BUS.canaryKey);
+        this.#considerCanary(canary?.operation === "PUT" ? canary.value : undefined, false, false);
+      }
+      const entry = await kv.get(this.#key);
       if (entry && entry.operation === "PUT") this.#consider(entry.value, false);
+      else if (this.#shadow) this.#cleared();
     } catch (err) {
       this.#logger.debug({ err: (err as Error).message }, "reading the bundle pointer failed");
     }
@@ -367,7 +384,7 @@ export class BundleWatcher {
   /** Publishes a status report now (when connected). */
   async reportNow(): Promise<void> {
     const nc = this.#link.connection;
-    if (!nc) return;
+    if (!nc || this.#shadow) return;
     const report: StatusReport = {
       id: this.#options.id,
       region: this.#options.region,
@@ -397,37 +414,60 @@ export class BundleWatcher {
     const kv = await new Kvm(nc).open(this.#kvBucket);
     this.#kv = kv;
     this.#watch?.stop();
-    const watch = await kv.watch({ key: BUS.activeKey });
+    const watch = await kv.watch({ key: this.#key });
     this.#watch = watch;
     void (async () => {
       try {
         for await (const entry of watch) {
           if (entry.operation === "PUT") this.#consider(entry.value, entry.isUpdate);
+          else if (this.#shadow) this.#cleared();
         }
       } catch (err) {
         this.#logger.debug({ err: (err as Error).message }, "bundle pointer watch ended");
       }
     })();
     this.#canaryWatch?.stop();
-    const canaryWatch = await kv.watch({ key: BUS.canaryKey });
-    this.#canaryWatch = canaryWatch;
-    void (async () => {
-      try {
-        for await (const entry of canaryWatch) {
-          this.#considerCanary(entry.operation === "PUT" ? entry.value : undefined, entry.isUpdate, true);
+    // a canary is the enforced revision of the data planes it selects: the shadow watcher ignores it
+    if (!this.#shadow) {
+      const canaryWatch = await kv.watch({ key: BUS.canaryKey });
+      this.#canaryWatch = canaryWatch;
+      void (async () => {
+        try {
+          for await (const entry of canaryWatch) {
+            this.#considerCanary(entry.operation === "PUT" ? entry.value : undefined, entry.isUpdate, true);
+          }
+        } catch (err) {
+          this.#logger.debug({ err: (err as Error).message }, "canary pointer watch ended");
         }
-      } catch (err) {
-        this.#logger.debug({ err: (err as Error).message }, "canary pointer watch ended");
-      }
-    })();
+      })();
+    }
     this.#liveSub?.unsubscribe();
-    this.#liveSub = nc.subscribe(BUS.bundlesLiveSubject, {
-      callback: (err, msg) => {
-        if (!err) this.#onLive(msg.data);
-      },
-    });
+    this.#liveSub = this.#shadow
+      ? undefined
+      : nc.subscribe(BUS.bundlesLiveSubject, {
+          callback: (err, msg) => {
+            if (!err) this.#onLive(msg.data);
+          },
+        });
     this.#notify();
     void this.reportNow();
+  }
+
+  /** The key was deleted (or is absent): nothing is wanted any more. */
+  #cleared(): void {
+    if (!this.#loaded && !this.#wanted && !this.#pending) return;
+    this.#loaded = undefined;
+    this.#wanted = undefined;
+    this.#pending = undefined;
+    this.#loadError = undefined;
+    this.#failedKey = undefined;
+    this.#logger.info({ key: this.#key }, "bundle pointer deleted");
+    try {
+      this.#options.onCleared?.();
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, "onCleared threw");
+    }
+    this.#notify();
   }
 
   /** A live bundle message: used when its bytes are the pointer's, ignored (with a log line) if not. */
@@ -575,9 +615,15 @@ export class BundleWatcher {
       void this.reportNow();
       return;
     }
+    if (this.#shadow && !this.#wanted) {
+      // deleted while it loaded: undo
+      this.#options.onCleared?.();
+      return;
+    }
     const loadedAt = new Date().toISOString();
     // Kept on disk before the state says it is loaded: a reported revision is one a restart can use.
-    await this.#saveLastGood(bytes, pointer).catch((err: Error) =>
+    // (A shadow revision is not: it is read again from NATS.)
+    await (this.#shadow ? Promise.resolve() : this.#saveLastGood(bytes, pointer)).catch((err: Error) =>
       log.warn(
         { err: err.message, stateDir: this.#options.stateDir },
         "cannot keep the last good bundle on disk",

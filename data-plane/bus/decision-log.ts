@@ -32,11 +32,14 @@ import {
   type DecisionRelation,
   decisionBatchSubject,
   encodeDecisionBatch,
+  MAX_DECISION_INPUT_CHARS,
   MAX_DECISION_SQL_CHARS,
 } from "../../proto/bus.js";
 import type { ConnectionDecision, ConnectionInput, StatementInfo } from "../../proto/policy.js";
+import type { ShadowVerdict } from "../policy/shadow-evaluator.js";
 import { normalize } from "../sql/parser.js";
 import type { DecisionRecord as StatementDecision } from "../statements/statement-gate.js";
+import { replayableQueryInput } from "./replayable-input.js";
 
 export interface DecisionLogOptions {
   /** NATS server URL(s). */
@@ -67,6 +70,8 @@ export interface ConnectionDecisionEvent {
   decision: ConnectionDecision;
   revision: string | undefined;
   evalMicros: number;
+  /** What a shadow revision decided, when it disagreed. */
+  shadow?: ShadowVerdict;
 }
 
 /**
@@ -113,6 +118,24 @@ export function statementRelations(info: StatementInfo | null): DecisionRelation
     }
   }
   return out;
+}
+
+/** The record's input_json: left out when absent or longer than a record carries. */
+function inputJson(input: unknown): { input_json?: string } {
+  if (input === undefined) return {};
+  const json = JSON.stringify(input);
+  return json.length <= MAX_DECISION_INPUT_CHARS ? { input_json: json } : {};
+}
+
+function shadowField(shadow: ShadowVerdict | undefined): { shadow?: ShadowVerdict } {
+  if (!shadow) return {};
+  return {
+    shadow: {
+      revision: cut(shadow.revision, 200),
+      allow: shadow.allow,
+      reasons: shadow.reasons.slice(0, 100).map((r) => cut(String(r), 4000)),
+    },
+  };
 }
 
 export class DecisionLog {
@@ -414,6 +437,8 @@ export class DecisionLog {
         fingerprint: "",
         client_addr: input.client.addr,
         application_name: cut(input.startup.application_name, 200),
+        ...inputJson(revision ? input : undefined),
+        ...shadowField(item.event.shadow),
       };
     }
     const event = item.event;
@@ -441,6 +466,11 @@ export class DecisionLog {
       fingerprint: info?.fingerprint ?? "",
       client_addr: "",
       application_name: "",
+      ...inputJson(event.input ? replayableQueryInput(event.input, (t) => this.#placeholders(t)) : undefined),
+      ...(event.decision.mask?.length
+        ? { mask_json: cut(JSON.stringify(event.decision.mask), 64 * 1024) }
+        : {}),
+      ...shadowField(event.shadow),
     };
   }
 

@@ -2,9 +2,9 @@ import { createHash, generateKeyPairSync } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { signJws } from "../../common/jws.js";
-import { signActivation } from "../../control-plane/bundle/sign-activation.js";
+import { signActivation, signShadowActivation } from "../../control-plane/bundle/sign-activation.js";
 import type { SigningKey } from "../../control-plane/bundle/signing-key.js";
-import type { Activation } from "../../proto/activation.js";
+import { type Activation, SHADOW_ACTIVATION_JWS_TYPE } from "../../proto/activation.js";
 import type { BundleManifest } from "../../proto/bundle.js";
 import { ActivationGuard, ActivationRefusedError } from "./activation-guard.js";
 
@@ -139,5 +139,36 @@ describe("ActivationGuard: no policy rollback by replay", () => {
     expect((await refusal(guard, await signActivation(activationOf(r1, 1), cp), tampered)).code).toBe(
       "activation_mismatch",
     );
+  });
+});
+
+describe("shadow activations", () => {
+  it("never pass for an active one, nor an active one for a shadow", async () => {
+    const shadowSigned = await signShadowActivation(activationOf(r2, 5), cp);
+    const activeSigned = await signActivation(activationOf(r2, 6), cp);
+    expect((await refusal(new ActivationGuard([cp.publicKey]), shadowSigned, r2)).code).toBe(
+      "bad_activation_signature",
+    );
+    const shadowGuard = new ActivationGuard([cp.publicKey], SHADOW_ACTIVATION_JWS_TYPE);
+    expect((await refusal(shadowGuard, activeSigned, r2)).code).toBe("bad_activation_signature");
+    await expect(shadowGuard.check(shadowSigned, r2.bytes, r2.manifest)).resolves.toMatchObject({
+      sequence: 5,
+    });
+  });
+
+  it("may name an older bundle than the shadow before it (never enforced), but not replay an older activation", async () => {
+    const guard = new ActivationGuard([cp.publicKey], SHADOW_ACTIVATION_JWS_TYPE);
+    guard.accept(
+      await guard.check(await signShadowActivation(activationOf(r2, 5), cp), r2.bytes, r2.manifest),
+    );
+    const older = await guard.check(
+      await signShadowActivation(activationOf(r1, 6), cp),
+      r1.bytes,
+      r1.manifest,
+    );
+    expect(older.revision).toBe("r1");
+    guard.accept(older);
+    const replayed = await signShadowActivation(activationOf(r2, 4), cp);
+    expect((await refusal(guard, replayed, r2)).code).toBe("replayed_activation");
   });
 });

@@ -51,10 +51,13 @@ export interface EnforcedActivation {
 
 export class ActivationGuard {
   readonly #keys: readonly KeyObject[];
+  readonly #jwsType: string;
   #enforced: EnforcedActivation | undefined;
 
-  constructor(keys: readonly KeyObject[]) {
+  /** `jwsType`: ACTIVATION_JWS_TYPE (the active pointer) or SHADOW_ACTIVATION_JWS_TYPE. */
+  constructor(keys: readonly KeyObject[], jwsType: string = ACTIVATION_JWS_TYPE) {
     this.#keys = keys;
+    this.#jwsType = jwsType;
   }
 
   get enforced(): EnforcedActivation | undefined {
@@ -79,7 +82,7 @@ export class ActivationGuard {
     }
     let payload: Uint8Array;
     try {
-      ({ payload } = await verifyJws(activation, this.#keys, ACTIVATION_JWS_TYPE));
+      ({ payload } = await verifyJws(activation, this.#keys, this.#jwsType));
     } catch (err) {
       if (err instanceof JwsError) throw new ActivationRefusedError("bad_activation_signature", err.message);
       throw err;
@@ -118,7 +121,9 @@ export class ActivationGuard {
             `of ${held.revision} in force: an older pointer re-published`,
         );
       }
-      if (!same && manifestSequence < held.manifestSequence && !signed.rollback) {
+      // (a shadow revision may be any built bundle, older ones included: it is never enforced)
+      const shadow = this.#jwsType !== ACTIVATION_JWS_TYPE;
+      if (!same && !shadow && manifestSequence < held.manifestSequence && !signed.rollback) {
         throw new ActivationRefusedError(
           "older_bundle",
           `bundle ${signed.revision} (sequence ${manifestSequence}) is older than ${held.revision} ` +

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { PolicyHolder } from "../../common/policy/runtime.js";
 import type { QueryDecision, QueryInput, StatementInfo, TokenClaims } from "../../proto/policy.js";
+import type { ShadowVerdict } from "../policy/shadow-evaluator.js";
 import type { CatalogSnapshot } from "./catalog.js";
 import type { DecisionCache } from "./decision-cache.js";
 import { invariantViolation } from "./invariants.js";
@@ -31,6 +32,10 @@ export interface DecisionRecord {
   revision: string | undefined;
   cached: boolean;
   evalMicros: number;
+  /** The policy input the decision was made on (absent when the policy was not asked). */
+  input?: QueryInput;
+  /** What a shadow revision decided, when it disagreed (data-plane/policy/shadow-evaluator.ts). */
+  shadow?: ShadowVerdict;
 }
 
 export interface DeciderDependencies {
@@ -123,11 +128,7 @@ export class Decider {
       ? undefined
       : ((shapeKey !== undefined ? this.deps.decisions.get(shapeKey) : undefined) ??
         this.deps.decisions.get(key));
-    if (hit) {
-      this.record(protocol, info, info.text, hit, true, 0, runtime.revision);
-      return { decision: hit };
-    }
-    // the policy's input is built only when the policy is asked
+    // built for a cached decision too: the decision log keeps it (impact replay), the shadow asks it
     const input: QueryInput = {
       session: {
         id: this.deps.session.id,
@@ -143,6 +144,10 @@ export class Decider {
       statement_count: count,
       now_ns: Date.now() * 1_000_000,
     };
+    if (hit) {
+      this.record(protocol, info, info.text, hit, true, 0, runtime.revision, input);
+      return { decision: hit };
+    }
     const started = performance.now();
     const decision = runtime.evaluateQuery(input);
     const micros = (performance.now() - started) * 1000;
@@ -151,7 +156,7 @@ export class Decider {
       if (shapeKey !== undefined && runtime.isCacheableByShape(input))
         this.deps.decisions.set(shapeKey, decision);
     }
-    this.record(protocol, info, info.text, decision, false, micros, runtime.revision);
+    this.record(protocol, info, info.text, decision, false, micros, runtime.revision, input);
     return { decision };
   }
 
@@ -195,6 +200,7 @@ export class Decider {
     cached = false,
     evalMicros = 0,
     revision = this.deps.policy.current()?.revision,
+    input?: QueryInput,
   ): void {
     this.deps.onDecision?.({
       session: this.deps.session,
@@ -205,6 +211,7 @@ export class Decider {
       revision,
       cached,
       evalMicros,
+      ...(input ? { input } : {}),
     });
   }
 }

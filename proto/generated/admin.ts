@@ -9,6 +9,8 @@ import type { BundleSources as _portcullis_admin_v1_BundleSources, BundleSources
 import type { Canary as _portcullis_admin_v1_Canary, Canary__Output as _portcullis_admin_v1_Canary__Output } from './portcullis/admin/v1/Canary.js';
 import type { DataPlane as _portcullis_admin_v1_DataPlane, DataPlane__Output as _portcullis_admin_v1_DataPlane__Output } from './portcullis/admin/v1/DataPlane.js';
 import type { Decision as _portcullis_admin_v1_Decision, Decision__Output as _portcullis_admin_v1_Decision__Output } from './portcullis/admin/v1/Decision.js';
+import type { DecisionFlip as _portcullis_admin_v1_DecisionFlip, DecisionFlip__Output as _portcullis_admin_v1_DecisionFlip__Output } from './portcullis/admin/v1/DecisionFlip.js';
+import type { DisagreementGroup as _portcullis_admin_v1_DisagreementGroup, DisagreementGroup__Output as _portcullis_admin_v1_DisagreementGroup__Output } from './portcullis/admin/v1/DisagreementGroup.js';
 import type { Event as _portcullis_admin_v1_Event, Event__Output as _portcullis_admin_v1_Event__Output } from './portcullis/admin/v1/Event.js';
 import type { FleetStatus as _portcullis_admin_v1_FleetStatus, FleetStatus__Output as _portcullis_admin_v1_FleetStatus__Output } from './portcullis/admin/v1/FleetStatus.js';
 import type { GetBundleRequest as _portcullis_admin_v1_GetBundleRequest, GetBundleRequest__Output as _portcullis_admin_v1_GetBundleRequest__Output } from './portcullis/admin/v1/GetBundleRequest.js';
@@ -25,6 +27,8 @@ import type { PublishBundleRequest as _portcullis_admin_v1_PublishBundleRequest,
 import type { PublishBundleResponse as _portcullis_admin_v1_PublishBundleResponse, PublishBundleResponse__Output as _portcullis_admin_v1_PublishBundleResponse__Output } from './portcullis/admin/v1/PublishBundleResponse.js';
 import type { QueryDecisionsRequest as _portcullis_admin_v1_QueryDecisionsRequest, QueryDecisionsRequest__Output as _portcullis_admin_v1_QueryDecisionsRequest__Output } from './portcullis/admin/v1/QueryDecisionsRequest.js';
 import type { QueryDecisionsResponse as _portcullis_admin_v1_QueryDecisionsResponse, QueryDecisionsResponse__Output as _portcullis_admin_v1_QueryDecisionsResponse__Output } from './portcullis/admin/v1/QueryDecisionsResponse.js';
+import type { ReplayDecisionsRequest as _portcullis_admin_v1_ReplayDecisionsRequest, ReplayDecisionsRequest__Output as _portcullis_admin_v1_ReplayDecisionsRequest__Output } from './portcullis/admin/v1/ReplayDecisionsRequest.js';
+import type { ReplayDecisionsResponse as _portcullis_admin_v1_ReplayDecisionsResponse, ReplayDecisionsResponse__Output as _portcullis_admin_v1_ReplayDecisionsResponse__Output } from './portcullis/admin/v1/ReplayDecisionsResponse.js';
 import type { Revocation as _portcullis_admin_v1_Revocation, Revocation__Output as _portcullis_admin_v1_Revocation__Output } from './portcullis/admin/v1/Revocation.js';
 import type { RevocationAck as _portcullis_admin_v1_RevocationAck, RevocationAck__Output as _portcullis_admin_v1_RevocationAck__Output } from './portcullis/admin/v1/RevocationAck.js';
 import type { RevokeResponse as _portcullis_admin_v1_RevokeResponse, RevokeResponse__Output as _portcullis_admin_v1_RevokeResponse__Output } from './portcullis/admin/v1/RevokeResponse.js';
@@ -32,6 +36,9 @@ import type { RevokeSessionRequest as _portcullis_admin_v1_RevokeSessionRequest,
 import type { RevokeSubjectRequest as _portcullis_admin_v1_RevokeSubjectRequest, RevokeSubjectRequest__Output as _portcullis_admin_v1_RevokeSubjectRequest__Output } from './portcullis/admin/v1/RevokeSubjectRequest.js';
 import type { RevokeTokenRequest as _portcullis_admin_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _portcullis_admin_v1_RevokeTokenRequest__Output } from './portcullis/admin/v1/RevokeTokenRequest.js';
 import type { Session as _portcullis_admin_v1_Session, Session__Output as _portcullis_admin_v1_Session__Output } from './portcullis/admin/v1/Session.js';
+import type { ShadowReportRequest as _portcullis_admin_v1_ShadowReportRequest, ShadowReportRequest__Output as _portcullis_admin_v1_ShadowReportRequest__Output } from './portcullis/admin/v1/ShadowReportRequest.js';
+import type { ShadowReportResponse as _portcullis_admin_v1_ShadowReportResponse, ShadowReportResponse__Output as _portcullis_admin_v1_ShadowReportResponse__Output } from './portcullis/admin/v1/ShadowReportResponse.js';
+import type { ShadowVerdict as _portcullis_admin_v1_ShadowVerdict, ShadowVerdict__Output as _portcullis_admin_v1_ShadowVerdict__Output } from './portcullis/admin/v1/ShadowVerdict.js';
 import type { SourceFile as _portcullis_admin_v1_SourceFile, SourceFile__Output as _portcullis_admin_v1_SourceFile__Output } from './portcullis/admin/v1/SourceFile.js';
 import type { SyncPoliciesRequest as _portcullis_admin_v1_SyncPoliciesRequest, SyncPoliciesRequest__Output as _portcullis_admin_v1_SyncPoliciesRequest__Output } from './portcullis/admin/v1/SyncPoliciesRequest.js';
 import type { SyncPoliciesResponse as _portcullis_admin_v1_SyncPoliciesResponse, SyncPoliciesResponse__Output as _portcullis_admin_v1_SyncPoliciesResponse__Output } from './portcullis/admin/v1/SyncPoliciesResponse.js';
@@ -54,6 +61,8 @@ export interface ProtoGrpcType {
         Canary: MessageTypeDefinition<_portcullis_admin_v1_Canary, _portcullis_admin_v1_Canary__Output>
         DataPlane: MessageTypeDefinition<_portcullis_admin_v1_DataPlane, _portcullis_admin_v1_DataPlane__Output>
         Decision: MessageTypeDefinition<_portcullis_admin_v1_Decision, _portcullis_admin_v1_Decision__Output>
+        DecisionFlip: MessageTypeDefinition<_portcullis_admin_v1_DecisionFlip, _portcullis_admin_v1_DecisionFlip__Output>
+        DisagreementGroup: MessageTypeDefinition<_portcullis_admin_v1_DisagreementGroup, _portcullis_admin_v1_DisagreementGroup__Output>
         Event: MessageTypeDefinition<_portcullis_admin_v1_Event, _portcullis_admin_v1_Event__Output>
         FleetStatus: MessageTypeDefinition<_portcullis_admin_v1_FleetStatus, _portcullis_admin_v1_FleetStatus__Output>
         GetBundleRequest: MessageTypeDefinition<_portcullis_admin_v1_GetBundleRequest, _portcullis_admin_v1_GetBundleRequest__Output>
@@ -70,6 +79,8 @@ export interface ProtoGrpcType {
         PublishBundleResponse: MessageTypeDefinition<_portcullis_admin_v1_PublishBundleResponse, _portcullis_admin_v1_PublishBundleResponse__Output>
         QueryDecisionsRequest: MessageTypeDefinition<_portcullis_admin_v1_QueryDecisionsRequest, _portcullis_admin_v1_QueryDecisionsRequest__Output>
         QueryDecisionsResponse: MessageTypeDefinition<_portcullis_admin_v1_QueryDecisionsResponse, _portcullis_admin_v1_QueryDecisionsResponse__Output>
+        ReplayDecisionsRequest: MessageTypeDefinition<_portcullis_admin_v1_ReplayDecisionsRequest, _portcullis_admin_v1_ReplayDecisionsRequest__Output>
+        ReplayDecisionsResponse: MessageTypeDefinition<_portcullis_admin_v1_ReplayDecisionsResponse, _portcullis_admin_v1_ReplayDecisionsResponse__Output>
         Revocation: MessageTypeDefinition<_portcullis_admin_v1_Revocation, _portcullis_admin_v1_Revocation__Output>
         RevocationAck: MessageTypeDefinition<_portcullis_admin_v1_RevocationAck, _portcullis_admin_v1_RevocationAck__Output>
         RevokeResponse: MessageTypeDefinition<_portcullis_admin_v1_RevokeResponse, _portcullis_admin_v1_RevokeResponse__Output>
@@ -77,6 +88,9 @@ export interface ProtoGrpcType {
         RevokeSubjectRequest: MessageTypeDefinition<_portcullis_admin_v1_RevokeSubjectRequest, _portcullis_admin_v1_RevokeSubjectRequest__Output>
         RevokeTokenRequest: MessageTypeDefinition<_portcullis_admin_v1_RevokeTokenRequest, _portcullis_admin_v1_RevokeTokenRequest__Output>
         Session: MessageTypeDefinition<_portcullis_admin_v1_Session, _portcullis_admin_v1_Session__Output>
+        ShadowReportRequest: MessageTypeDefinition<_portcullis_admin_v1_ShadowReportRequest, _portcullis_admin_v1_ShadowReportRequest__Output>
+        ShadowReportResponse: MessageTypeDefinition<_portcullis_admin_v1_ShadowReportResponse, _portcullis_admin_v1_ShadowReportResponse__Output>
+        ShadowVerdict: MessageTypeDefinition<_portcullis_admin_v1_ShadowVerdict, _portcullis_admin_v1_ShadowVerdict__Output>
         SourceFile: MessageTypeDefinition<_portcullis_admin_v1_SourceFile, _portcullis_admin_v1_SourceFile__Output>
         SyncPoliciesRequest: MessageTypeDefinition<_portcullis_admin_v1_SyncPoliciesRequest, _portcullis_admin_v1_SyncPoliciesRequest__Output>
         SyncPoliciesResponse: MessageTypeDefinition<_portcullis_admin_v1_SyncPoliciesResponse, _portcullis_admin_v1_SyncPoliciesResponse__Output>

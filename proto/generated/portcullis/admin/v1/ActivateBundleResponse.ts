@@ -9,6 +9,7 @@ export interface ActivateBundleResponse {
   'published'?: (boolean);
   'publish_error'?: (string);
   'canary'?: (_portcullis_admin_v1_Canary | null);
+  'mode'?: (string);
 }
 
 export interface ActivateBundleResponse__Output {
@@ -18,4 +19,5 @@ export interface ActivateBundleResponse__Output {
   'published': (boolean);
   'publish_error': (string);
   'canary': (_portcullis_admin_v1_Canary__Output | null);
+  'mode': (string);
 }

@@ -21,10 +21,14 @@ import type { PublishBundleRequest as _portcullis_admin_v1_PublishBundleRequest,
 import type { PublishBundleResponse as _portcullis_admin_v1_PublishBundleResponse, PublishBundleResponse__Output as _portcullis_admin_v1_PublishBundleResponse__Output } from '../../../portcullis/admin/v1/PublishBundleResponse.js';
 import type { QueryDecisionsRequest as _portcullis_admin_v1_QueryDecisionsRequest, QueryDecisionsRequest__Output as _portcullis_admin_v1_QueryDecisionsRequest__Output } from '../../../portcullis/admin/v1/QueryDecisionsRequest.js';
 import type { QueryDecisionsResponse as _portcullis_admin_v1_QueryDecisionsResponse, QueryDecisionsResponse__Output as _portcullis_admin_v1_QueryDecisionsResponse__Output } from '../../../portcullis/admin/v1/QueryDecisionsResponse.js';
+import type { ReplayDecisionsRequest as _portcullis_admin_v1_ReplayDecisionsRequest, ReplayDecisionsRequest__Output as _portcullis_admin_v1_ReplayDecisionsRequest__Output } from '../../../portcullis/admin/v1/ReplayDecisionsRequest.js';
+import type { ReplayDecisionsResponse as _portcullis_admin_v1_ReplayDecisionsResponse, ReplayDecisionsResponse__Output as _portcullis_admin_v1_ReplayDecisionsResponse__Output } from '../../../portcullis/admin/v1/ReplayDecisionsResponse.js';
 import type { RevokeResponse as _portcullis_admin_v1_RevokeResponse, RevokeResponse__Output as _portcullis_admin_v1_RevokeResponse__Output } from '../../../portcullis/admin/v1/RevokeResponse.js';
 import type { RevokeSessionRequest as _portcullis_admin_v1_RevokeSessionRequest, RevokeSessionRequest__Output as _portcullis_admin_v1_RevokeSessionRequest__Output } from '../../../portcullis/admin/v1/RevokeSessionRequest.js';
 import type { RevokeSubjectRequest as _portcullis_admin_v1_RevokeSubjectRequest, RevokeSubjectRequest__Output as _portcullis_admin_v1_RevokeSubjectRequest__Output } from '../../../portcullis/admin/v1/RevokeSubjectRequest.js';
 import type { RevokeTokenRequest as _portcullis_admin_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _portcullis_admin_v1_RevokeTokenRequest__Output } from '../../../portcullis/admin/v1/RevokeTokenRequest.js';
+import type { ShadowReportRequest as _portcullis_admin_v1_ShadowReportRequest, ShadowReportRequest__Output as _portcullis_admin_v1_ShadowReportRequest__Output } from '../../../portcullis/admin/v1/ShadowReportRequest.js';
+import type { ShadowReportResponse as _portcullis_admin_v1_ShadowReportResponse, ShadowReportResponse__Output as _portcullis_admin_v1_ShadowReportResponse__Output } from '../../../portcullis/admin/v1/ShadowReportResponse.js';
 import type { SyncPoliciesRequest as _portcullis_admin_v1_SyncPoliciesRequest, SyncPoliciesRequest__Output as _portcullis_admin_v1_SyncPoliciesRequest__Output } from '../../../portcullis/admin/v1/SyncPoliciesRequest.js';
 import type { SyncPoliciesResponse as _portcullis_admin_v1_SyncPoliciesResponse, SyncPoliciesResponse__Output as _portcullis_admin_v1_SyncPoliciesResponse__Output } from '../../../portcullis/admin/v1/SyncPoliciesResponse.js';
 import type { WatchEventsRequest as _portcullis_admin_v1_WatchEventsRequest, WatchEventsRequest__Output as _portcullis_admin_v1_WatchEventsRequest__Output } from '../../../portcullis/admin/v1/WatchEventsRequest.js';
@@ -111,6 +115,15 @@ export interface AdminClient extends grpc.Client {
   queryDecisions(argument: _portcullis_admin_v1_QueryDecisionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_QueryDecisionsResponse__Output>): grpc.ClientUnaryCall;
   queryDecisions(argument: _portcullis_admin_v1_QueryDecisionsRequest, callback: grpc.requestCallback<_portcullis_admin_v1_QueryDecisionsResponse__Output>): grpc.ClientUnaryCall;
   
+  ReplayDecisions(argument: _portcullis_admin_v1_ReplayDecisionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_ReplayDecisionsResponse__Output>): grpc.ClientUnaryCall;
+  ReplayDecisions(argument: _portcullis_admin_v1_ReplayDecisionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_portcullis_admin_v1_ReplayDecisionsResponse__Output>): grpc.ClientUnaryCall;
+  ReplayDecisions(argument: _portcullis_admin_v1_ReplayDecisionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_ReplayDecisionsResponse__Output>): grpc.ClientUnaryCall;
+  ReplayDecisions(argument: _portcullis_admin_v1_ReplayDecisionsRequest, callback: grpc.requestCallback<_portcullis_admin_v1_ReplayDecisionsResponse__Output>): grpc.ClientUnaryCall;
+  replayDecisions(argument: _portcullis_admin_v1_ReplayDecisionsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_ReplayDecisionsResponse__Output>): grpc.ClientUnaryCall;
+  replayDecisions(argument: _portcullis_admin_v1_ReplayDecisionsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_portcullis_admin_v1_ReplayDecisionsResponse__Output>): grpc.ClientUnaryCall;
+  replayDecisions(argument: _portcullis_admin_v1_ReplayDecisionsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_ReplayDecisionsResponse__Output>): grpc.ClientUnaryCall;
+  replayDecisions(argument: _portcullis_admin_v1_ReplayDecisionsRequest, callback: grpc.requestCallback<_portcullis_admin_v1_ReplayDecisionsResponse__Output>): grpc.ClientUnaryCall;
+  
   RevokeSession(argument: _portcullis_admin_v1_RevokeSessionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
   RevokeSession(argument: _portcullis_admin_v1_RevokeSessionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_portcullis_admin_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
   RevokeSession(argument: _portcullis_admin_v1_RevokeSessionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
@@ -137,6 +150,15 @@ export interface AdminClient extends grpc.Client {
   revokeToken(argument: _portcullis_admin_v1_RevokeTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_portcullis_admin_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
   revokeToken(argument: _portcullis_admin_v1_RevokeTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
   revokeToken(argument: _portcullis_admin_v1_RevokeTokenRequest, callback: grpc.requestCallback<_portcullis_admin_v1_RevokeResponse__Output>): grpc.ClientUnaryCall;
+  
+  ShadowReport(argument: _portcullis_admin_v1_ShadowReportRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_ShadowReportResponse__Output>): grpc.ClientUnaryCall;
+  ShadowReport(argument: _portcullis_admin_v1_ShadowReportRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_portcullis_admin_v1_ShadowReportResponse__Output>): grpc.ClientUnaryCall;
+  ShadowReport(argument: _portcullis_admin_v1_ShadowReportRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_ShadowReportResponse__Output>): grpc.ClientUnaryCall;
+  ShadowReport(argument: _portcullis_admin_v1_ShadowReportRequest, callback: grpc.requestCallback<_portcullis_admin_v1_ShadowReportResponse__Output>): grpc.ClientUnaryCall;
+  shadowReport(argument: _portcullis_admin_v1_ShadowReportRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_ShadowReportResponse__Output>): grpc.ClientUnaryCall;
+  shadowReport(argument: _portcullis_admin_v1_ShadowReportRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_portcullis_admin_v1_ShadowReportResponse__Output>): grpc.ClientUnaryCall;
+  shadowReport(argument: _portcullis_admin_v1_ShadowReportRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_ShadowReportResponse__Output>): grpc.ClientUnaryCall;
+  shadowReport(argument: _portcullis_admin_v1_ShadowReportRequest, callback: grpc.requestCallback<_portcullis_admin_v1_ShadowReportResponse__Output>): grpc.ClientUnaryCall;
   
   SyncPolicies(argument: _portcullis_admin_v1_SyncPoliciesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_portcullis_admin_v1_SyncPoliciesResponse__Output>): grpc.ClientUnaryCall;
   SyncPolicies(argument: _portcullis_admin_v1_SyncPoliciesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_portcullis_admin_v1_SyncPoliciesResponse__Output>): grpc.ClientUnaryCall;
@@ -173,11 +195,15 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
   
   QueryDecisions: grpc.handleUnaryCall<_portcullis_admin_v1_QueryDecisionsRequest__Output, _portcullis_admin_v1_QueryDecisionsResponse>;
   
+  ReplayDecisions: grpc.handleUnaryCall<_portcullis_admin_v1_ReplayDecisionsRequest__Output, _portcullis_admin_v1_ReplayDecisionsResponse>;
+  
   RevokeSession: grpc.handleUnaryCall<_portcullis_admin_v1_RevokeSessionRequest__Output, _portcullis_admin_v1_RevokeResponse>;
   
   RevokeSubject: grpc.handleUnaryCall<_portcullis_admin_v1_RevokeSubjectRequest__Output, _portcullis_admin_v1_RevokeResponse>;
   
   RevokeToken: grpc.handleUnaryCall<_portcullis_admin_v1_RevokeTokenRequest__Output, _portcullis_admin_v1_RevokeResponse>;
+  
+  ShadowReport: grpc.handleUnaryCall<_portcullis_admin_v1_ShadowReportRequest__Output, _portcullis_admin_v1_ShadowReportResponse>;
   
   SyncPolicies: grpc.handleUnaryCall<_portcullis_admin_v1_SyncPoliciesRequest__Output, _portcullis_admin_v1_SyncPoliciesResponse>;
   
@@ -195,9 +221,11 @@ export interface AdminDefinition extends grpc.ServiceDefinition {
   ListSessions: MethodDefinition<_portcullis_admin_v1_ListSessionsRequest, _portcullis_admin_v1_ListSessionsResponse, _portcullis_admin_v1_ListSessionsRequest__Output, _portcullis_admin_v1_ListSessionsResponse__Output>
   PublishBundle: MethodDefinition<_portcullis_admin_v1_PublishBundleRequest, _portcullis_admin_v1_PublishBundleResponse, _portcullis_admin_v1_PublishBundleRequest__Output, _portcullis_admin_v1_PublishBundleResponse__Output>
   QueryDecisions: MethodDefinition<_portcullis_admin_v1_QueryDecisionsRequest, _portcullis_admin_v1_QueryDecisionsResponse, _portcullis_admin_v1_QueryDecisionsRequest__Output, _portcullis_admin_v1_QueryDecisionsResponse__Output>
+  ReplayDecisions: MethodDefinition<_portcullis_admin_v1_ReplayDecisionsRequest, _portcullis_admin_v1_ReplayDecisionsResponse, _portcullis_admin_v1_ReplayDecisionsRequest__Output, _portcullis_admin_v1_ReplayDecisionsResponse__Output>
   RevokeSession: MethodDefinition<_portcullis_admin_v1_RevokeSessionRequest, _portcullis_admin_v1_RevokeResponse, _portcullis_admin_v1_RevokeSessionRequest__Output, _portcullis_admin_v1_RevokeResponse__Output>
   RevokeSubject: MethodDefinition<_portcullis_admin_v1_RevokeSubjectRequest, _portcullis_admin_v1_RevokeResponse, _portcullis_admin_v1_RevokeSubjectRequest__Output, _portcullis_admin_v1_RevokeResponse__Output>
   RevokeToken: MethodDefinition<_portcullis_admin_v1_RevokeTokenRequest, _portcullis_admin_v1_RevokeResponse, _portcullis_admin_v1_RevokeTokenRequest__Output, _portcullis_admin_v1_RevokeResponse__Output>
+  ShadowReport: MethodDefinition<_portcullis_admin_v1_ShadowReportRequest, _portcullis_admin_v1_ShadowReportResponse, _portcullis_admin_v1_ShadowReportRequest__Output, _portcullis_admin_v1_ShadowReportResponse__Output>
   SyncPolicies: MethodDefinition<_portcullis_admin_v1_SyncPoliciesRequest, _portcullis_admin_v1_SyncPoliciesResponse, _portcullis_admin_v1_SyncPoliciesRequest__Output, _portcullis_admin_v1_SyncPoliciesResponse__Output>
   WatchEvents: MethodDefinition<_portcullis_admin_v1_WatchEventsRequest, _portcullis_admin_v1_Event, _portcullis_admin_v1_WatchEventsRequest__Output, _portcullis_admin_v1_Event__Output>
 }

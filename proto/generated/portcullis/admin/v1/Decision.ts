@@ -1,5 +1,6 @@
 // Original file: proto/admin.proto
 
+import type { ShadowVerdict as _portcullis_admin_v1_ShadowVerdict, ShadowVerdict__Output as _portcullis_admin_v1_ShadowVerdict__Output } from '../../../portcullis/admin/v1/ShadowVerdict.js';
 
 export interface Decision {
   'at'?: (string);
@@ -27,6 +28,9 @@ export interface Decision {
   'statement_truncated'?: (boolean);
   'client_addr'?: (string);
   'application_name'?: (string);
+  'shadow'?: (_portcullis_admin_v1_ShadowVerdict | null);
+  'replayable'?: (boolean);
+  '_shadow'?: "shadow";
 }
 
 export interface Decision__Output {
@@ -55,4 +59,7 @@ export interface Decision__Output {
   'statement_truncated': (boolean);
   'client_addr': (string);
   'application_name': (string);
+  'shadow'?: (_portcullis_admin_v1_ShadowVerdict__Output | null);
+  'replayable': (boolean);
+  '_shadow'?: "shadow";
 }
