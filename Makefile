@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_BIN := node_modules/.bin
 
-.PHONY: help setup build lint typecheck test test-unit test-integration demo bench-pgbench bench-policy bench-rollout bench-revocation bench-driver-suite bench-hardening bench-fleet bench-idle clean
+.PHONY: help setup build lint typecheck test test-unit test-integration demo bench-pgbench bench-policy bench-rollout bench-revocation bench-driver-suite bench-hardening bench-fleet bench-idle bench-lifecycle clean
 
 help:
 	@echo "make demo   start the whole stack locally and print psql commands"
@@ -36,7 +36,7 @@ demo: build
 	@node dist/cli/portcullis.js demo
 
 # A static pattern rule: make skips implicit (bench-%) rules for .PHONY targets.
-BENCHES := bench-idle bench-pgbench bench-policy bench-rollout bench-revocation bench-driver-suite bench-hardening bench-fleet
+BENCHES := bench-idle bench-lifecycle bench-pgbench bench-policy bench-rollout bench-revocation bench-driver-suite bench-hardening bench-fleet
 $(BENCHES): bench-%: build
 	@node dist/bench/$*.js
 
