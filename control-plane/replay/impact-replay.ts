@@ -9,6 +9,7 @@
  * and the volatile token claims — so a log of the same statements by the same people costs one
  * evaluation per distinct statement and identity: the same contract the proxy relies on.
  */
+import { identityKey } from "../../common/policy/identity-key.js";
 import type { PolicyRuntime } from "../../common/policy/runtime.js";
 import type { ConnectionInput, QueryDecision, QueryInput } from "../../proto/policy.js";
 import type { DecisionRepository } from "../store/decisions.js";
@@ -58,28 +59,7 @@ function maskKey(mask: QueryDecision["mask"] | undefined): string {
     .join("\u0001");
 }
 
-/** Token claims that change from one token to the next of the same identity (as the data plane's cache key). */
-const VOLATILE_CLAIMS = new Set([
-  "exp",
-  "iat",
-  "nbf",
-  "jti",
-  "auth_time",
-  "at_hash",
-  "c_hash",
-  "nonce",
-  "sid",
-]);
 const MEMO_ENTRIES = 100_000;
-
-function identityKey(session: QueryInput["session"]): string {
-  const claims = Object.fromEntries(
-    Object.entries(session.claims ?? {})
-      .filter(([k]) => !VOLATILE_CLAIMS.has(k))
-      .sort(([a], [b]) => a.localeCompare(b)),
-  );
-  return JSON.stringify([session.subject, session.db_role, session.database, session.region, claims]);
-}
 
 /** The candidate's query decisions, memoised when it declares them cacheable. */
 class QueryReplayer {
@@ -99,7 +79,8 @@ class QueryReplayer {
       const sessionId = input.session.id ?? "";
       let identity = this.#identities.get(sessionId);
       if (identity === undefined) {
-        identity = identityKey(input.session);
+        const { subject, db_role, database, region, claims } = input.session;
+        identity = identityKey({ subject, dbRole: db_role, database, region, claims: claims ?? {} });
         if (this.#identities.size > MEMO_ENTRIES) this.#identities.clear();
         this.#identities.set(sessionId, identity);
       }

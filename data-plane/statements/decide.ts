@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { identityKey } from "../../common/policy/identity-key.js";
 import type { PolicyHolder } from "../../common/policy/runtime.js";
 import type { QueryDecision, QueryInput, StatementInfo, TokenClaims } from "../../proto/policy.js";
 import type { ShadowVerdict } from "../policy/shadow-evaluator.js";
@@ -45,28 +46,9 @@ export interface DeciderDependencies {
   onDecision?(record: DecisionRecord): void;
 }
 
-const VOLATILE_CLAIMS = new Set([
-  "exp",
-  "iat",
-  "nbf",
-  "jti",
-  "auth_time",
-  "at_hash",
-  "c_hash",
-  "nonce",
-  "sid",
-]);
-
 /** What a session's decisions may depend on of its identity (its token's lasting claims), hashed. */
 function sessionKey(session: GateSession): string {
-  const claims = Object.fromEntries(
-    Object.entries(session.claims)
-      .filter(([k]) => !VOLATILE_CLAIMS.has(k))
-      .sort(([a], [b]) => a.localeCompare(b)),
-  );
-  return createHash("sha256")
-    .update(JSON.stringify([session.subject, session.dbRole, session.database, session.region, claims]))
-    .digest("base64");
+  return createHash("sha256").update(identityKey(session)).digest("base64");
 }
 
 export class Decider {
