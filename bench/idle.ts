@@ -31,6 +31,7 @@ import { startOidcProvider } from "../test/harness/oidc.js";
 import { buildBundle } from "../test/harness/proxy-stack.js";
 import { Cleanups, httpOk, runBench, say, spawnPortcullis, stopChild, until } from "./lib/process.js";
 import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
+import { askReport } from "./lib/session-workers.js";
 
 const TARGET_KIB = 64;
 const MAX_IDLE_UPSTREAMS = 20;
@@ -189,20 +190,7 @@ async function main(): Promise<number> {
         "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = 'analyst'",
       ),
     );
-    const reports = await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<Extract<WorkerMessage, { type: "report" }>>((resolve) => {
-            const onMessage = (m: WorkerMessage) => {
-              if (m.type !== "report") return;
-              w.off("message", onMessage);
-              resolve(m);
-            };
-            w.on("message", onMessage);
-            w.postMessage({ type: "report" });
-          }),
-      ),
-    );
+    const reports = await Promise.all(workers.map(askReport));
     const stillOpen = reports.reduce((n, r) => n + r.open, 0);
     if (stillOpen !== opts.connections) {
       throw new Error(`${opts.connections - stillOpen} sessions closed while idle`);

@@ -71,6 +71,7 @@ import {
   stopChild,
 } from "./lib/process.js";
 import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
+import { askReport } from "./lib/session-workers.js";
 
 const run = promisify(execFile);
 const TARGET_P99_MS = 50;
@@ -388,17 +389,7 @@ async function main(): Promise<number> {
     if (opts.targetedRuns > 0) {
       const idle = new Worker(new URL("./lib/session-clients.js", import.meta.url));
       const busy = new Worker(new URL("./lib/session-clients.js", import.meta.url));
-      // (an "ended" message of a batch whose sessions all closed may come first: the report counts it)
-      const report = (w: Worker) =>
-        new Promise<Extract<WorkerMessage, { type: "report" }>>((resolve) => {
-          const onMessage = (m: WorkerMessage) => {
-            if (m.type !== "report") return;
-            w.off("message", onMessage);
-            resolve(m);
-          };
-          w.on("message", onMessage);
-          w.postMessage({ type: "report" });
-        });
+      const report = askReport;
       const half = Math.floor(opts.bystanders / 2);
       bystanderCount = opts.bystanders * opts.dataPlanes;
       say();
