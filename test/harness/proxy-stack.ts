@@ -61,7 +61,7 @@ export interface ProxyStack {
     opts?: { sslmode?: string; database?: string; input?: string },
   ): Promise<PsqlResult>;
   /** A connected node-postgres client through the proxy (TLS, certificate not checked). */
-  client(token: string, opts?: { database?: string }): Promise<pg.Client>;
+  client(token: string, opts?: { database?: string; options?: string }): Promise<pg.Client>;
   stop(): Promise<void>;
 }
 
@@ -140,6 +140,7 @@ export async function startProxyStack(options: ProxyStackOptions = {}): Promise<
         password: token,
         database: opts.database ?? "app",
         ssl: { rejectUnauthorized: false },
+        ...(opts.options !== undefined ? { options: opts.options } : {}),
       });
       await client.connect();
       return client;
