@@ -30,16 +30,22 @@ import { DecisionCache, ShapeCache } from "./statements/decision-cache.js";
 import { SearchPath } from "./statements/search-path.js";
 import { type DecisionRecord, StatementGate } from "./statements/statement-gate.js";
 import { clientTlsContext } from "./tls-context.js";
-import { queryFirstValue } from "./upstream/upstream-connection.js";
+import { queryFirstRow } from "./upstream/upstream-connection.js";
 
 /**
  * Builds a running data plane from its configuration: TLS, token verifier, policy (from a local
  * bundle; the bus feeds later ones), catalog, statement gate, listener and the status server.
  */
 
-/** The schemas the server really searches (no implicit ones), as a list splitIdentifierList reads. */
-const CURRENT_SCHEMAS_SQL =
-  "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(s), ',' ORDER BY o) FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS t(s, o)";
+/**
+ * The proxy's one set-up query on a session's new upstream: the role's effective search_path and the
+ * schemas the server really searches with it (no implicit ones, as a list splitIdentifierList reads),
+ * in one round trip. `SET LOCAL statement_timeout = 0` first: a database's, role's or client's own
+ * statement_timeout (even 1 ms) must not make the login fail on the proxy's question; it lasts only
+ * for this implicit transaction, so the session keeps its own setting.
+ */
+const SESSION_PATH_SQL =
+  "SET LOCAL statement_timeout = 0; SELECT pg_catalog.current_setting('search_path'), (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(s), ',' ORDER BY o) FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS t(s, o))";
 
 export interface RunningDataPlane {
   dataPlane: DataPlane;
@@ -219,14 +225,11 @@ export async function startDataPlane(
     sessionStages: options.withoutStatementPolicy
       ? undefined
       : async (session, upstream) => {
-          const path = await queryFirstValue(
-            upstream.socket,
-            "SELECT pg_catalog.current_setting('search_path')",
-          );
+          const [path = null, searched = null] =
+            (await queryFirstRow(upstream.socket, SESSION_PATH_SQL)) ?? [];
           const given = session.startupSearchPath;
           if (given) {
             // what the server really searches must be what the client gave (and the proxy decides)
-            const searched = await queryFirstValue(upstream.socket, CURRENT_SCHEMAS_SQL);
             const mismatch = checkServerSearchPath(
               given,
               path,

@@ -327,6 +327,26 @@ describe("a start-up search_path through the proxy", () => {
     });
   });
 
+  it("a session's own statement_timeout of 1 ms does not refuse its login, and stays its own", async () => {
+    // The proxy's set-up query on a new upstream runs under what the session starts with: a client's
+    // (here), a role's or a database's statement_timeout. It lifts it for itself alone (a login refused
+    // with 57P03 under load otherwise), and that must not outlive the set-up query.
+    for (let i = 0; i < 3; i++) {
+      const shown = await session("-c statement_timeout=1 -c search_path=hr,public", async (c) => {
+        const r = await c.query("SHOW statement_timeout");
+        return r.rows[0]?.statement_timeout as string;
+      });
+      expect(shown).toBe("1ms");
+    }
+    for (let i = 0; i < 3; i++) {
+      const shown = await session("-c statement_timeout=1", async (c) => {
+        const r = await c.query("SHOW statement_timeout");
+        return r.rows[0]?.statement_timeout as string;
+      });
+      expect(shown).toBe("1ms");
+    }
+  });
+
   it("refuses at login: a list the server would refuse (22023), what it cannot represent (0A000), a policy denial (42501)", async () => {
     for (const [options, code] of [
       ["-c search_path=a,,b", "22023"],

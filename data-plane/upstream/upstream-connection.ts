@@ -336,20 +336,35 @@ export async function cancelUpstream(
 }
 
 /**
- * Runs one simple query on an upstream session the relay does not own yet (right after login) and
- * returns the first column of the first row as text. Used to read the role's default search_path.
+ * Runs one simple query on an upstream session the relay does not own yet (right after login, or a
+ * pooled session being reset) and returns the first column of the first row as text.
  */
-export function queryFirstValue(
+export async function queryFirstValue(
   socket: Socket | TLSSocket,
   sql: string,
   timeoutMs = 5_000,
   /** Receives the ParameterStatus messages the server sends meanwhile (a reset reports what it changed). */
   onParameter?: (name: string, value: string) => void,
 ): Promise<string | null> {
+  const row = await queryFirstRow(socket, sql, timeoutMs, onParameter);
+  return row?.[0] ?? null;
+}
+
+/**
+ * Runs one simple query (its text may hold several statements) on an upstream session the relay does
+ * not own yet and returns the first row any of its statements returned, its columns as text; null
+ * when none returned a row.
+ */
+export function queryFirstRow(
+  socket: Socket | TLSSocket,
+  sql: string,
+  timeoutMs = 5_000,
+  onParameter?: (name: string, value: string) => void,
+): Promise<(string | null)[] | null> {
   return new Promise((resolve, reject) => {
     const framer = new BackendFramer();
     const parser = new Parser();
-    let value: string | null = null;
+    let value: (string | null)[] | null = null;
     let error: string | undefined;
     const timer = setTimeout(
       () => finish(new UpstreamError("upstream query timed out", "timeout")),
@@ -368,7 +383,7 @@ export function queryFirstValue(
         framer.push(chunk, (type, raw) => {
           parser.parse(raw, (msg) => {
             const m = msg as PgMessage & Record<string, unknown>;
-            if (msg.name === "dataRow" && value === null) value = (m.fields as (string | null)[])[0] ?? null;
+            if (msg.name === "dataRow" && value === null) value = [...(m.fields as (string | null)[])];
             if (msg.name === "error") error = m.message as string;
             if (msg.name === "parameterStatus")
               onParameter?.(m.parameterName as string, m.parameterValue as string);
