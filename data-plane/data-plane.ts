@@ -30,6 +30,7 @@ import {
   negotiateProtocolVersion,
   type TransactionStatus,
 } from "./protocol/backend-messages.js";
+import { FrontendCode } from "./protocol/codes.js";
 import { ProtocolError, QuietClose, SQLSTATE } from "./protocol/errors.js";
 import { type LiveSession, SessionRegistry } from "./session/registry.js";
 import { closeDeferredUpstreamsNow, type Parking, Relay, type RelayStages } from "./session/relay.js";
@@ -81,7 +82,7 @@ export interface SessionContext {
 /** Passes every message through unchanged: a relay with no statement policy. */
 export const passThroughStages: RelayStages = {
   onFrontend(message, toUpstream) {
-    if (message.type === "X") return false; // the relay ends the upstream session (or pools it)
+    if (message.type === FrontendCode.Terminate) return false; // the relay ends the upstream session (or pools it)
     toUpstream.push(message.raw);
     return true;
   },

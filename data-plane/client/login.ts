@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import type { ConnectionDecision, ConnectionInput, TokenClaims } from "../../proto/policy.js";
 import { authenticationCleartextPassword } from "../protocol/backend-messages.js";
+import { FrontendCode } from "../protocol/codes.js";
 import { ProtocolError, QuietClose, SQLSTATE, type SqlState } from "../protocol/errors.js";
 import { decodePassword, MAX_AUTH_MESSAGE } from "../protocol/frontend-messages.js";
 import type { SocketReader } from "./socket-reader.js";
@@ -75,8 +76,9 @@ export async function login(ctx: LoginContext, authority: LoginAuthority): Promi
     throw err;
   }
   // a client that gives up instead of answering (Terminate) is let go quietly, as the server does
-  if (message.type === "X") throw new QuietClose("client terminated during authentication");
-  if (message.type !== "p")
+  if (message.type === FrontendCode.Terminate)
+    throw new QuietClose("client terminated during authentication");
+  if (message.type !== FrontendCode.Password)
     throw new ProtocolError(`expected password message, got message type "${message.type}"`);
   let token: string;
   try {

@@ -63,3 +63,27 @@ export const enum BackendCode {
   /** 's' */
   PortalSuspended = 0x73,
 }
+
+/**
+ * Type bytes of frontend (client → proxy) messages, as the characters FrontendMessage.type holds.
+ * A `const enum`: the compiler writes the letter itself at each use.
+ */
+// biome-ignore lint/suspicious/noConstEnum: inlined by tsc so the gate's per-message switches compare literals
+export const enum FrontendCode {
+  Bind = "B",
+  Close = "C",
+  CopyData = "d",
+  CopyDone = "c",
+  CopyFail = "f",
+  Describe = "D",
+  Execute = "E",
+  Flush = "H",
+  /** the fastpath call of a function by OID */
+  FunctionCall = "F",
+  Parse = "P",
+  /** PasswordMessage, and the SASL and GSS responses, during authentication */
+  Password = "p",
+  Query = "Q",
+  Sync = "S",
+  Terminate = "X",
+}

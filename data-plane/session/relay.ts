@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { BackendFramer, errorResponse, type TransactionStatus } from "../protocol/backend-messages.js";
-import { BackendCode } from "../protocol/codes.js";
+import { BackendCode, FrontendCode } from "../protocol/codes.js";
 import { ProtocolError, SQLSTATE } from "../protocol/errors.js";
 import { FrontendFramer, type FrontendMessage } from "../protocol/frontend-messages.js";
 import { unsafeReportedSetting } from "../statements/invariants.js";
@@ -309,7 +309,12 @@ export class Relay {
     const toClient = this.frontendBack;
     try {
       for (let m = this.frontend.next(); m; m = this.frontend.next()) {
-        if (m.type === "Q" || m.type === "S" || m.type === "F") this.pendingSyncs++;
+        if (
+          m.type === FrontendCode.Query ||
+          m.type === FrontendCode.Sync ||
+          m.type === FrontendCode.FunctionCall
+        )
+          this.pendingSyncs++;
         const verdict = this.stages.onFrontend(m, toUpstream, toClient);
         if (verdict === true) continue;
         this.flush(toUpstream, toClient);

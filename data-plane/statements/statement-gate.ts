@@ -2,7 +2,7 @@ import type { Logger } from "../../common/logger.js";
 import type { PolicyHolder } from "../../common/policy/runtime.js";
 import type { QueryDecision } from "../../proto/policy.js";
 import { errorResponse, type TransactionStatus } from "../protocol/backend-messages.js";
-import { BackendCode } from "../protocol/codes.js";
+import { BackendCode, FrontendCode } from "../protocol/codes.js";
 import { ProtocolError, SQLSTATE } from "../protocol/errors.js";
 import type { FrontendMessage } from "../protocol/frontend-messages.js";
 import type { RelayStages } from "../session/relay.js";
@@ -17,6 +17,18 @@ import type { SearchPath } from "./search-path.js";
 import { SessionResolver } from "./session-resolution.js";
 import { SimpleQueries } from "./simple-query.js";
 import { type Cycle, TransactionCycles } from "./transaction-cycles.js";
+
+/** What the server skips after an error in the extended protocol, until Sync (so does the proxy after a denial). */
+const DISCARDED_UNTIL_SYNC: ReadonlySet<string> = new Set([
+  FrontendCode.Query,
+  FrontendCode.Parse,
+  FrontendCode.Bind,
+  FrontendCode.Execute,
+  FrontendCode.Describe,
+  FrontendCode.Flush,
+  FrontendCode.Close,
+  FrontendCode.FunctionCall,
+]);
 
 /**
  * Every statement a client sends is decided here before it can reach the database, in both protocols:
@@ -99,27 +111,27 @@ export class StatementGate implements RelayStages {
   onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean | Promise<boolean> {
     const type = message.type;
     // after a denial in the extended protocol the server skips everything but Sync; so does the proxy
-    if (this.denials.discardUntilSync && "QPBEDHCF".includes(type)) return true;
+    if (this.denials.discardUntilSync && DISCARDED_UNTIL_SYNC.has(type)) return true;
     switch (type) {
-      case "d":
-      case "c":
-      case "f":
+      case FrontendCode.CopyData:
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail:
         toUpstream.push(message.raw); // COPY data of a COPY the policy allowed
         return true;
-      case "X":
+      case FrontendCode.Terminate:
         return false; // the relay ends the upstream session (or pools it)
-      case "S":
+      case FrontendCode.Sync:
         this.denials.discardUntilSync = false;
         return this.enter("extended", message, toUpstream);
-      case "Q":
-      case "F":
+      case FrontendCode.Query:
+      case FrontendCode.FunctionCall:
         return this.enter("query", message, toUpstream);
-      case "P":
-      case "B":
-      case "E":
-      case "D":
-      case "H":
-      case "C":
+      case FrontendCode.Parse:
+      case FrontendCode.Bind:
+      case FrontendCode.Execute:
+      case FrontendCode.Describe:
+      case FrontendCode.Flush:
+      case FrontendCode.Close:
         return this.enter("extended", message, toUpstream);
       default:
         void toClient;
@@ -152,23 +164,23 @@ export class StatementGate implements RelayStages {
   /** Runs one client message of the cycle it belongs to (see `enter`). */
   private step(cycle: Cycle, message: FrontendMessage, toUpstream: Buffer[]): true | Promise<boolean> {
     switch (message.type) {
-      case "Q":
+      case FrontendCode.Query:
         return this.simple.onQuery(message, toUpstream, cycle);
-      case "P":
+      case FrontendCode.Parse:
         return this.extended.onParse(message, toUpstream, cycle);
-      case "B":
+      case FrontendCode.Bind:
         return this.extended.onBind(message, toUpstream, cycle);
-      case "E":
+      case FrontendCode.Execute:
         return this.extended.onExecute(message, toUpstream, cycle);
-      case "D":
+      case FrontendCode.Describe:
         return this.extended.onDescribe(message, toUpstream, cycle);
-      case "C":
+      case FrontendCode.Close:
         return this.extended.onClose(message, toUpstream, cycle);
-      case "S":
+      case FrontendCode.Sync:
         toUpstream.push(message.raw);
         this.cycles.open = undefined;
         return true;
-      case "F":
+      case FrontendCode.FunctionCall:
         // FunctionCall runs a function by OID, bypassing SQL: never allowed through the proxy.
         this.decider.record("simple", null, "<fastpath function call>", {
           allow: false,

@@ -1,6 +1,6 @@
 import type { StatementInfo } from "../../proto/policy.js";
 import type { TransactionStatus } from "../protocol/backend-messages.js";
-import { BackendCode } from "../protocol/codes.js";
+import { BackendCode, FrontendCode } from "../protocol/codes.js";
 import type { FrontendMessage } from "../protocol/frontend-messages.js";
 import type { Catalog } from "./catalog.js";
 import type { SearchPath } from "./search-path.js";
@@ -89,7 +89,8 @@ export class TransactionCycles {
   mustWait(message: FrontendMessage): boolean {
     return (
       this.inFlight.length > 0 &&
-      (((message.type === "Q" || message.type === "P") && readsSettings(message.raw)) ||
+      (((message.type === FrontendCode.Query || message.type === FrontendCode.Parse) &&
+        readsSettings(message.raw)) ||
         this.inFlight.some((c) => c.tracked) ||
         this.spec.path.inTransactionBlock())
     );
