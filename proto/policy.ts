@@ -159,6 +159,13 @@ export interface StatementInfo {
    * DISTINCT ON (2)): the analysis depends on that literal's value (never decided by shape).
    */
   positional_references?: boolean;
+  /** DISCARD: what it discards (DISCARD TEMPORARY is "temp"). */
+  discard?: "all" | "plans" | "sequences" | "temp";
+  /**
+   * `SELECT set_config('search_path', '…', true|false)` with literal arguments and nothing else (no
+   * FROM, WHERE, other columns…): the call runs exactly once, so the proxy knows the path it leaves.
+   */
+  sole_set_config?: boolean;
   /** LISTEN/NOTIFY/UNLISTEN: the channel name (absent for UNLISTEN *). */
   channel?: string;
   text: string;

@@ -1249,3 +1249,44 @@ describe("cross-check against a plain walk of the AST", () => {
     });
   });
 });
+
+describe("facts read from the tree, not the text: DISCARD's target, a sole set_config of search_path", () => {
+  it("names what DISCARD discards", () => {
+    expect(one("DISCARD ALL").discard).toBe("all");
+    expect(one("discard plans").discard).toBe("plans");
+    expect(one("DISCARD SEQUENCES;").discard).toBe("sequences");
+    expect(one("DISCARD TEMP").discard).toBe("temp");
+    expect(one("/* c */ DISCARD\n TEMPORARY").discard).toBe("temp");
+  });
+
+  it.each([
+    "SELECT set_config('search_path', 'a, b', false)",
+    "select pg_catalog.set_config('SEARCH_PATH', 'a', true) AS x;",
+    "SELECT set_config('search_path', E'a', false)",
+    "SELECT set_config('search_path', $$a$$, false)",
+    "SELECT /* why */ set_config('search_path', '', true)",
+  ])("a call that runs exactly once: %s", (sql) => {
+    expect(one(sql).sole_set_config).toBe(true);
+  });
+
+  it.each([
+    "SELECT set_config('search_path', 'a', false) WHERE false",
+    "SELECT set_config('search_path', 'a', false) FROM generate_series(1, 2)",
+    "SELECT set_config('search_path', 'a', false) LIMIT 0",
+    "SELECT set_config('search_path', 'a', false), 1",
+    "SELECT set_config('search_path', 'a', false) UNION SELECT 'x'",
+    "WITH x AS (SELECT 1) SELECT set_config('search_path', 'a', false)",
+    "SELECT set_config('search_path', 'a', 'false')",
+    "SELECT set_config('search_path', 'a'::text, false)",
+    "SELECT set_config(setting_name => 'search_path', new_value => 'a', is_local => false)",
+    "SELECT other.set_config('search_path', 'a', false)",
+    "SELECT set_config('work_mem', '1MB', false)",
+    "SELECT set_config('search_path', 'a', false) INTO t",
+    "SELECT DISTINCT set_config('search_path', 'a', false)",
+    "SELECT set_config('search_path', 'a', false) ORDER BY 1",
+    "SELECT set_config('search_path', 'a', false) FOR UPDATE",
+    "EXPLAIN SELECT set_config('search_path', 'a', false)",
+  ])("not taken at its word: %s", (sql) => {
+    expect(one(sql).sole_set_config).toBeUndefined();
+  });
+});

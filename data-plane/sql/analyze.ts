@@ -29,6 +29,9 @@
  *   are also reported as transaction-local settings. `savepoint`: the name SAVEPOINT, RELEASE and
  *   ROLLBACK TO act on.
  * - `prepared_name`: absent for DEALLOCATE ALL.
+ * - `discard`: DISCARD's target ("temp" for TEMP and TEMPORARY). `sole_set_config`: a SELECT that is one
+ *   `set_config('search_path', '…', true|false)` call with literal arguments and nothing else, which runs
+ *   exactly once (session-state and search-path tracking take it at its word; any other call they do not).
  * - `positional_references`: true when an integer constant names a select-list entry (ORDER BY 2,
  *   GROUP BY 2 and inside ROLLUP/CUBE/GROUPING SETS, DISTINCT ON (2)), anywhere in the statement: its
  *   analysis then depends on a literal's value, so it may not be shared by statements of the same shape.
@@ -48,7 +51,7 @@ import { fingerprint, type RawStatement } from "./parser.js";
 import { QueryWalker, relationOf, tableItem } from "./query-walker.js";
 import { roleNames } from "./role-names.js";
 import { Level, relationDisplay } from "./scope.js";
-import { transactionStartSettings, variableSetSettings } from "./settings.js";
+import { isSoleSearchPathSetConfig, transactionStartSettings, variableSetSettings } from "./settings.js";
 import { type AstObject, isObject, list, listItems, nameParts, str, unwrap } from "./walk.js";
 
 /** Analyses one statement produced by {@link parseStatements}. */
@@ -68,8 +71,17 @@ type Extras = Partial<
     | "do_language"
     | "channel"
     | "analyze"
+    | "discard"
+    | "sole_set_config"
   >
 >;
+
+const DISCARD_TARGETS: Readonly<Record<string, NonNullable<StatementInfo["discard"]>>> = {
+  DISCARD_ALL: "all",
+  DISCARD_PLANS: "plans",
+  DISCARD_SEQUENCES: "sequences",
+  DISCARD_TEMP: "temp",
+};
 
 const TRANSACTION_NAMES: Readonly<Record<string, string>> = {
   TRANS_STMT_BEGIN: "begin",
@@ -187,7 +199,13 @@ export function analyzeNode(
   switch (type) {
     case "SelectStmt":
       walker.select(node, root, output);
+      if (isSoleSearchPathSetConfig(node)) extras.sole_set_config = true;
       break;
+    case "DiscardStmt": {
+      const target = DISCARD_TARGETS[str(node.target) ?? ""];
+      if (target !== undefined) extras.discard = target;
+      break;
+    }
     case "DeclareCursorStmt":
       walker.query(node.query, root, output);
       break;

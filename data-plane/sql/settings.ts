@@ -16,7 +16,7 @@
  */
 import type { StatementInfo } from "../../proto/policy.js";
 import { constBoolean, constText, isStringConst, quoteIdent } from "./literals.js";
-import { type AstObject, list, str, unwrap } from "./walk.js";
+import { type AstObject, isObject, list, nameParts, str, unwrap } from "./walk.js";
 
 export type Setting = NonNullable<StatementInfo["settings"]>[number];
 
@@ -160,4 +160,41 @@ export function splitIdentifierList(value: string): string[] | null {
     i++;
     while (isSpace(value[i])) i++;
   }
+}
+
+/** The fields a bare `SELECT <one column>` has in libpg-query's tree (defaults are left out). */
+const BARE_SELECT_FIELDS: ReadonlySet<string> = new Set(["targetList", "op", "limitOption"]);
+const BARE_TARGET_FIELDS: ReadonlySet<string> = new Set(["val", "name", "location"]);
+const BARE_CALL_FIELDS: ReadonlySet<string> = new Set(["funcname", "args", "funcformat", "location"]);
+
+/**
+ * Whether a SelectStmt is `SELECT [pg_catalog.]set_config('search_path', '…', true|false) [AS name]`
+ * and nothing else: every argument a literal (a string, a string, a boolean), no other column, no
+ * FROM, WHERE, GROUP, ORDER, LIMIT, set operation, WITH or INTO. Such a call runs exactly once.
+ */
+export function isSoleSearchPathSetConfig(select: AstObject): boolean {
+  for (const key in select) if (!BARE_SELECT_FIELDS.has(key)) return false;
+  if (select.op !== undefined && select.op !== "SETOP_NONE") return false;
+  if (select.limitOption !== undefined && select.limitOption !== "LIMIT_OPTION_DEFAULT") return false;
+  const targets = list(select.targetList);
+  if (targets.length !== 1) return false;
+  const target = unwrap(targets[0]);
+  if (target?.type !== "ResTarget") return false;
+  for (const key in target.node) if (!BARE_TARGET_FIELDS.has(key)) return false;
+  const call = unwrap(target.node.val);
+  if (call?.type !== "FuncCall") return false;
+  for (const key in call.node) if (!BARE_CALL_FIELDS.has(key)) return false;
+  if (call.node.funcformat !== undefined && call.node.funcformat !== "COERCE_EXPLICIT_CALL") return false;
+  const name = nameParts(call.node.funcname);
+  if (name === null || name[name.length - 1] !== "set_config") return false;
+  if (name.length > 2 || (name.length === 2 && name[0] !== "pg_catalog")) return false;
+  const raw = list(call.node.args);
+  const args = raw.map(unwrap);
+  if (args.length !== 3 || args.some((a) => a?.type !== "A_Const" || a.node.isnull === true)) return false;
+  return (
+    isObject(args[0]!.node.sval) &&
+    constText(raw[0])?.toLowerCase() === "search_path" &&
+    isObject(args[1]!.node.sval) &&
+    isObject(args[2]!.node.boolval)
+  );
 }

@@ -50,7 +50,11 @@ const setConfig = (text: string, value: string | null, extra: Partial<StatementI
     settings: [{ name: "search_path", value, local: false }],
     ...extra,
   });
-const discard = (text: string) => ({ ...statement("utility", text), command: "DiscardStmt" });
+/** A DISCARD as the analyser reports it: `target` is what it discards (absent: one it cannot name). */
+const discard = (text: string, target?: StatementInfo["discard"]) => ({
+  ...statement("utility", text, target === undefined ? {} : { discard: target }),
+  command: "DiscardStmt",
+});
 
 /** A session whose role default is `"$user", public` and whose user is analyst. */
 function session(): SearchPath {
@@ -203,9 +207,13 @@ describe("SearchPath: transactions, as the server keeps settings", () => {
 
 describe("SearchPath: what it cannot know is unknown", () => {
   it("takes a plain SELECT set_config('search_path', …) at its word", () => {
-    const sp = cycle(session(), [setConfig("SELECT set_config('search_path', 'sales', false)", "sales")]);
+    // the analyser says when the call is the whole statement (data-plane/sql: sole_set_config)
+    const sole = { sole_set_config: true };
+    const sp = cycle(session(), [
+      setConfig("SELECT set_config('search_path', 'sales', false)", "sales", sole),
+    ]);
     expect(schemas(sp)).toEqual(["sales"]);
-    cycle(sp, [setConfig("select pg_catalog.set_config( 'search_path' , 'hr' , false ) AS x;", "hr")]);
+    cycle(sp, [setConfig("select pg_catalog.set_config( 'search_path' , 'hr' , false ) AS x;", "hr", sole)]);
     expect(schemas(sp)).toEqual(["hr"]);
   });
 
@@ -213,7 +221,6 @@ describe("SearchPath: what it cannot know is unknown", () => {
     "SELECT set_config('search_path', 'sales', false) WHERE false",
     "SELECT CASE WHEN false THEN set_config('search_path', 'sales', false) END",
     "SELECT set_config('search_path', 'sales', false) FROM generate_series(1, 0)",
-    "/* c */ SELECT set_config('search_path', 'sales', false)",
     "SELECT set_config('search_path', 'sales', false), set_config('search_path', 'hr', false)",
   ])("does not guess whether %s ran", (text) => {
     const functions = text.includes("generate_series") ? ["set_config", "generate_series"] : ["set_config"];
@@ -243,11 +250,11 @@ describe("SearchPath: what it cannot know is unknown", () => {
   });
 
   it("resets on DISCARD ALL, keeps the path on other DISCARDs, forgets it on one it cannot read", () => {
-    const sp = cycle(session(), [SET("sales"), discard("DISCARD PLANS")]);
+    const sp = cycle(session(), [SET("sales"), discard("DISCARD PLANS", "plans")]);
     expect(schemas(sp)).toEqual(["sales"]);
-    cycle(sp, [discard("discard all;")]);
+    cycle(sp, [discard("discard all;", "all")]);
     expect(schemas(sp)).toEqual(["analyst", "public"]);
-    cycle(sp, [SET("sales"), discard("DISCARD /* ? */ ALL")]);
+    cycle(sp, [SET("sales"), discard("DISCARD SOMETHING_NEW")]);
     expect(sp.schemas()).toBeNull();
   });
 

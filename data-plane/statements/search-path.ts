@@ -95,12 +95,12 @@ export class SearchPath {
   completed(statement: StatementInfo): void {
     this.tx ??= { start: this.session, explicit: false, aborted: false, savepoints: [] };
     if (statement.kind === "transaction") this.transaction(statement);
-    if (statement.command === "DiscardStmt") this.discard(statement.text);
+    if (statement.command === "DiscardStmt") this.discard(statement.discard);
     // SET/RESET change what they name when they complete. A set_config() call runs only if and when
     // the expression holding it is evaluated (maybe never: WHERE false, a CASE branch, an empty FROM, a
     // plain EXPLAIN, PREPARE until EXECUTE, a cursor until FETCH), so only the plain
     // `SELECT set_config('search_path', '…', …)` is taken at its word; any other leaves the path unknown.
-    const exact = statement.kind === "set" || plainSetConfig(statement);
+    const exact = statement.kind === "set" || statement.sole_set_config === true;
     const settings =
       statement.kind === "show" || statement.kind === "prepare"
         ? [] // SHOW reports the setting it reads; PREPARE runs nothing
@@ -178,13 +178,12 @@ export class SearchPath {
   }
 
   /** DISCARD ALL resets every setting; the other forms leave them alone; anything unclear: unknown. */
-  private discard(text: string): void {
-    const target = /^\s*discard\s+(\w+)\s*;?\s*$/i.exec(text)?.[1]?.toLowerCase();
+  private discard(target: StatementInfo["discard"]): void {
     if (target === "all") {
       this.session = this.roleDefault;
       this.local = undefined;
-    } else if (!["plans", "sequences", "temp", "temporary"].includes(target ?? "")) {
-      this.session = null;
+    } else if (target === undefined) {
+      this.session = null; // a DISCARD the proxy cannot name: the path is unknown
     }
   }
 
@@ -215,19 +214,6 @@ export class SearchPath {
     this.tx.explicit = true;
     if (status === "E") this.tx.aborted = true;
   }
-}
-
-const PLAIN_SET_CONFIG =
-  /^\s*select\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'search_path'\s*,\s*'(?:[^'\\]|'')*'\s*,\s*(?:true|false)\s*\)\s*(?:as\s+[a-z_][a-z0-9_]*\s*)?;?\s*$/i;
-
-/** `SELECT set_config('search_path', '…', true|false)` and nothing else: it runs exactly once. */
-function plainSetConfig(statement: StatementInfo): boolean {
-  return (
-    statement.kind === "select" &&
-    statement.relations.length === 0 &&
-    statement.functions.length === 1 &&
-    PLAIN_SET_CONFIG.test(statement.text)
-  );
 }
 
 /** Parses `SHOW search_path` output (the role's default at login). */

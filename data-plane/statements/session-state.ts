@@ -77,8 +77,6 @@ export type Effect = (state: SessionState) => void;
 
 export const NO_EFFECT: Effect = () => {};
 
-const DISCARD_KEEPING_STATEMENTS = /^\s*discard\s+(plans|sequences|temp|temporary)\s*;?\s*$/i;
-
 /** What a statement does to the tracked state when it completes (`raw`: its unresolved analysis). */
 export function effectOf(
   raw: StatementInfo,
@@ -100,7 +98,13 @@ export function effectOf(
     } else if (info.kind === "deallocate") {
       if (info.prepared_name !== undefined) state.prepared.delete(info.prepared_name);
       else state.prepared.clear();
-    } else if (info.command === "DiscardStmt" && !DISCARD_KEEPING_STATEMENTS.test(info.text)) {
+    } else if (
+      info.command === "DiscardStmt" &&
+      info.discard !== "plans" &&
+      info.discard !== "sequences" &&
+      info.discard !== "temp"
+    ) {
+      // DISCARD ALL deallocates every prepared statement (and a DISCARD the proxy cannot name may)
       state.prepared.clear();
     }
   };
