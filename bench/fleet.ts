@@ -40,7 +40,7 @@
 import { type ChildProcess, execFile, fork } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { availableParallelism, cpus, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { Worker } from "node:worker_threads";
@@ -57,6 +57,7 @@ import { TempGitRepo } from "../test/harness/git-repo.js";
 import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { USERS } from "../test/harness/proxy-stack.js";
 import type { FleetCommon, FleetWorkerIn, FleetWorkerOut } from "./lib/fleet-worker.js";
+import { benchMachine } from "./lib/machine.js";
 import { type BenchSessionEnd, nowMs } from "./lib/pg-session.js";
 import { Cleanups, percentile, runBench, say, spawnPortcullis, stopChild, until } from "./lib/process.js";
 import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
@@ -632,12 +633,9 @@ async function main(): Promise<number> {
       sizes: results,
       targets,
       runtime_seconds: runtime,
-      machine: {
-        cores: availableParallelism(),
-        cpu: cpus()[0]?.model ?? "unknown",
-        node: process.version,
-        note: "one shared machine runs the NATS cluster, PostgreSQL, the control plane, every data plane and the clients",
-      },
+      machine: benchMachine(
+        "one shared machine runs the NATS cluster, PostgreSQL, the control plane, every data plane and the clients",
+      ),
       versions: { nats_server: natsVersion },
       setup: {
         packing: `${opts.workers} worker processes (bench/lib/fleet-worker.ts), data planes dealt round-robin (at ${maxPlanes}: ${opts.workers} × ${Math.ceil(maxPlanes / opts.workers)}), each with its own listener, NATS connection, bundle watcher, revocation consumer and opa-wasm runtime`,

@@ -19,7 +19,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { availableParallelism, cpus, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
@@ -29,6 +29,7 @@ import { freePort } from "../devstack/ports.js";
 import { startPostgres } from "../devstack/postgres.js";
 import { startOidcProvider } from "../test/harness/oidc.js";
 import { buildBundle } from "../test/harness/proxy-stack.js";
+import { benchMachine } from "./lib/machine.js";
 import { Cleanups, httpOk, runBench, say, spawnPortcullis, stopChild, until } from "./lib/process.js";
 import type { OpenRequest, WorkerMessage } from "./lib/session-clients.js";
 import { askReport } from "./lib/session-workers.js";
@@ -209,12 +210,7 @@ async function main(): Promise<number> {
     const out = {
       benchmark: "idle",
       date: new Date().toISOString(),
-      machine: {
-        cores: availableParallelism(),
-        cpu: cpus()[0]?.model ?? "unknown",
-        node: process.version,
-        note: "one machine runs PostgreSQL, the data plane and the clients",
-      },
+      machine: benchMachine("one machine runs PostgreSQL, the data plane and the clients"),
       what: "idle TLS client sessions (token login, default policies) on one data plane, parked: resident memory once every session is parked, less before the first login, per connection",
       connections: opts.connections,
       kib_per_connection: Math.round(kibPerConnection * 10) / 10,

@@ -10,9 +10,9 @@
  * target is reported (MISS), never fails the run; a part that cannot measure fails it.
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { projectRoot } from "../common/toolchain.js";
+import { benchMachine } from "./lib/machine.js";
 import { runBench, say } from "./lib/process.js";
 import { measureCanary } from "./lifecycle/canary.js";
 import { measureImpact } from "./lifecycle/impact.js";
@@ -70,12 +70,9 @@ async function main(): Promise<number> {
   const out = {
     benchmark: "lifecycle",
     date: new Date().toISOString(),
-    machine: {
-      cores: availableParallelism(),
-      cpu: cpus()[0]?.model ?? "unknown",
-      node: process.version,
-      note: "one machine runs PostgreSQL, NATS, the control plane, every data plane and the clients",
-    },
+    machine: benchMachine(
+      "one machine runs PostgreSQL, NATS, the control plane, every data plane and the clients",
+    ),
     ...results,
     targets: Object.fromEntries(targets.map((t) => [t.key, { target: t.want, value: t.value, pass: t.met }])),
   };

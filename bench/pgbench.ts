@@ -19,7 +19,6 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
-import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
@@ -27,6 +26,7 @@ import { projectRoot, ToolchainError, toolchain } from "../common/toolchain.js";
 import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
 import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { type ProxyStack, startProxyStack, USERS } from "../test/harness/proxy-stack.js";
+import { benchMachine } from "./lib/machine.js";
 import { parsePgbenchOutput } from "./lib/pgbench-output.js";
 import { BenchError, ensurePgbouncer, type RunningPgbouncer, startPgbouncer } from "./lib/pgbouncer.js";
 import { Cleanups, runBench, say } from "./lib/process.js";
@@ -528,12 +528,9 @@ async function main(): Promise<number> {
     const out = {
       benchmark: "pgbench",
       date: new Date().toISOString(),
-      machine: {
-        cores: availableParallelism(),
-        cpu: cpus()[0]?.model ?? "unknown",
-        node: process.version,
-        note: "shared machine: other work may have run at the same time; compare ratios, not absolute numbers",
-      },
+      machine: benchMachine(
+        "shared machine: other work may have run at the same time; compare ratios, not absolute numbers",
+      ),
       versions: { postgres: serverVersion, pgbench: pgbenchVersion, pgbouncer: bouncer?.version ?? null },
       setup: {
         scale: SCALE,

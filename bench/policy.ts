@@ -16,7 +16,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { serialize } from "pg-protocol";
@@ -37,6 +36,7 @@ import {
 import type { TokenClaims } from "../proto/policy.js";
 import { loadRuntime } from "../test/harness/opa.js";
 import { USERS } from "../test/harness/proxy-stack.js";
+import { benchMachine } from "./lib/machine.js";
 
 const TARGETS = { cachedP50: 20, cachedP99: 100 };
 
@@ -326,7 +326,7 @@ async function main(): Promise<number> {
   const out = {
     benchmark: "policy",
     date: new Date().toISOString(),
-    machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? "unknown", node: process.version },
+    machine: benchMachine(),
     policy_revision: runtime.revision,
     statements: STATEMENTS.length,
     rounds: { uncached: roundsUncached, cached: roundsCached },

@@ -44,7 +44,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { availableParallelism, cpus, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { Worker } from "node:worker_threads";
@@ -59,6 +59,7 @@ import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
 import { type AdminClient, createAdminClient } from "../proto/load.js";
 import { type OidcHarness, startOidcProvider } from "../test/harness/oidc.js";
 import { USERS } from "../test/harness/proxy-stack.js";
+import { benchMachine } from "./lib/machine.js";
 import { type BenchSessionEnd, nowMs } from "./lib/pg-session.js";
 import {
   Cleanups,
@@ -602,12 +603,9 @@ async function main(): Promise<number> {
     const out = {
       benchmark: "revocation",
       date: new Date().toISOString(),
-      machine: {
-        cores: availableParallelism(),
-        cpu: cpus()[0]?.model ?? "unknown",
-        node: process.version,
-        note: "one machine runs PostgreSQL, NATS, the control plane, every data plane and the clients",
-      },
+      machine: benchMachine(
+        "one machine runs PostgreSQL, NATS, the control plane, every data plane and the clients",
+      ),
       targeted: {
         what: `one subject with one session on each of ${opts.dataPlanes} data planes while ${bystanderCount} other sessions stay live (half running SELECT 1 every ${opts.queryEveryMs} ms): RevokeSubject call → the last of the subject's sockets closed`,
         runs: sortedTargeted.length,

@@ -37,7 +37,7 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { availableParallelism, cpus, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
@@ -52,6 +52,7 @@ import { startTestControlPlane } from "../test/harness/control-plane.js";
 import { TempGitRepo } from "../test/harness/git-repo.js";
 import { startOidcProvider } from "../test/harness/oidc.js";
 import { type ProxyStack, startProxyStack, USERS } from "../test/harness/proxy-stack.js";
+import { benchMachine } from "./lib/machine.js";
 import { BenchError } from "./lib/pgbouncer.js";
 import { Cleanups, percentile, runBench, say, until } from "./lib/process.js";
 
@@ -415,12 +416,7 @@ async function main(): Promise<number> {
           pass,
         },
       ],
-      machine: {
-        cores: availableParallelism(),
-        cpu: cpus()[0]?.model ?? "unknown",
-        node: process.version,
-        note: "shared machine: other work may have run at the same time",
-      },
+      machine: benchMachine("shared machine: other work may have run at the same time"),
       versions: { opa: opaVersion, nats_server: natsVersion },
       setup: {
         policies:
