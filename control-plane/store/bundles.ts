@@ -7,6 +7,12 @@
  */
 import type { SqliteDatabase } from "./database.js";
 import { StoreError } from "./database.js";
+import {
+  SIGNED_BUNDLE_COLUMNS,
+  type SignedBundle,
+  type SignedBundleRow,
+  signedBundle,
+} from "./signed-bundle.js";
 
 export type BundleStatus = "building" | "failed" | "ready" | "active";
 export const BUNDLE_STATUSES: readonly BundleStatus[] = ["building", "failed", "ready", "active"];
@@ -105,19 +111,12 @@ export interface ActivationResult {
   changed: boolean;
 }
 
-/** A bundle's bytes and what a distributor needs to publish them. */
-export interface ActiveBundle {
-  revision: string;
-  sha256: string;
-  signature: string;
-  sizeBytes: number;
-  bytes: Uint8Array;
+/** A bundle's bytes and the activation a distributor publishes them with. */
+export interface ActiveBundle extends SignedBundle {
   activatedAt: string;
   activationId: number;
   /** The activation's monotonic sequence (proto/activation.ts). */
   activationSequence: number;
-  /** The bundle manifest's sequence (0 when it has none). */
-  manifestSequence: number;
   /** Whether this activation went back to a bundle older than one activated before. */
   rollback: boolean;
 }
@@ -438,37 +437,25 @@ export class BundleRepository {
   activeBundle(): ActiveBundle | undefined {
     const row = this.db
       .prepare(
-        `SELECT b.revision, b.sha256, b.signature, b.size_bytes, b.bundle, a.id AS activation_id,
-                a.activated_at, coalesce(a.sequence, a.id) AS activation_sequence, a.rollback,
-                coalesce(b.sequence, 0) AS manifest_sequence
+        `SELECT ${SIGNED_BUNDLE_COLUMNS}, a.id AS activation_id,
+                a.activated_at, coalesce(a.sequence, a.id) AS activation_sequence, a.rollback
          FROM bundles b JOIN activations a ON a.revision = b.revision
          WHERE b.status = 'active' ORDER BY a.id DESC LIMIT 1`,
       )
       .get() as
-      | {
-          revision: string;
-          sha256: string;
-          signature: string;
-          size_bytes: number;
-          bundle: Buffer;
+      | (SignedBundleRow & {
           activation_id: number;
           activated_at: string;
           activation_sequence: number;
           rollback: number;
-          manifest_sequence: number;
-        }
+        })
       | undefined;
     if (!row) return undefined;
     return {
-      revision: row.revision,
-      sha256: row.sha256,
-      signature: row.signature,
-      sizeBytes: row.size_bytes,
-      bytes: new Uint8Array(row.bundle),
+      ...signedBundle(row),
       activatedAt: row.activated_at,
       activationId: row.activation_id,
       activationSequence: row.activation_sequence,
-      manifestSequence: row.manifest_sequence,
       rollback: row.rollback === 1,
     };
   }
@@ -526,31 +513,16 @@ export class BundleRepository {
       if (!previous) throw new BundleStateError("no bundle is active: a canary needs one to compare with");
       const activation = this.#insertActivation(revision, previous.revision, at, by, reason);
       const row = this.db
-        .prepare(
-          `SELECT b.revision, b.sha256, b.signature, b.size_bytes, b.bundle, coalesce(b.sequence, 0) AS manifest_sequence
-           FROM bundles b WHERE b.revision = ?`,
-        )
-        .get(revision) as {
-        revision: string;
-        sha256: string;
-        signature: string;
-        size_bytes: number;
-        bundle: Buffer;
-        manifest_sequence: number;
-      };
+        .prepare(`SELECT ${SIGNED_BUNDLE_COLUMNS} FROM bundles b WHERE b.revision = ?`)
+        .get(revision) as SignedBundleRow;
       const stored = this.db
         .prepare("SELECT coalesce(sequence, id) AS sequence, rollback FROM activations WHERE id = ?")
         .get(activation.id) as { sequence: number; rollback: number };
       return {
-        revision: row.revision,
-        sha256: row.sha256,
-        signature: row.signature,
-        sizeBytes: row.size_bytes,
-        bytes: new Uint8Array(row.bundle),
+        ...signedBundle(row),
         activatedAt: activation.activatedAt,
         activationId: activation.id,
         activationSequence: stored.sequence,
-        manifestSequence: row.manifest_sequence,
         rollback: stored.rollback === 1,
       };
     })();

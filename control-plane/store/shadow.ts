@@ -4,6 +4,12 @@
  * revision: none), and its id is the shadow activation's monotonic sequence.
  */
 import type { SqliteDatabase } from "./database.js";
+import {
+  SIGNED_BUNDLE_COLUMNS,
+  type SignedBundle,
+  type SignedBundleRow,
+  signedBundle,
+} from "./signed-bundle.js";
 
 export interface ShadowRecord {
   /** The shadow activation's sequence (the row id). */
@@ -16,15 +22,9 @@ export interface ShadowRecord {
 }
 
 /** The shadow bundle with its bytes, for publishing. */
-export interface ShadowBundle {
-  revision: string;
-  sha256: string;
-  signature: string;
-  sizeBytes: number;
-  bytes: Uint8Array;
+export interface ShadowBundle extends SignedBundle {
   at: string;
   sequence: number;
-  manifestSequence: number;
 }
 
 export class ShadowRepository {
@@ -63,33 +63,12 @@ export class ShadowRepository {
   bundle(): ShadowBundle | undefined {
     const row = this.db
       .prepare(
-        `SELECT s.id, s.at, b.revision, b.sha256, b.signature, b.size_bytes, b.bundle,
-                coalesce(b.sequence, 0) AS manifest_sequence
+        `SELECT s.id, s.at, ${SIGNED_BUNDLE_COLUMNS}
          FROM shadow_activations s JOIN bundles b ON b.revision = s.revision
          WHERE s.id = (SELECT max(id) FROM shadow_activations) AND b.bundle IS NOT NULL`,
       )
-      .get() as
-      | {
-          id: number;
-          at: string;
-          revision: string;
-          sha256: string;
-          signature: string;
-          size_bytes: number;
-          bundle: Buffer;
-          manifest_sequence: number;
-        }
-      | undefined;
+      .get() as (SignedBundleRow & { id: number; at: string }) | undefined;
     if (!row) return undefined;
-    return {
-      revision: row.revision,
-      sha256: row.sha256,
-      signature: row.signature,
-      sizeBytes: row.size_bytes,
-      bytes: new Uint8Array(row.bundle),
-      at: row.at,
-      sequence: row.id,
-      manifestSequence: row.manifest_sequence,
-    };
+    return { ...signedBundle(row), at: row.at, sequence: row.id };
   }
 }
