@@ -134,6 +134,11 @@ export class TransactionCycles {
       case BackendCode.ErrorResponse:
         // the statement failed, its transaction with it; the server skips the rest of the cycle
         this.confirmed.path.failed();
+        // A Bind of this cycle may be the message that failed (its portal name taken, a wrong parameter
+        // count) or one the server skipped after the failure: the server then still holds what it had
+        // under that name, which a savepoint rolled back to can make usable again, while the proxy
+        // took the name for this Bind's statement. Forgotten, an Execute of it is refused.
+        for (const [name, portal] of this.portals) if (portal.cycle === cycle.seq) this.portals.delete(name);
         cycle.parses = [];
         cycle.completions = [];
         this.ourDescribes -= cycle.ours.length;
