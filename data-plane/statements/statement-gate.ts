@@ -98,13 +98,22 @@ export class StatementGate implements RelayStages {
 
   onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean | Promise<boolean> {
     const type = message.type;
+    if (this.cycles.copyFromClient && "QFSPBEDC".includes(type)) {
+      throw new ProtocolError(
+        `a ${MESSAGE_NAMES[type]} message while COPY FROM STDIN may be reading data is not supported through Portcullis (the server would ignore a Sync then): send CopyDone or CopyFail first, and Sync after it`,
+        SQLSTATE.featureNotSupported,
+      );
+    }
     // after a denial in the extended protocol the server skips everything but Sync; so does the proxy
     if (this.denials.discardUntilSync && "QPBEDHCF".includes(type)) return true;
     switch (type) {
       case "d":
+        toUpstream.push(message.raw); // COPY data of a COPY the policy allowed
+        return true;
       case "c":
       case "f":
-        toUpstream.push(message.raw); // COPY data of a COPY the policy allowed
+        this.cycles.copyFromClient = false; // the server reads messages again once the COPY is over
+        toUpstream.push(message.raw);
         return true;
       case "X":
         return false; // the relay ends the upstream session (or pools it)
@@ -266,6 +275,18 @@ export class StatementGate implements RelayStages {
     if (idle) this.results.reset();
   }
 }
+
+/** Client messages by type, for errors. */
+const MESSAGE_NAMES: Record<string, string> = {
+  Q: "Query",
+  F: "FunctionCall",
+  S: "Sync",
+  P: "Parse",
+  B: "Bind",
+  E: "Execute",
+  D: "Describe",
+  C: "Close",
+};
 
 /** An ErrorResponse the proxy sends itself when no upstream round trip is possible. */
 export function localError(message: string): Buffer {
