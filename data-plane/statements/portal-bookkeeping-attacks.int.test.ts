@@ -7,7 +7,10 @@
  *   statement of that Bind, while the server keeps the portal bound before: an Execute of it would
  *   run what the proxy believes is something else (a SET search_path it never saw, so names are
  *   resolved on a path the server no longer searches);
- * - the portals a sequence bound before the error are still refused or run as the server has them.
+ * - the portals a sequence bound before the error are still refused or run as the server has them;
+ * - a simple Query or FunctionCall inside a sequence a denial cut short ends the connection, as
+ *   inside any other sequence: dropped in silence, it would never be answered, and the session would
+ *   count as busy for good (out of reach of the idle-in-transaction limit).
  */
 import { serialize } from "pg-protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -188,4 +191,44 @@ describe("a Bind the server refused or skipped leaves the portal it had", () => 
       c.end();
     }
   });
+});
+
+describe("a simple Query or FunctionCall inside a sequence a denial cut short", () => {
+  for (const [label, message] of [
+    ["Query", serialize.query("SELECT 1")],
+    ["FunctionCall", Buffer.from([0x46, 0, 0, 0, 14, 0, 0, 0x04, 0xd2, 0, 0, 0, 0, 0, 0])],
+  ] as const) {
+    it(`ends the connection (${label}), as inside any other sequence`, async () => {
+      const c = await viaProxy("alice");
+      try {
+        expect(await query(c, "BEGIN")).toEqual(["complete BEGIN", "ready T"]);
+        c.send(
+          // denied for alice (she has no writes): the rest of the sequence is skipped up to its Sync
+          serialize.parse({ text: "DELETE FROM sales.orders WHERE id = 1" }),
+          serialize.bind({}),
+          serialize.execute({}),
+          message,
+          serialize.sync(),
+        );
+        const answered: string[] = [];
+        let fatal: { code?: string; message?: string } | undefined;
+        for (;;) {
+          const m = await c.next(5_000).catch(() => undefined);
+          if (m === undefined) break;
+          answered.push(summary([m])[0]!);
+          if (m.name === "error" && (m as { severity?: string }).severity === "FATAL") {
+            fatal = m as unknown as { code?: string; message?: string };
+            break;
+          }
+        }
+        expect(fatal?.code, JSON.stringify(answered)).toBe("08P01");
+        expect(fatal?.message).toMatch(
+          /inside an extended-protocol sequence \(before its Sync\) is not supported/,
+        );
+        expect(await c.closed()).toBe(true);
+      } finally {
+        c.end();
+      }
+    });
+  }
 });

@@ -104,8 +104,10 @@ export class StatementGate implements RelayStages {
         SQLSTATE.featureNotSupported,
       );
     }
-    // after a denial in the extended protocol the server skips everything but Sync; so does the proxy
-    if (this.denials.discardUntilSync && "QPBEDHCF".includes(type)) return true;
+    // After a denial in the extended protocol the server skips everything but Sync; so does the proxy.
+    // Not a Query or FunctionCall: inside the sequence those end the connection (enter), as they do
+    // before a denial; dropped here, the relay would wait for their ReadyForQuery for good.
+    if (this.denials.discardUntilSync && "PBEDHC".includes(type)) return true;
     switch (type) {
       case "d":
         toUpstream.push(message.raw); // COPY data of a COPY the policy allowed
