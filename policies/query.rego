@@ -77,7 +77,9 @@ code_commands := data.portcullis.code_commands
 # the session identity (input.session.subject, .claims, .db_role, .database) alone, under one
 # bundle revision. A policy that reads input.now_ns, input.statement_index, input.statement_count,
 # input.protocol, input.session.id or input.session.region (time windows, per-session budgets,
-# region rules) must make `cacheable` false for the inputs it decides that way. The proxy may then
+# region rules), or a claim that changes from one token to the next of the same identity (exp, iat,
+# nbf, jti, auth_time, at_hash, c_hash, nonce, sid: left out of the cache's key, see
+# common/policy/identity-key.ts) must make `cacheable` false for the inputs it decides that way. The proxy may then
 # reuse a cached decision for a later input equal in those parts. The default policy reads none
 # of them; data.portcullis.query_decisions_cacheable = false turns caching off altogether.
 

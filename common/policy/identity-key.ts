@@ -4,6 +4,7 @@
  * next of the same identity). The data plane's decision cache and the control plane's impact replay
  * key their decisions with it, so a replayed decision is reused exactly where the data plane would.
  */
+/** Left out of the key: a policy whose decision reads one of them must not declare it cacheable (policies/README.md). */
 const VOLATILE_CLAIMS = new Set([
   "exp",
   "iat",

@@ -102,6 +102,22 @@ describe("shadow evaluation", () => {
     expect(shadow.stats).toMatchObject({ evaluated: 1, dropped: 2 });
   });
 
+  it("yields to the event loop once a turn has used its time, whatever the chunk", async () => {
+    // a budget of 0: every evaluation uses it up, so each turn evaluates exactly one decision
+    const shadow = new ShadowEvaluator({ chunk: 64, turnBudgetMs: 0 });
+    shadow.set(runtime);
+    const orders = input("sales", "orders");
+    const published: number[] = [];
+    for (let i = 0; i < 3; i++)
+      shadow.statement(orders, { decision: { allow: true, reasons: [] } }, () => published.push(i));
+    // queued behind the shadow's first turn: runs right after it, before its next
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(published).toEqual([0]);
+    expect(shadow.stats).toMatchObject({ evaluated: 1, queued: 2 });
+    await shadow.drained();
+    expect(published).toEqual([0, 1, 2]);
+  });
+
   it("publishes at once when no shadow is set or the policy was not asked", () => {
     const shadow = new ShadowEvaluator();
     const published: string[] = [];

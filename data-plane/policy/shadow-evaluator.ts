@@ -3,8 +3,9 @@
  * the same question for every connection and statement decision the active one made, never
  * enforced. The active revision's decision has already been taken (and for a statement, sent on)
  * when the shadow is asked: decisions are queued here and evaluated on a later turn of the event
- * loop (setImmediate), in chunks, from a bounded queue; what does not fit is dropped and counted,
- * its record published without a shadow verdict.
+ * loop (setImmediate), in chunks bounded in count and in time (a slow shadow revision must not hold
+ * up the enforced one), from a bounded queue; what does not fit is dropped and counted, its record
+ * published without a shadow verdict.
  *
  * Every decision reaches `publish` exactly once (the decision log), with `shadow` set when the two
  * revisions disagree: allow differs, or for a statement the masks differ. Disagreements are counted
@@ -27,8 +28,14 @@ export type ShadowChange = "allow_to_deny" | "deny_to_allow" | "mask_change";
 export interface ShadowEvaluatorOptions {
   /** Decisions waiting for the shadow (default 10,000); beyond it they go out without. */
   maxQueue?: number;
-  /** Decisions evaluated per turn of the event loop (default 64). */
+  /** Decisions evaluated per turn of the event loop at most (default 64). */
   chunk?: number;
+  /**
+   * How long one turn may spend evaluating (ms, default 5): a turn stops after the evaluation that
+   * goes past it, so a slow shadow revision delays the enforced path by one evaluation at most at a
+   * time, never by a whole chunk of them (0: one evaluation per turn).
+   */
+  turnBudgetMs?: number;
   logger?: Logger;
   onDisagreement?(kind: "connection" | "query", change: ShadowChange): void;
   onEvaluated?(kind: "connection" | "query"): void;
@@ -74,6 +81,7 @@ export function queryChange(enforced: QueryDecision, candidate: QueryDecision): 
 export class ShadowEvaluator {
   readonly #maxQueue: number;
   readonly #chunk: number;
+  readonly #turnBudgetMs: number;
   readonly #options: ShadowEvaluatorOptions;
   #runtime: PolicyRuntime | undefined;
   #queue: Job[] = [];
@@ -88,6 +96,7 @@ export class ShadowEvaluator {
     this.#options = options;
     this.#maxQueue = Math.max(1, options.maxQueue ?? 10_000);
     this.#chunk = Math.max(1, options.chunk ?? 64);
+    this.#turnBudgetMs = Math.max(0, options.turnBudgetMs ?? 5);
   }
 
   /** The shadow revision loaded, if any. */
@@ -154,8 +163,9 @@ export class ShadowEvaluator {
   #drain(): void {
     this.#scheduled = false;
     const end = Math.min(this.#queue.length, this.#head + this.#chunk);
-    for (; this.#head < end; this.#head++) {
-      const job = this.#queue[this.#head]!;
+    const started = performance.now();
+    while (this.#head < end) {
+      const job = this.#queue[this.#head++]!;
       try {
         this.#evaluate(job);
       } catch (err) {
@@ -166,6 +176,8 @@ export class ShadowEvaluator {
       } catch (err) {
         this.#options.logger?.warn({ err: (err as Error).message }, "publishing a decision failed");
       }
+      // the enforced path waits while this turn runs: the rest goes on a later one
+      if (performance.now() - started >= this.#turnBudgetMs) break;
     }
     if (this.#head === this.#queue.length) {
       this.#queue = [];

@@ -199,8 +199,15 @@ export class Denials {
     analysis: { error: string; position?: number },
     unnamedParse = false,
   ): void {
-    const reasons = [`the statement could not be parsed: ${analysis.error}`];
     const syntax = analysis.position !== undefined;
+    // The parser's message quotes the text where it stopped (`at or near "'…"`), literals included: the
+    // client gets it whole, as from the server; the decision record and the log say where instead.
+    const where = analysis.error.replace(/ at or near ".*"$/s, "");
+    const reasons = [
+      `the statement could not be parsed: ${where}${
+        syntax && where !== analysis.error ? ` (at character ${(analysis.position ?? 0) + 1})` : ""
+      }`,
+    ];
     this.deny(
       protocol,
       cycle,

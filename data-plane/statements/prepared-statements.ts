@@ -14,7 +14,7 @@ import { DENIAL_STATEMENT, type Denials, SYNTAX_ERROR_SQLSTATE } from "./denial.
 import type { ResultRewriter } from "./result-rewriter.js";
 import type { SessionResolver } from "./session-resolution.js";
 import { effectOf, type Prepared } from "./session-state.js";
-import { changesState, emptyStatement, isDdl, readsSettings } from "./statement-traits.js";
+import { changesState, copiesFromClient, emptyStatement, isDdl, readsSettings } from "./statement-traits.js";
 import type { Cycle, TransactionCycles } from "./transaction-cycles.js";
 
 /**
@@ -286,6 +286,7 @@ export class PreparedStatements {
     if (changesState(entry.info)) cycle.tracked = true;
     if (isDdl(entry.info)) this.cycles.ddlSent(cycle);
     this.cycles.executed(entry.info);
+    if (copiesFromClient(entry.info)) this.cycles.copyFromClient = true;
     return true;
   }
 }

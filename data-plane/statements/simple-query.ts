@@ -9,7 +9,7 @@ import { shapeable, shapeOf } from "./plain-shape.js";
 import type { ResultRewriter } from "./result-rewriter.js";
 import type { SessionResolver } from "./session-resolution.js";
 import { type Effect, effectOf, NO_EFFECT } from "./session-state.js";
-import { changesState, isDdl } from "./statement-traits.js";
+import { changesState, copiesFromClient, isDdl } from "./statement-traits.js";
 import type { Cycle, TransactionCycles } from "./transaction-cycles.js";
 
 /**
@@ -125,6 +125,7 @@ export class SimpleQueries {
       if (isDdl(d.info)) cycles.ddlSent(cycle);
       this.results.add(d.decision.mask);
       cycles.executed(d.info);
+      if (copiesFromClient(d.info)) cycles.copyFromClient = true;
     }
     // with every mask of the query added
     for (const d of decided) {

@@ -20,14 +20,24 @@ import { type Cycle, TransactionCycles } from "./transaction-cycles.js";
 
 /** What the server skips after an error in the extended protocol, until Sync (so does the proxy after a denial). */
 const DISCARDED_UNTIL_SYNC: ReadonlySet<string> = new Set([
-  FrontendCode.Query,
   FrontendCode.Parse,
   FrontendCode.Bind,
   FrontendCode.Execute,
   FrontendCode.Describe,
   FrontendCode.Flush,
   FrontendCode.Close,
+]);
+
+/** What may not come while COPY FROM STDIN may be reading data (only CopyData, CopyDone, CopyFail, Flush may). */
+const REFUSED_DURING_COPY_IN: ReadonlySet<string> = new Set([
+  FrontendCode.Query,
   FrontendCode.FunctionCall,
+  FrontendCode.Sync,
+  FrontendCode.Parse,
+  FrontendCode.Bind,
+  FrontendCode.Execute,
+  FrontendCode.Describe,
+  FrontendCode.Close,
 ]);
 
 /**
@@ -110,13 +120,24 @@ export class StatementGate implements RelayStages {
 
   onFrontend(message: FrontendMessage, toUpstream: Buffer[], toClient: Buffer[]): boolean | Promise<boolean> {
     const type = message.type;
-    // after a denial in the extended protocol the server skips everything but Sync; so does the proxy
+    if (this.cycles.copyFromClient && REFUSED_DURING_COPY_IN.has(type)) {
+      throw new ProtocolError(
+        `a ${MESSAGE_NAMES[type]} message while COPY FROM STDIN may be reading data is not supported through Portcullis (the server would ignore a Sync then): send CopyDone or CopyFail first, and Sync after it`,
+        SQLSTATE.featureNotSupported,
+      );
+    }
+    // After a denial in the extended protocol the server skips everything but Sync; so does the proxy.
+    // Not a Query or FunctionCall: inside the sequence those end the connection (enter), as they do
+    // before a denial; dropped here, the relay would wait for their ReadyForQuery for good.
     if (this.denials.discardUntilSync && DISCARDED_UNTIL_SYNC.has(type)) return true;
     switch (type) {
       case FrontendCode.CopyData:
+        toUpstream.push(message.raw); // COPY data of a COPY the policy allowed
+        return true;
       case FrontendCode.CopyDone:
       case FrontendCode.CopyFail:
-        toUpstream.push(message.raw); // COPY data of a COPY the policy allowed
+        this.cycles.copyFromClient = false; // the server reads messages again once the COPY is over
+        toUpstream.push(message.raw);
         return true;
       case FrontendCode.Terminate:
         return false; // the relay ends the upstream session (or pools it)
@@ -278,6 +299,18 @@ export class StatementGate implements RelayStages {
     if (idle) this.results.reset();
   }
 }
+
+/** Client messages by type, for errors. */
+const MESSAGE_NAMES: Record<string, string> = {
+  [FrontendCode.Query]: "Query",
+  [FrontendCode.FunctionCall]: "FunctionCall",
+  [FrontendCode.Sync]: "Sync",
+  [FrontendCode.Parse]: "Parse",
+  [FrontendCode.Bind]: "Bind",
+  [FrontendCode.Execute]: "Execute",
+  [FrontendCode.Describe]: "Describe",
+  [FrontendCode.Close]: "Close",
+};
 
 /** An ErrorResponse the proxy sends itself when no upstream round trip is possible. */
 export function localError(message: string): Buffer {

@@ -63,3 +63,11 @@ export function emptyStatement(): StatementInfo {
 export function readsSettings(raw: Buffer): boolean {
   return raw.includes(0x5c);
 }
+
+/**
+ * A COPY … FROM STDIN: once the server runs it, it reads the client's CopyData until CopyDone or
+ * CopyFail, ignoring a Sync or Flush meanwhile and failing on anything else.
+ */
+export function copiesFromClient(info: StatementInfo): boolean {
+  return info.kind === "copy" && info.copy?.direction === "from";
+}

@@ -69,6 +69,14 @@ export class TransactionCycles {
   lastStatus: TransactionStatus = "I";
   /** The proxy's own Describes (before each Execute of a masked session) not answered yet, all cycles. */
   ourDescribes = 0;
+  /**
+   * A COPY … FROM STDIN was forwarded and may be reading the client's data: the client has sent
+   * neither CopyDone nor CopyFail since, and nothing is answered yet. The server ignores a Sync it
+   * reads then, so the cycles would no longer match its ReadyForQuery messages (rows of a later
+   * statement taken for the answer to an earlier one, and passed unmasked); until it is over only
+   * CopyData, CopyDone, CopyFail and Flush go through.
+   */
+  copyFromClient = false;
 
   constructor(
     searchPath: SearchPath,
@@ -135,6 +143,13 @@ export class TransactionCycles {
       case BackendCode.ErrorResponse:
         // the statement failed, its transaction with it; the server skips the rest of the cycle
         this.confirmed.path.failed();
+        // A Bind of this cycle may be the message that failed (its portal name taken, a wrong parameter
+        // count) or one the server skipped after the failure: the server then still holds what it had
+        // under that name, which a savepoint rolled back to can make usable again, while the proxy
+        // took the name for this Bind's statement. Forgotten, an Execute of it is refused.
+        for (const [name, portal] of this.portals) if (portal.cycle === cycle.seq) this.portals.delete(name);
+        // the last cycle (a COPY FROM STDIN's: none may begin while it reads data) failed: no COPY reads now
+        if (cycle === this.inFlight[this.inFlight.length - 1]) this.copyFromClient = false;
         cycle.parses = [];
         cycle.completions = [];
         this.ourDescribes -= cycle.ours.length;
@@ -189,6 +204,7 @@ export class TransactionCycles {
     }
     if (this.inFlight.length === 0) {
       // nothing in flight: the speculation is what the server confirmed; a waiting cycle may go
+      this.copyFromClient = false;
       this.spec = this.confirmed.clone();
       const waiters = this.waiters;
       this.waiters = [];

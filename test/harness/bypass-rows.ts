@@ -1530,4 +1530,61 @@ export const RESOLUTION_ROWS: Row[] = [
     after: [DROP_SHADOW],
   },
 ];
+/** A masked column taken anywhere but as a plain output column of the statement. */
+const NOT_PLAIN_SSN = "masked column hr.employees.ssn may only be selected as a plain output column";
+const NOT_PLAIN_ROW = "masked column hr.employees.* may only be selected as a plain output column";
+
+/**
+ * Where a masked column's value could travel without the table OID and column number masking
+ * follows (RowDescription): a whole-row value, a field of it, an ordering or grouping (which ranks
+ * the real values), a set operation, a LATERAL or VALUES alias, an aggregate or window; refused for
+ * carol (masked) in both protocols. Read plainly (ONLY, TABLESAMPLE, parentheses) it stays masked.
+ */
+const MASK_TRAVEL_ROWS: Row[] = [
+  ...(
+    [
+      ["SELECT name, ssn FROM hr.employees ORDER BY 2", NOT_PLAIN_SSN],
+      [
+        "SELECT name, ssn FROM hr.employees UNION ALL SELECT name, ssn FROM hr.employees ORDER BY 2",
+        NOT_PLAIN_SSN,
+      ],
+      ["SELECT e FROM hr.employees e", NOT_PLAIN_ROW],
+      ["SELECT (e).* FROM hr.employees e", NOT_PLAIN_ROW],
+      ["SELECT (e).ssn FROM hr.employees e", "function ssn is not allowed"],
+      ["SELECT t.x FROM (SELECT e AS x FROM hr.employees e) t", NOT_PLAIN_ROW],
+      ["SELECT ssn FROM (SELECT * FROM hr.employees OFFSET 0) s", NOT_PLAIN_ROW],
+      ["SELECT name FROM hr.employees WHERE e IS NOT NULL", NOT_PLAIN_ROW],
+      ["SELECT (SELECT e) FROM hr.employees e", NOT_PLAIN_ROW],
+      ["SELECT s FROM hr.employees, LATERAL (VALUES (ssn)) v(s)", NOT_PLAIN_SSN],
+      ["SELECT * FROM hr.employees JOIN LATERAL (SELECT ssn AS s2) l ON true", NOT_PLAIN_SSN],
+      ['SELECT ssn COLLATE "C" FROM hr.employees', NOT_PLAIN_SSN],
+      ["SELECT name FROM hr.employees WHERE (ssn, 1) > ('3', 0)", NOT_PLAIN_SSN],
+      ["SELECT count(*) OVER (ORDER BY ssn) FROM hr.employees", NOT_PLAIN_SSN],
+      ["SELECT max(ssn) FILTER (WHERE true) FROM hr.employees", NOT_PLAIN_SSN],
+      [
+        "SELECT name FROM hr.employees e WHERE EXISTS (SELECT FROM hr.employees f WHERE f.ssn < e.ssn)",
+        NOT_PLAIN_SSN,
+      ],
+      ["COPY hr.employees (name, ssn) TO STDOUT", NOT_PLAIN_SSN],
+    ] as const
+  ).flatMap(([sql, denied]): Row[] => [
+    { user: "carol", via: "psql", sql, expect: { denied } },
+    ...(sql.startsWith("COPY") ? [] : [{ user: "carol", via: "pg", sql, expect: { denied } } as Row]),
+  ]),
+  {
+    user: "carol",
+    via: "psql",
+    sql: "SELECT (ssn) FROM ONLY hr.employees TABLESAMPLE SYSTEM (100) ORDER BY id",
+    expect: { rows: ["***", "***", "***", "***"] },
+  },
+  {
+    user: "carol",
+    via: "pg",
+    sql: "SELECT (ssn) FROM ONLY hr.employees WHERE id > $1 ORDER BY id",
+    params: [0],
+    expect: { rows: ["***", "***", "***", "***"] },
+  },
+];
+BYPASS_ROWS.push(...MASK_TRAVEL_ROWS);
+
 BYPASS_ROWS.push(...RESOLUTION_ROWS);
