@@ -160,8 +160,13 @@ async function main(): Promise<number> {
     say(`  work dir ${work}`);
     say("  starting PostgreSQL, NATS and the OIDC provider…");
     const [pg, nats, oidc]: [LocalPostgres, LocalNats, OidcHarness] = await Promise.all([
-      // every session has its own upstream backend; headroom for catalogs, pools and the superuser
-      startPostgres({ maxConnections: totalSessions + 200, baseDir: work }),
+      // every session (the targeted measure's bystanders too) has its own upstream backend; headroom
+      // for catalogs, pools and the superuser
+      startPostgres({
+        maxConnections:
+          totalSessions + (opts.targetedRuns > 0 ? (opts.bystanders + 1) * opts.dataPlanes : 0) + 200,
+        baseDir: work,
+      }),
       startNats({ baseDir: work }),
       startOidcProvider({ defaultLifetimeSeconds: 3600 }),
     ]);
