@@ -183,6 +183,9 @@ export class NatsLink {
           reconnect: true,
           maxReconnectAttempts: -1,
           reconnectDelayHandler: () => backoffDelay(++this.#reconnectAttempts, this.#backoff),
+          // no Error (with its stack) made ahead of every request and JetStream publish in case it
+          // fails: on a busy data plane that was a few percent of its CPU, for a stack no log shows
+          noAsyncTraces: true,
         });
       } catch (err) {
         attempt += 1;
