@@ -35,7 +35,7 @@ import {
   MAX_DECISION_INPUT_CHARS,
   MAX_DECISION_SQL_CHARS,
 } from "../../proto/bus.js";
-import type { ConnectionDecision, ConnectionInput, StatementInfo } from "../../proto/policy.js";
+import type { ConnectionDecision, ConnectionInput, QueryInput, StatementInfo } from "../../proto/policy.js";
 import type { ShadowVerdict } from "../policy/shadow-evaluator.js";
 import { normalize } from "../sql/parser.js";
 import type { DecisionRecord as StatementDecision } from "../statements/statement-gate.js";
@@ -123,8 +123,29 @@ export function statementRelations(info: StatementInfo | null): DecisionRelation
 /** The record's input_json: left out when absent or longer than a record carries. */
 function inputJson(input: unknown): { input_json?: string } {
   if (input === undefined) return {};
-  const json = JSON.stringify(input);
+  return withinInputLimit(JSON.stringify(input));
+}
+
+function withinInputLimit(json: string): { input_json?: string } {
   return json.length <= MAX_DECISION_INPUT_CHARS ? { input_json: json } : {};
+}
+
+/**
+ * JSON of a statement input's session part (its id, claims, role…), made once per session: the gate
+ * hands every input of a session the same frozen session object (statements/decide.ts), and its
+ * claims are most of an input's size.
+ */
+const sessionJson = new WeakMap<object, string>();
+
+/** `JSON.stringify(input)`, with the session part's JSON made once per session. */
+export function queryInputJson(input: QueryInput): { input_json?: string } {
+  const { session, ...rest } = input;
+  let head = sessionJson.get(session);
+  if (head === undefined) {
+    head = `{"session":${JSON.stringify(session)},`;
+    if (Object.isFrozen(session)) sessionJson.set(session, head);
+  }
+  return withinInputLimit(head + JSON.stringify(rest).slice(1));
 }
 
 function shadowField(shadow: ShadowVerdict | undefined): { shadow?: ShadowVerdict } {
@@ -466,7 +487,7 @@ export class DecisionLog {
       fingerprint: info?.fingerprint ?? "",
       client_addr: "",
       application_name: "",
-      ...inputJson(event.input ? replayableQueryInput(event.input, (t) => this.#placeholders(t)) : undefined),
+      ...(event.input ? queryInputJson(replayableQueryInput(event.input, (t) => this.#placeholders(t))) : {}),
       ...(event.decision.mask?.length
         ? { mask_json: cut(JSON.stringify(event.decision.mask), 64 * 1024) }
         : {}),

@@ -53,6 +53,8 @@ function sessionKey(session: GateSession): string {
 
 export class Decider {
   private readonly key: string;
+  /** The policy input's session part: the same object in every input of this session (never changed). */
+  private readonly inputSession: QueryInput["session"];
   /** The last decision-cache key prefix (see decisionContext). */
   private context:
     | {
@@ -68,6 +70,15 @@ export class Decider {
 
   constructor(private readonly deps: DeciderDependencies) {
     this.key = sessionKey(deps.session);
+    const session = deps.session;
+    this.inputSession = Object.freeze({
+      id: session.id,
+      subject: session.subject,
+      claims: session.claims,
+      db_role: session.dbRole,
+      database: session.database,
+      region: session.region,
+    });
   }
 
   /** Decides one resolved statement (the `index`-th of `count` in its message) with the policy. */
@@ -112,14 +123,7 @@ export class Decider {
         this.deps.decisions.get(key));
     // built for a cached decision too: the decision log keeps it (impact replay), the shadow asks it
     const input: QueryInput = {
-      session: {
-        id: this.deps.session.id,
-        subject: this.deps.session.subject,
-        claims: this.deps.session.claims,
-        db_role: this.deps.session.dbRole,
-        database: this.deps.session.database,
-        region: this.deps.session.region,
-      },
+      session: this.inputSession,
       protocol,
       statement: info,
       statement_index: index,
