@@ -1,10 +1,12 @@
 /**
  * The loop of a durable JetStream consumer whose store is synchronous (SQLite): messages are turned
  * into items (`take`; undefined skips one it already dealt with), gathered until they weigh
- * `batchSize` or the iterator has nothing pending, and stored together (`store`, which acks). A
- * partial batch is stored once nothing more has come for `lingerMs` (the iterator's pending count can
- * stay above 0 after its last message: bookkeeping entries it counts). Between stores the event loop
- * is yielded, so a burst never holds other work (an admin call, a revocation) behind it.
+ * `batchSize`, and stored together (`store`, which acks); a partial batch is stored `lingerMs` after
+ * its first item came. A transaction's fixed cost is most of a small one's (many data planes each
+ * sending a few records at a time made transactions of one or two records), so a batch waits a
+ * little to fill rather than being stored the moment the iterator has nothing pending. Between
+ * stores the event loop is yielded, so a burst never holds other work (an admin call, a revocation)
+ * behind it.
  */
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 
@@ -41,7 +43,7 @@ export async function consumeInBatches<T>(
         batch.push(item);
         weight += consumer.weight?.(item) ?? 1;
       }
-      if (weight >= consumer.batchSize || messages.getPending() === 0) {
+      if (weight >= consumer.batchSize) {
         store();
         await new Promise<void>((resolve) => setImmediate(resolve));
       } else if (batch.length > 0) {

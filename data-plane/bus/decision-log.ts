@@ -13,11 +13,11 @@
  * once when dropping starts and once with the total when the queue has room again. When NATS is
  * back the pump flushes the queue, oldest first. Records go out in batches (proto/bus.ts
  * DecisionBatch, up to 64 a message): one JetStream publish and acknowledgement for many, since a
- * publish costs the data plane far more than building a record. Every record carries a UUID; a
+ * publish costs the data plane far more than building a record. Every record carries a UUIDv7 (time
+ * first: the control plane's unique index over record ids grows at its end); a
  * batch's message id is made from its first record's id and its count, so a batch retried after a
  * lost acknowledgement is stored once, and the control plane ignores record ids it already has.
  */
-import { randomUUID } from "node:crypto";
 import { JetStreamApiError, type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { LRUCache } from "lru-cache";
@@ -25,6 +25,7 @@ import { ensureDecisionsStream } from "../../common/decisions-stream.js";
 import type { Logger } from "../../common/logger.js";
 import { type Backoff, backoffDelay, NatsLink } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
+import { uuid7 } from "../../common/uuid7.js";
 import {
   DECISION_BATCH_MAX_BYTES,
   DECISION_BATCH_MAX_RECORDS,
@@ -51,6 +52,12 @@ export interface DecisionLogOptions {
   maxQueue: number;
   /** Records published concurrently (default 256). */
   maxInFlight?: number;
+  /**
+   * How long records wait for more to fill a batch before they are published (default 10 ms; a full
+   * batch goes at once). A JetStream publish and its acknowledgement cost both planes far more than a
+   * record, and at a few records a message the control plane stored them a transaction each.
+   */
+  batchLingerMs?: number;
   /** How long a publish waits for JetStream's acknowledgement (default 5 s). */
   publishTimeoutMs?: number;
   backoff?: Backoff;
@@ -295,14 +302,17 @@ export class DecisionLog {
   #schedule(): void {
     if (this.#pumping || this.#stopped || this.#queue.length === this.#head) return;
     this.#pumping = true;
-    setImmediate(() => {
+    const run = () => {
       this.#pump()
         .catch((err: unknown) => this.#logger.error({ err }, "decision log pump failed"))
         .finally(() => {
           this.#pumping = false;
           if (!this.#stopped && this.#queue.length > this.#head && this.#link.connected) this.#schedule();
         });
-    });
+    };
+    const linger = this.#options.batchLingerMs ?? 10;
+    if (linger > 0 && this.#queue.length - this.#head < DECISION_BATCH_MAX_RECORDS) setTimeout(run, linger);
+    else setImmediate(run);
   }
 
   #take(n: number): Pending[] {
@@ -406,7 +416,7 @@ export class DecisionLog {
       size = 0;
     };
     for (const item of items) {
-      item.id ??= randomUUID();
+      item.id ??= uuid7(item.atMs);
       const json = JSON.stringify(this.#message(item));
       // characters, not bytes: a record of multi-byte text counts low, hence the margin below max
       if (current.length >= DECISION_BATCH_MAX_RECORDS || size + json.length > DECISION_BATCH_MAX_BYTES / 2) {
