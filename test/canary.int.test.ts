@@ -10,6 +10,8 @@
  *   - percent=N picks data planes by a stable hash of their id;
  *   - a revision that fails closed at run time (evaluation errors) is rolled back past max_errors;
  *   - a rolled-back canary pointer replayed into KV is refused;
+ *   - a control plane restarted mid-canary takes the canary up (its counts from the stored
+ *     decisions) instead of rolling it back, and promotes it when its bake time is over;
  *   - every step is a WatchEvents event of kind canary, and GetFleetStatus and `portcullis admin
  *     fleet` show the canary.
  */
@@ -210,6 +212,53 @@ describe("canary rollout with automatic rollback", () => {
     expect(traffic.outcomes["dp-eu"]!.every((o) => o === "ok")).toBe(true);
     expect(traffic.outcomes["dp-us"]!.every((o) => o === "ok")).toBe(true);
   }, 120_000);
+
+  it("a control plane restarted mid-canary takes it up where it was (counts from the stored decisions, bake time from its start) and promotes it", async () => {
+    const previous = (await fleet.admin.GetFleetStatus({})).active_revision;
+    await fleet.repo.write({
+      "policies/audit.rego": 'package portcullis.note\n\nnote := "a change across a restart"\n',
+    });
+    const good = await fleet.repo.commit("a change across a restart");
+    await fleet.admin.SyncPolicies({});
+    const traffic = fleet.traffic();
+    let watch: Awaited<ReturnType<CanaryFleet["watchEvents"]>> | undefined;
+    try {
+      await eventually(() => traffic.outcomes["dp-us"]!.length >= 10, "traffic on both data planes");
+      await fleet.admin.ActivateBundle({ revision: good, reason: "", canary: "region=eu" });
+      await eventually(() => fleet.eu.stack.proxy.policy.revision === good, "dp-eu to run the canary");
+      const before = await eventually(async () => {
+        const c = (await fleet.admin.GetFleetStatus({})).canary;
+        return c && Number(c.decisions) >= 5 && Number(c.baseline_decisions) >= 5 ? c : undefined;
+      }, "canary and baseline decisions stored");
+      expect(before).toMatchObject({ revision: good, state: "running" });
+
+      await fleet.restartControlPlane();
+      watch = await fleet.watchEvents(["canary"]);
+      // taken up, not rolled back: the counts it had are back from the audit trail
+      const after = await eventually(async () => {
+        const c = (await fleet.admin.GetFleetStatus({})).canary;
+        return c?.state === "running" ? c : undefined;
+      }, "the restarted control plane to take the canary up");
+      expect(after).toMatchObject({ revision: good, previous_revision: previous, selector: "region=eu" });
+      expect(after!.started_at).toBe(before!.started_at);
+      expect(Number(after!.decisions)).toBeGreaterThanOrEqual(Number(before!.decisions));
+      expect(Number(after!.baseline_decisions)).toBeGreaterThanOrEqual(Number(before!.baseline_decisions));
+      expect(fleet.us.loaded).not.toContain(good);
+
+      const promoted = await eventually(
+        () => watch!.events.find((e) => e.type === "canary.promoted"),
+        "the canary to be promoted after its bake time",
+        60_000,
+      );
+      expect(JSON.parse(promoted.json)).toMatchObject({ revision: good, previous_revision: previous });
+      expect(watch.events.map((e) => e.type)).not.toContain("canary.rolled_back");
+      await converged(good);
+    } finally {
+      await traffic.stop();
+      watch?.cancel();
+    }
+    expect(traffic.outcomes["dp-eu"]!.every((o) => o === "ok")).toBe(true);
+  }, 180_000);
 
   it("selects by percent with a stable hash of the data plane id: percent=60 takes dp-eu (51), not dp-us (69)", async () => {
     expect([canaryBucket("dp-eu"), canaryBucket("dp-us")]).toEqual([51, 69]);

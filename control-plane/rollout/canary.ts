@@ -23,12 +23,23 @@
  * refused afterwards (its sequence is older). A promotion is an ordinary activation of the canary
  * revision. Another activation while a canary runs (admin or git) cancels the canary.
  *
- * Every step is an admin event of kind `canary` (`canary.started`, `canary.rolled_back` with why,
- * `canary.promoted`, `canary.cancelled`).
+ * A control plane that stops mid-canary takes it up again when it starts (recoverAbandoned): the
+ * judge's counts are rebuilt from the decisions stored since the canary began, and the bake time runs
+ * from the canary's start, so a restart neither rolls back a good canary nor forgets a bad one's
+ * denials.
+ *
+ * Every step is an admin event of kind `canary` (`canary.started`, `canary.resumed` after a restart,
+ * `canary.rolled_back` with why, `canary.promoted`, `canary.cancelled`).
  */
 import type { Logger } from "../../common/logger.js";
 import type { DecisionRecordMessage } from "../../proto/bus.js";
-import { type CanarySelector, canarySelects, formatCanarySelector } from "../../proto/canary.js";
+import {
+  type CanaryPointer,
+  type CanarySelector,
+  canarySelects,
+  decodeCanaryPointer,
+  formatCanarySelector,
+} from "../../proto/canary.js";
 import type { PublishResult } from "../distribute/distributor.js";
 import type { FleetView } from "../distribute/fleet.js";
 import type { EventHub } from "../events/event-hub.js";
@@ -158,32 +169,16 @@ export class CanaryController {
     const bundle = store.bundles.canaryActivation(revision, options.by, reason);
     await this.#options.publisher.publishCanary(bundle, selector, active.revision);
     const { settings } = this.#options;
-    const run: Run = {
-      status: {
-        revision,
-        previousRevision: active.revision,
-        selector,
-        state: "running",
-        startedAt: bundle.activatedAt,
-        by: options.by,
-        bakeSeconds: settings.bakeSeconds,
-        measures: emptyMeasures(),
-      },
-      started: performance.now(),
-      canary: { decisions: 0, denied: 0 },
-      baseline: { decisions: 0, denied: 0 },
-      evaluationErrors: 0,
-      loadErrors: new Map(),
-      timer: setInterval(() => void this.#check(), settings.checkIntervalMs),
-      unwatchFleet: fleet.onReport((record) => {
-        if (record.wantedRevision === revision && record.loadError && record.revision !== revision) {
-          if (canarySelects(selector, record)) run.loadErrors.set(record.id, record.loadError);
-        }
-      }),
-      ending: false,
-    };
-    run.timer.unref();
-    this.#run = run;
+    const run = this.#begin({
+      revision,
+      previousRevision: active.revision,
+      selector,
+      state: "running",
+      startedAt: bundle.activatedAt,
+      by: options.by,
+      bakeSeconds: settings.bakeSeconds,
+      measures: emptyMeasures(),
+    });
     this.#logger.info(
       {
         revision,
@@ -223,30 +218,121 @@ export class CanaryController {
   }
 
   /**
-   * Ends a canary a previous run of the control plane left in KV (it stopped mid-canary, so nobody
-   * judged it): rolled back, with a new signed activation of the active revision. Called once NATS
-   * is ready.
+   * Takes up a canary a previous run of the control plane left in KV (it stopped mid-canary): the
+   * judge carries on where it was. Its counts come back from the audit trail (the decisions stored
+   * since the canary began, store/decisions.ts verdictCountsSince), its bake time from the pointer's
+   * start, load errors from the next fleet reports. A canary that cannot be judged any more (the
+   * pointer does not read, another revision became active meanwhile, its bundle is gone) is rolled
+   * back with a new signed activation of the active revision. Called once NATS is ready.
    */
   async recoverAbandoned(readCanary: () => Promise<Uint8Array | undefined>): Promise<void> {
     if (this.#run) return;
     const left = await readCanary();
     if (!left) return;
-    const active = this.#options.store.bundles.active();
+    const { store } = this.#options;
+    const active = store.bundles.active();
+    let pointer: CanaryPointer | undefined;
+    let why = "a canary left by a stopped control plane is rolled back";
+    try {
+      pointer = decodeCanaryPointer(left);
+    } catch (err) {
+      why = `a canary left by a stopped control plane does not read (${(err as Error).message}): rolled back`;
+    }
+    if (pointer) {
+      const revision = pointer.pointer.revision;
+      const bundle = store.bundles.get(revision);
+      if (!active || active.revision !== pointer.previous_revision) {
+        why = `a canary left by a stopped control plane is rolled back: revision ${active?.revision ?? "(none)"} is active, not ${pointer.previous_revision}`;
+      } else if (bundle?.status !== "ready") {
+        why = `a canary left by a stopped control plane is rolled back: its bundle ${revision} is ${bundle?.status ?? "gone"}`;
+      } else {
+        this.#resume(pointer);
+        return;
+      }
+    }
     if (active) {
       const outcome = await this.#options.pipeline.activate(active.revision, {
         by: "canary",
-        reason: "a canary left by a stopped control plane is rolled back",
+        reason: why,
         renew: true,
       });
       if (!outcome.published) throw new Error(outcome.publishError ?? "the rollback was not published");
     }
     await this.#options.publisher.clearCanary();
-    this.#logger.warn({ active: active?.revision }, "rolled back a canary left by a stopped control plane");
+    this.#logger.warn(
+      { active: active?.revision, why },
+      "rolled back a canary left by a stopped control plane",
+    );
     this.#emit("canary.rolled_back", {
-      revision: "",
+      revision: pointer?.pointer.revision ?? "",
       previous_revision: active?.revision ?? "",
-      reason: "a canary left by a stopped control plane is rolled back",
+      reason: why,
     });
+  }
+
+  /** The judge of a canary taken up after a restart: counts from the stored decisions since its start. */
+  #resume(pointer: CanaryPointer): void {
+    const { store, settings } = this.#options;
+    const revision = pointer.pointer.revision;
+    const selector = pointer.selector;
+    const activation = store.bundles.activations({ revision, limit: 1 })[0];
+    const run = this.#begin(
+      {
+        revision,
+        previousRevision: pointer.previous_revision,
+        selector,
+        state: "running",
+        startedAt: pointer.started_at,
+        by: activation?.activatedBy ?? "",
+        bakeSeconds: settings.bakeSeconds,
+        measures: emptyMeasures(),
+      },
+      Date.parse(pointer.started_at),
+    );
+    for (const c of store.decisions.verdictCountsSince(pointer.started_at, [
+      revision,
+      pointer.previous_revision,
+    ])) {
+      if (c.revision === revision) {
+        if (!canarySelects(selector, { id: c.dataPlaneId, region: c.region })) continue;
+        run.canary.decisions += c.decisions;
+        run.canary.denied += c.denied;
+        run.evaluationErrors += c.policyErrors;
+      } else {
+        run.baseline.decisions += c.decisions;
+        run.baseline.denied += c.denied;
+      }
+    }
+    const measures = this.#measures(run);
+    this.#logger.info(
+      { revision, previous: pointer.previous_revision, selector: formatCanarySelector(selector), measures },
+      "canary taken up after a restart",
+    );
+    this.#emit("canary.resumed", { ...this.#payload(run.status), measures });
+  }
+
+  /** Starts judging a canary: its check timer and fleet watch. `startedAtMs`: when it began (wall clock). */
+  #begin(status: CanaryStatus, startedAtMs: number = Date.now()): Run {
+    const { settings, fleet } = this.#options;
+    const { revision, selector } = status;
+    const run: Run = {
+      status,
+      started: performance.now() - Math.max(0, Date.now() - startedAtMs),
+      canary: { decisions: 0, denied: 0 },
+      baseline: { decisions: 0, denied: 0 },
+      evaluationErrors: 0,
+      loadErrors: new Map(),
+      timer: setInterval(() => void this.#check(), settings.checkIntervalMs),
+      unwatchFleet: fleet.onReport((record) => {
+        if (record.wantedRevision === revision && record.loadError && record.revision !== revision) {
+          if (canarySelects(selector, record)) run.loadErrors.set(record.id, record.loadError);
+        }
+      }),
+      ending: false,
+    };
+    run.timer.unref();
+    this.#run = run;
+    return run;
   }
 
   /** Stops judging (the control plane stops); the canary key stays for the next start to end. */

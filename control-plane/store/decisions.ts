@@ -212,6 +212,51 @@ export class DecisionRepository {
    * Stores records in one transaction; a record whose id is already stored is skipped. Returns the
    * records newly stored.
    */
+  /**
+   * Stored decisions made at or after `since` under the given revisions, counted by data plane,
+   * revision and verdict (`policyErrors`: denials for a policy evaluation error, a reason starting
+   * with "policy error:"). What a canary's judge needs to carry on after a restart.
+   */
+  verdictCountsSince(
+    since: string,
+    revisions: readonly string[],
+  ): {
+    dataPlaneId: string;
+    region: string;
+    revision: string;
+    decisions: number;
+    denied: number;
+    policyErrors: number;
+  }[] {
+    if (revisions.length === 0) return [];
+    const rows = this.db
+      .prepare(
+        `SELECT data_plane_id, region, revision, count(*) AS decisions,
+                sum(CASE WHEN allow = 0 THEN 1 ELSE 0 END) AS denied,
+                sum(CASE WHEN allow = 0 AND EXISTS (SELECT 1 FROM json_each(reasons_json)
+                    WHERE json_each.value LIKE 'policy error:%') THEN 1 ELSE 0 END) AS policy_errors
+         FROM decisions
+         WHERE at >= ? AND revision IN (${revisions.map(() => "?").join(", ")})
+         GROUP BY data_plane_id, region, revision`,
+      )
+      .all(canonicalTime(since), ...revisions) as {
+      data_plane_id: string;
+      region: string;
+      revision: string;
+      decisions: number;
+      denied: number;
+      policy_errors: number;
+    }[];
+    return rows.map((r) => ({
+      dataPlaneId: r.data_plane_id,
+      region: r.region,
+      revision: r.revision,
+      decisions: r.decisions,
+      denied: r.denied,
+      policyErrors: r.policy_errors,
+    }));
+  }
+
   insertMany(items: readonly StoredDecisionInput[], receivedAt: string = new Date().toISOString()): number {
     const run = this.db.transaction((batch: readonly StoredDecisionInput[]) => {
       let inserted = 0;

@@ -43,6 +43,11 @@ export interface CanaryFleet {
   us: CanaryPlane;
   /** Alice's statements through both data planes until the returned stop() is called. */
   traffic(): Traffic;
+  /**
+   * Stops the control plane and starts it again on the same data dir (store, signing key) and NATS;
+   * `cp` and `admin` then point at the new one.
+   */
+  restartControlPlane(): Promise<void>;
   /** Admin events of the given kinds as they come (stop with `cancel`). */
   watchEvents(kinds: string[]): Promise<{ events: EventMessage[]; cancel(): void }>;
   stop(): Promise<void>;
@@ -72,17 +77,20 @@ export async function startCanaryFleet(options: CanaryFleetOptions): Promise<Can
     startNats(),
   ]);
   const repo = await TempGitRepo.withDefaultPolicies();
-  const cp = await startTestControlPlane({
-    natsUrl: nats.url,
-    repo: repo.dir,
-    logger: process.env.PORTCULLIS_CANARY_LOG ? createLogger("control-plane") : silentLogger,
-    config: {
-      pipeline: { auto_activate: false },
-      rollout: { canary: { check_interval_ms: 100, min_decisions: 5, ...options.canary } },
-      decisions: { batch_size: 16 },
-    },
-  });
-  const admin = createAdminClient(cp.admin.address);
+  const startCp = (dataDir?: string) =>
+    startTestControlPlane({
+      natsUrl: nats.url,
+      repo: repo.dir,
+      ...(dataDir ? { dataDir } : {}),
+      logger: process.env.PORTCULLIS_CANARY_LOG ? createLogger("control-plane") : silentLogger,
+      config: {
+        pipeline: { auto_activate: false },
+        rollout: { canary: { check_interval_ms: 100, min_decisions: 5, ...options.canary } },
+        decisions: { batch_size: 16 },
+      },
+    });
+  let cp = await startCp();
+  let admin = createAdminClient(cp.admin.address);
   await admin.waitForReady(10_000);
   await cp.sync();
   await admin.ActivateBundle({ revision: await repo.head(), reason: "first", canary: "" });
@@ -159,7 +167,7 @@ export async function startCanaryFleet(options: CanaryFleetOptions): Promise<Can
     return { events, cancel: () => stream.cancel() };
   };
 
-  return {
+  const fleet: CanaryFleet = {
     pg: pgServer,
     oidc,
     nats,
@@ -170,6 +178,15 @@ export async function startCanaryFleet(options: CanaryFleetOptions): Promise<Can
     us,
     traffic,
     watchEvents,
+    async restartControlPlane() {
+      admin.close();
+      await cp.stop();
+      cp = await startCp(cp.dataDir);
+      admin = createAdminClient(cp.admin.address);
+      await admin.waitForReady(10_000);
+      fleet.cp = cp;
+      fleet.admin = admin;
+    },
     async stop() {
       admin.close();
       for (const plane of [eu, us]) await plane.stack.stop().catch(() => {});
@@ -181,4 +198,5 @@ export async function startCanaryFleet(options: CanaryFleetOptions): Promise<Can
       await rm(scratch, { recursive: true, force: true });
     },
   };
+  return fleet;
 }
