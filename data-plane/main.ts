@@ -326,6 +326,8 @@ export async function startDataPlane(
     metrics,
     logger,
     revision: () => policy.revision ?? "",
+    policy,
+    onGrantsChanged: () => decisions.clear(),
   });
   if (!policy.current()) logger.warn("no policy bundle loaded yet: every connection is denied until one is");
   const address = await dataPlane.listen();

@@ -345,6 +345,7 @@ export interface LiveData {
 export class PolicyHolder {
   #current: PolicyRuntime | undefined;
   #liveData: LiveData | undefined;
+  #generation = 0;
   readonly #listeners = new Set<SwapListener>();
 
   constructor(initial?: PolicyRuntime) {
@@ -366,6 +367,14 @@ export class PolicyHolder {
     return this.#current?.revision;
   }
 
+  /**
+   * Changes with every swap and every live data change: what was decided under one generation
+   * (a prepared statement) is decided again under another.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
   /** Makes `next` the active runtime and returns the one it replaced. */
   swap(next: PolicyRuntime): PolicyRuntime | undefined {
     if (!(next instanceof PolicyRuntime)) throw new TypeError("swap needs a PolicyRuntime");
@@ -373,6 +382,7 @@ export class PolicyHolder {
     if (this.#liveData) next.setLiveData(this.#liveData);
     const previous = this.#current;
     this.#current = next;
+    this.#generation += 1;
     for (const listener of this.#listeners) {
       try {
         listener(next, previous);
@@ -390,6 +400,7 @@ export class PolicyHolder {
   setLiveData(live: LiveData): void {
     this.#current?.setLiveData(live);
     this.#liveData = live;
+    this.#generation += 1;
   }
 
   /** Called after every swap; returns a function that removes the listener. */

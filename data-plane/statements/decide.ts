@@ -70,6 +70,11 @@ export class Decider {
     this.key = sessionKey(deps.session);
   }
 
+  /** The policy generation decisions are made under now (PolicyHolder.generation). */
+  get policyGeneration(): number {
+    return this.deps.policy.generation;
+  }
+
   /** Decides one resolved statement (the `index`-th of `count` in its message) with the policy. */
   decide(
     info: StatementInfo,
