@@ -109,9 +109,7 @@ describe("the grant service", () => {
       "permission_denied",
       `carol may not approve their own access request ${request.id}: another person must decide it`,
     ]);
-    expect(await code(() => service.deny({ id: request.id, by: "carol" }))).toMatchObject([
-      "permission_denied",
-    ]);
+    expect((await code(() => service.deny({ id: request.id, by: "carol" })))?.[0]).toBe("permission_denied");
     const { request: decided, outcome } = await service.approve({ id: request.id, by: "dan", note: "ok" });
     expect(decided).toMatchObject({ status: "approved", decidedBy: "dan", grantId: outcome.grant.grant.id });
     expect(outcome.grant.grant).toMatchObject({
@@ -120,9 +118,7 @@ describe("the grant service", () => {
       value: "hr",
       request_id: request.id,
     });
-    expect(await code(() => service.deny({ id: request.id, by: "erin" }))).toMatchObject([
-      "failed_precondition",
-    ]);
+    expect((await code(() => service.deny({ id: request.id, by: "erin" })))?.[0]).toBe("failed_precondition");
     expect((await code(() => service.deny({ id: "nope", by: "erin" })))?.[0]).toBe("not_found");
     expect(store.grants.auditTrail({ requestId: request.id }).map((e) => e.action)).toEqual([
       "requested",
