@@ -128,9 +128,15 @@ describe("the grant service", () => {
   });
 
   it("hands out sequences that only grow, across restarts of the store", async () => {
-    const first = store.grants.nextSequence();
+    const { grant } = await service.grant({
+      subject: "s",
+      target: { kind: "role", value: "app_rw" },
+      seconds: 60,
+      reason: "x",
+      by: "carol",
+    });
     store.close();
     store = ControlPlaneStore.open(join(dir, "cp.db"));
-    expect(store.grants.nextSequence()).toBe(first + 1);
+    expect(store.grants.nextSequence()).toBe(grant.grant.sequence + 1);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Just-in-time grants and access requests (tables `grants`, `access_requests`, `grant_audit`,
- * `grant_sequence`): each grant's latest signed state (what stream PORTCULLIS_GRANTS must carry),
+ * `grant_sequence`, the highest sequence saved): each grant's latest signed state (what stream PORTCULLIS_GRANTS must carry),
  * the requests subjects made, and the audit trail of every request, approval, denial, grant and
  * revocation. SQLite is the source of truth the stream is reconciled to.
  */
@@ -91,15 +91,29 @@ function requestRecord(row: RequestRow): AccessRequestRecord {
 }
 
 export class GrantRepository {
+  /** The last sequence handed out (kept in memory; stored with each state `save` stores). */
+  #sequence: number | undefined;
+
   constructor(private readonly db: SqliteDatabase) {}
 
-  /** The next grant message sequence (stored before it is returned: never handed out twice). */
+  /**
+   * The next grant message sequence. In memory, with no write: it goes in SQLite with the state that
+   * uses it (`save`), so nothing is written between a grant's signature and its fast path. A sequence
+   * whose state was never saved (a crash in between) may be handed out again for another grant:
+   * data planes compare sequences per grant, so that is harmless.
+   */
   nextSequence(): number {
-    const row = prepared(
-      this.db,
-      "UPDATE grant_sequence SET value = value + 1 WHERE id = 1 RETURNING value",
-    ).get() as { value: number };
-    return row.value;
+    if (this.#sequence === undefined) {
+      const stored = prepared(this.db, "SELECT value FROM grant_sequence WHERE id = 1").get() as
+        | { value: number }
+        | undefined;
+      const highest = prepared(this.db, "SELECT max(sequence) AS m FROM grants").get() as {
+        m: number | null;
+      };
+      this.#sequence = Math.max(stored?.value ?? 0, highest.m ?? 0);
+    }
+    this.#sequence += 1;
+    return this.#sequence;
   }
 
   /** Stores a grant's signed state (a new grant, or a later state of one) with its audit entry. */
@@ -122,6 +136,7 @@ export class GrantRepository {
         revoked_at: grant.status === "revoked" ? grant.issued_at : null,
         message_json: JSON.stringify(grant),
       });
+      prepared(this.db, "UPDATE grant_sequence SET value = max(value, ?) WHERE id = 1").run(grant.sequence);
       this.audit(audit);
     })();
   }
