@@ -455,7 +455,11 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
     describe: grpcMessage,
   };
   registerSessionCommands(kit);
-  registerGrantCommands(kit, subOf(program));
+  // `portcullis request`: top-level (any user, not an admin), with the same connection options and
+  // environment defaults as `admin`
+  registerGrantCommands(kit, (name, description) =>
+    connectionOptions(program.command(name).description(description)),
+  );
 
   return admin;
 }
