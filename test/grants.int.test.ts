@@ -17,7 +17,9 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerAdminCommands } from "../cli/admin.js";
 import { signGrant } from "../control-plane/grants/sign.js";
 import { type LocalNats, startNats } from "../devstack/nats.js";
 import { type LocalPostgres, startPostgres } from "../devstack/postgres.js";
@@ -280,6 +282,61 @@ describe("access requests", () => {
     } finally {
       stream.cancel();
     }
+  });
+});
+
+describe("the CLI", () => {
+  it("requests access as the user, and grants, lists and approves as admins", async () => {
+    const run = async (user: OidcUser, args: string[]) => {
+      const lines: string[] = [];
+      const program = new Command().exitOverride();
+      registerAdminCommands(program, { out: (text) => lines.push(text) });
+      const connection = [
+        "--server",
+        cp.admin.address,
+        "--ca",
+        cp.adminTls.certFile!,
+        "--token",
+        await oidc.token(user),
+      ];
+      await program.parseAsync([...args, ...connection], { from: "user" });
+      return lines.join("\n");
+    };
+    const asked = await run(USERS.bob, [
+      "request",
+      "--schema",
+      "hr",
+      "--for",
+      "10m",
+      "--reason",
+      "quarterly report",
+    ]);
+    const id = /request ([0-9a-f-]{36})/.exec(asked)?.[1];
+    expect(id, asked).toBeDefined();
+    expect(await run(DAN, ["admin", "requests", "--status", "pending"])).toMatch(
+      new RegExp(`${id} +bob +schema hr +600s +pending`),
+    );
+    await expect(
+      run(USERS.bob, ["request", "--schema", "hr", "--for", "2h", "--reason", "x"]),
+    ).rejects.toThrow(/longer than the 3600 s/);
+    expect(await run(DAN, ["admin", "approve", id!])).toMatch(/approved[\s\S]*granted schema hr to bob/);
+    const granted = await run(USERS.carol, [
+      "admin",
+      "grant",
+      "bob",
+      "--role",
+      "analyst",
+      "--for",
+      "90s",
+      "-r",
+      "cli",
+    ]);
+    expect(granted).toMatch(/granted role analyst to bob until .* \(grant .*\)/);
+    expect(await run(USERS.carol, ["admin", "grants", "--subject", "bob"])).toMatch(
+      /bob +role analyst +active/,
+    );
+    const grantId = /\(grant ([0-9a-f-]{36})\)/.exec(granted)![1]!;
+    expect(await run(USERS.carol, ["admin", "revoke-grant", grantId])).toMatch(/revoked grant/);
   });
 });
 
