@@ -64,7 +64,10 @@ export async function measureCanary(): Promise<Record<string, unknown>> {
         let status = await fleet.admin.GetFleetStatus({});
         await until(
           "the canary's end recorded",
-          async () => (status = await fleet.admin.GetFleetStatus({})).canary?.state !== "running",
+          async () => {
+            status = await fleet.admin.GetFleetStatus({});
+            return status.canary?.state !== "running";
+          },
           30_000,
           20,
         );

@@ -17,7 +17,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import type { Logger } from "../../common/logger.js";
-import type { PolicyHolder } from "../../common/policy/runtime.js";
+import type { LiveData, PolicyHolder } from "../../common/policy/runtime.js";
 import { type Grant, grantInForce, policyGrants } from "../../proto/grant.js";
 import { endSession } from "../session/end-session.js";
 import type { LiveSession, SessionRegistry } from "../session/registry.js";
@@ -28,8 +28,8 @@ export interface GrantEnforcerOptions {
   policy: PolicyHolder;
   publicKeys: readonly KeyObject[];
   logger: Logger;
-  /** After every change of the grants in force (empty the decision cache). */
-  onChange?: () => void;
+  /** After every change of the grants in force, with the new live data (empty the decision cache). */
+  onChange?: (live: LiveData) => void;
   /** Counts refused grant messages by reason. */
   onRejected?: (reason: string) => void;
   /** Counts sessions ended because a grant ended. */
@@ -121,14 +121,14 @@ export class GrantEnforcer {
     const changed = left.length > 0 || [...inForce].some((id) => !this.#inForce.has(id));
     let ended = 0;
     if (changed) {
-      const data = policyGrants(this.#grants.values(), now);
+      const live: LiveData = { grants: policyGrants(this.#grants.values(), now) };
       try {
-        this.#options.policy.setLiveData({ grants: data });
+        this.#options.policy.setLiveData(live);
         this.#inForce = inForce;
       } catch (err) {
         this.#options.logger.error({ err }, "the grants could not be set in the policy data");
       }
-      this.#options.onChange?.();
+      this.#options.onChange?.(live);
       if (left.length > 0) ended = this.#redecide(left.map((id) => this.#grants.get(id)!));
     }
     this.#forgetEnded(now);

@@ -9,7 +9,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { Logger } from "../../common/logger.js";
 import type { Backoff } from "../../common/nats-link.js";
 import type { NatsTarget } from "../../common/nats-settings.js";
-import type { PolicyHolder } from "../../common/policy/runtime.js";
+import type { LiveData, PolicyHolder } from "../../common/policy/runtime.js";
 import { BusMessageError } from "../../proto/bus.js";
 import { decodeGrant, GRANTS_LIVE_SUBJECT, GRANTS_STREAM } from "../../proto/grant.js";
 import { StreamFeed } from "../bus/stream-feed.js";
@@ -26,8 +26,8 @@ export interface GrantFeedOptions {
   publicKeys: readonly KeyObject[];
   metrics: Registry;
   logger: Logger;
-  /** After every change of the grants in force (empty the decision cache). */
-  onChange: () => void;
+  /** After every change of the grants in force, with the new live data (empty the decision cache). */
+  onChange: (live: LiveData) => void;
 }
 
 export interface GrantFeed {

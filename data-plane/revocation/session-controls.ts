@@ -17,7 +17,7 @@
 import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
 import type { Logger } from "../../common/logger.js";
-import type { PolicyHolder } from "../../common/policy/runtime.js";
+import type { LiveData, PolicyHolder } from "../../common/policy/runtime.js";
 import type { TokenClaims } from "../../proto/policy.js";
 import { RevocationFeed } from "../bus/revocations.js";
 import { SessionReporter } from "../bus/session-events.js";
@@ -41,8 +41,8 @@ export interface SessionControlsOptions {
   revision: () => string;
   /** The policy in force: grants patch its live data. */
   policy?: PolicyHolder;
-  /** After every change of the grants in force (empty the decision cache). */
-  onGrantsChanged?: () => void;
+  /** After every change of the grants in force, with the new live data (empty the decision cache). */
+  onGrantsChanged?: (live: LiveData) => void;
 }
 
 export interface SessionControls {
@@ -139,7 +139,7 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
         publicKeys: options.publicKeys,
         metrics: options.metrics.registry,
         logger,
-        onChange: () => options.onGrantsChanged?.(),
+        onChange: (live) => options.onGrantsChanged?.(live),
       });
       const grantFeed = grants.feed;
       options.metrics.watchNatsLink("grants", () => grantFeed.connected);
