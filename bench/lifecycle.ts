@@ -5,6 +5,8 @@
  *   bench/lifecycle/impact.ts   impact (replay speed and the flips of a scripted change with a known
  *                               answer) and shadow (a shadow revision never changes what is enforced)
  *   bench/lifecycle/canary.ts   canary (a bad revision on one region → rolled back by itself)
+ *   bench/lifecycle/grants.ts   jit_grant (Grant call → the subject's next statement allowed) and
+ *                               jit_expiry (a grant's end → statement denied / session ended)
  *
  * Prints each part's figures against its target and writes bench/results/lifecycle.json. A missed
  * target is reported (MISS), never fails the run; a part that cannot measure fails it.
@@ -15,6 +17,7 @@ import { projectRoot } from "../common/toolchain.js";
 import { benchMachine } from "./lib/machine.js";
 import { runBench, say } from "./lib/process.js";
 import { measureCanary } from "./lifecycle/canary.js";
+import { measureGrants } from "./lifecycle/grants.js";
 import { measureImpact } from "./lifecycle/impact.js";
 
 type Section = Record<string, unknown>;
@@ -28,6 +31,7 @@ async function main(): Promise<number> {
   const parts: Array<[string, () => Promise<Section>]> = [
     ["impact", measureImpact],
     ["canary", measureCanary],
+    ["grants", measureGrants],
   ];
   const results: Section = {};
   for (const [name, measure] of parts) {
@@ -54,6 +58,18 @@ async function main(): Promise<number> {
       value: num(results.canary, "rollback_s"),
       pass: (v: number) => v <= 10,
       want: "≤ 10 s",
+    },
+    {
+      key: "jit_grant.p99_ms",
+      value: num(results.jit_grant, "p99_ms"),
+      pass: (v: number) => v <= 50,
+      want: "≤ 50 ms",
+    },
+    {
+      key: "jit_expiry.p99_ms",
+      value: num(results.jit_expiry, "p99_ms"),
+      pass: (v: number) => v <= 1000,
+      want: "≤ 1000 ms",
     },
     {
       key: "shadow.enforced_changes",

@@ -16,6 +16,9 @@
  *
  *   portcullis admin sessions | revoke-session ID | revoke-subject SUB | revoke-token JTI
  *                    | revocations | watch      live sessions and revocations (cli/admin-sessions.ts)
+ *   portcullis admin grant SUB --role R | --schema S --for 30m --reason TEXT | grants | revoke-grant ID
+ *                    | requests | approve ID | deny ID;  portcullis request --role R --for 1h --reason TEXT
+ *                                                       just-in-time access (cli/admin-grants.ts)
  *
  * Every subcommand takes --server HOST:PORT (default $PORTCULLIS_ADMIN_SERVER or 127.0.0.1:7070),
  * --json (print the response as JSON instead of a table), --timeout MS, the admin token as
@@ -38,6 +41,7 @@ import {
 } from "../proto/load.js";
 import { adminCredentials, resolveAdminToken } from "./admin-auth.js";
 import { registerDecisionsCommand } from "./admin-decisions.js";
+import { registerGrantCommands } from "./admin-grants.js";
 import { registerSessionCommands } from "./admin-sessions.js";
 import { ForbiddenFlipsError, registerPolicyChangeCommands } from "./policy-change.js";
 
@@ -201,7 +205,7 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
   const admin = program
     .command("admin")
     .description(
-      "call the control plane's admin API (bundles, activation, sync, publish, fleet, sessions, revocations)",
+      "call the control plane's admin API (bundles, activation, sync, publish, fleet, sessions, revocations, grants)",
     );
   const connectionOptions = (command: Command): Command =>
     command
@@ -438,18 +442,24 @@ export function registerAdminCommands(program: Command, io: AdminCliIo = stdoutI
       throw new AdminCommandError(message);
     },
   });
-  registerSessionCommands({
+  const kit = {
     sub,
     optionsOf,
     print,
     withClient,
     openClient,
-    out: (text) => io.out(text),
-    fail: (message) => {
+    out: (text: string) => io.out(text),
+    fail: (message: string): never => {
       throw new AdminCommandError(message);
     },
     describe: grpcMessage,
-  });
+  };
+  registerSessionCommands(kit);
+  // `portcullis request`: top-level (any user, not an admin), with the same connection options and
+  // environment defaults as `admin`
+  registerGrantCommands(kit, (name, description) =>
+    connectionOptions(program.command(name).description(description)),
+  );
 
   return admin;
 }

@@ -237,6 +237,17 @@ export const controlPlaneConfigSchema = z
       })
       .strict()
       .prefault({}),
+    grants: z
+      .object({
+        /** The longest a just-in-time grant or access request may last, in seconds (default 8 h). */
+        max_seconds: z.coerce
+          .number()
+          .int()
+          .positive()
+          .default(8 * 3600),
+      })
+      .strict()
+      .prefault({}),
     sessions: z
       .object({
         /** A data plane whose session heartbeats stop for this long has its sessions dropped from the view. */

@@ -257,6 +257,7 @@ export async function startControlPlane(
       natsConnected: () => distributor.connected,
       authorize: options.authorize ?? authorizer!.authorize,
       sessionApi: live.api,
+      grants: live.grants,
       policyChange: new PolicyChangeApi({
         store,
         publishShadow: () => distributor.publishShadow(),

@@ -445,6 +445,7 @@ export class DataPlane {
         ? { maxSessionSeconds: result.decision.max_session_seconds }
         : {}),
       busy: () => relay.busy,
+      connectionInput: result.input,
     };
     this.registry.add(session);
     this.relays.add(relay);

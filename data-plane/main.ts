@@ -146,10 +146,14 @@ export async function startDataPlane(
     onDropped: () => metrics.shadowDropped.inc(),
   });
   const shadowActivations = new ActivationGuard(publicKeys, SHADOW_ACTIVATION_JWS_TYPE);
+  const shadowPolicy = new PolicyHolder();
   const loadShadow = async (bytes: Uint8Array, pointer: BundlePointer): Promise<void> => {
     const verified = await verifyBundle(await decodeBundle(bytes), publicKeys);
     const activation = await shadowActivations.check(pointer.activation, bytes, verified.manifest);
-    shadow.set(await PolicyRuntime.load(verified, { logger }));
+    const runtime = await PolicyRuntime.load(verified, { logger });
+    // the shadow revision gets the grants in force too (shadowPolicy holds them for the next one)
+    shadowPolicy.swap(runtime);
+    shadow.set(runtime);
     shadowActivations.accept(activation);
   };
 
@@ -329,6 +333,15 @@ export async function startDataPlane(
     metrics,
     logger,
     revision: () => policy.revision ?? "",
+    policy,
+    onGrantsChanged: (live) => {
+      decisions.clear();
+      try {
+        shadowPolicy.setLiveData(live);
+      } catch (err) {
+        logger.warn({ err }, "the shadow revision could not take the grants");
+      }
+    },
   });
   if (!policy.current()) logger.warn("no policy bundle loaded yet: every connection is denied until one is");
   const address = await dataPlane.listen();

@@ -5,6 +5,8 @@
 #   data.portcullis.admin_api.group_methods maps a token group to the methods it may call
 #   ("*" for every method). The method may be given bare ("ListSessions") or as a gRPC path
 #   ("/portcullis.admin.v1.Admin/ListSessions").
+#   data.portcullis.admin_api.self_service_methods lists what any verified token may call for
+#   itself (RequestAccess: asking for just-in-time access; approving it stays with group_methods).
 package portcullis.admin
 
 import data.portcullis.lib
@@ -20,6 +22,15 @@ method := name if {
 	parts := split(input.method, "/")
 	name := parts[count(parts) - 1]
 	name != ""
+}
+
+default self_service_methods := []
+
+self_service_methods := data.portcullis.admin_api.self_service_methods
+
+permitted if {
+	method in self_service_methods
+	is_string(object.get(input, ["token", "sub"], null))
 }
 
 permitted if {

@@ -64,3 +64,19 @@ test_group_methods_from_data if {
 		with data.portcullis.admin_api.group_methods as {"auditors": ["QueryDecisions"]}
 	d.allow == true
 }
+
+test_any_subject_may_request_access_for_itself if {
+	call([], "RequestAccess").allow == true
+	call(["analysts"], "/portcullis.admin.v1.Admin/RequestAccess").allow == true
+}
+
+test_request_access_needs_a_subject if {
+	d := admin.decision with input as {"token": {"groups": []}, "method": "RequestAccess"}
+	d.allow == false
+}
+
+test_approving_is_not_self_service if {
+	call(["analysts"], "ApproveRequest").allow == false
+	call(["analysts"], "Grant").allow == false
+	call(["admins"], "ApproveRequest").allow == true
+}

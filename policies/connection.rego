@@ -58,7 +58,26 @@ mapping_issuer_matches(m) if {
 	object.get(token, "iss", null) in group_issuers
 }
 
-db_role := role_mapping[min(mapping_matches)].db_role
+# Just-in-time role grants (data.portcullis.grants: {subject: [{id, role | schema, expires_at}]},
+# patched in live by the data plane, which removes each at its end and re-decides the sessions it
+# allowed): a granted role that data.portcullis.roles knows wins over the token's mapping. With
+# several, the first by name.
+default grants := {}
+
+grants := data.portcullis.grants
+
+granted_roles := sort([r |
+	some g in object.get(grants, object.get(token, "sub", ""), [])
+	r := g.role
+	is_string(r)
+	object.get(roles, r, null) != null
+])
+
+granted_role := granted_roles[0]
+
+db_role := granted_role
+
+db_role := role_mapping[min(mapping_matches)].db_role if not granted_role
 
 default roles := {}
 

@@ -120,6 +120,20 @@ readable_schemas contains schema if {
 	some schema in object.get(group_schemas, [g, "read"], [])
 }
 
+# Just-in-time schema grants (data.portcullis.grants, patched in live by the data plane, which
+# removes each at its end): read access to the schema for the subject named.
+default grants := {}
+
+grants := data.portcullis.grants
+
+session_grants := object.get(grants, object.get(input, ["session", "subject"], ""), [])
+
+readable_schemas contains schema if {
+	some g in session_grants
+	schema := g.schema
+	is_string(schema)
+}
+
 writable_schemas contains schema if some schema in object.get(role_cfg, "write", [])
 
 writable_schemas contains schema if {

@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import type { AccessRequest__Output } from "./generated/portcullis/admin/v1/AccessRequest.js";
 import type {
   ActivateBundleRequest__Output,
   ActivateBundleRequest as ActivateBundleRequestIn,
@@ -20,6 +21,11 @@ import type { ActivateBundleResponse__Output } from "./generated/portcullis/admi
 import type { Bundle__Output } from "./generated/portcullis/admin/v1/Bundle.js";
 import type { BundleSources__Output } from "./generated/portcullis/admin/v1/BundleSources.js";
 import type { DataPlane__Output } from "./generated/portcullis/admin/v1/DataPlane.js";
+import type {
+  DecideRequestRequest__Output,
+  DecideRequestRequest as DecideRequestRequestIn,
+} from "./generated/portcullis/admin/v1/DecideRequestRequest.js";
+import type { DecideRequestResponse__Output } from "./generated/portcullis/admin/v1/DecideRequestResponse.js";
 import type { Decision__Output } from "./generated/portcullis/admin/v1/Decision.js";
 import type { Event__Output } from "./generated/portcullis/admin/v1/Event.js";
 import type { FleetStatus__Output } from "./generated/portcullis/admin/v1/FleetStatus.js";
@@ -35,11 +41,27 @@ import type {
   GetFleetStatusRequest__Output,
   GetFleetStatusRequest as GetFleetStatusRequestIn,
 } from "./generated/portcullis/admin/v1/GetFleetStatusRequest.js";
+import type { GrantMessage__Output } from "./generated/portcullis/admin/v1/GrantMessage.js";
+import type {
+  GrantRequest__Output,
+  GrantRequest as GrantRequestIn,
+} from "./generated/portcullis/admin/v1/GrantRequest.js";
+import type { GrantResponse__Output } from "./generated/portcullis/admin/v1/GrantResponse.js";
 import type {
   ListBundlesRequest__Output,
   ListBundlesRequest as ListBundlesRequestIn,
 } from "./generated/portcullis/admin/v1/ListBundlesRequest.js";
 import type { ListBundlesResponse__Output } from "./generated/portcullis/admin/v1/ListBundlesResponse.js";
+import type {
+  ListGrantsRequest__Output,
+  ListGrantsRequest as ListGrantsRequestIn,
+} from "./generated/portcullis/admin/v1/ListGrantsRequest.js";
+import type { ListGrantsResponse__Output } from "./generated/portcullis/admin/v1/ListGrantsResponse.js";
+import type {
+  ListRequestsRequest__Output,
+  ListRequestsRequest as ListRequestsRequestIn,
+} from "./generated/portcullis/admin/v1/ListRequestsRequest.js";
+import type { ListRequestsResponse__Output } from "./generated/portcullis/admin/v1/ListRequestsResponse.js";
 import type {
   ListRevocationsRequest__Output,
   ListRevocationsRequest as ListRevocationsRequestIn,
@@ -66,8 +88,16 @@ import type {
   ReplayDecisionsRequest as ReplayDecisionsRequestIn,
 } from "./generated/portcullis/admin/v1/ReplayDecisionsRequest.js";
 import type { ReplayDecisionsResponse__Output } from "./generated/portcullis/admin/v1/ReplayDecisionsResponse.js";
+import type {
+  RequestAccessRequest__Output,
+  RequestAccessRequest as RequestAccessRequestIn,
+} from "./generated/portcullis/admin/v1/RequestAccessRequest.js";
 import type { Revocation__Output } from "./generated/portcullis/admin/v1/Revocation.js";
 import type { RevocationAck__Output } from "./generated/portcullis/admin/v1/RevocationAck.js";
+import type {
+  RevokeGrantRequest__Output,
+  RevokeGrantRequest as RevokeGrantRequestIn,
+} from "./generated/portcullis/admin/v1/RevokeGrantRequest.js";
 import type { RevokeResponse__Output } from "./generated/portcullis/admin/v1/RevokeResponse.js";
 import type {
   RevokeSessionRequest__Output,
@@ -151,6 +181,12 @@ export type ListRevocationsResponse = ListRevocationsResponse__Output;
 export type QueryDecisionsResponse = QueryDecisionsResponse__Output;
 export type ShadowReportResponse = ShadowReportResponse__Output;
 export type ReplayDecisionsResponse = ReplayDecisionsResponse__Output;
+export type GrantMessage = GrantMessage__Output;
+export type GrantResponse = GrantResponse__Output;
+export type ListGrantsResponse = ListGrantsResponse__Output;
+export type AccessRequestMessage = AccessRequest__Output;
+export type ListRequestsResponse = ListRequestsResponse__Output;
+export type DecideRequestResponse = DecideRequestResponse__Output;
 
 /** Requests as callers write them (absent fields take their defaults). */
 export type ListBundlesRequest = ListBundlesRequestIn;
@@ -169,6 +205,12 @@ export type QueryDecisionsRequest = QueryDecisionsRequestIn;
 export type WatchEventsRequest = WatchEventsRequestIn;
 export type ShadowReportRequest = ShadowReportRequestIn;
 export type ReplayDecisionsRequest = ReplayDecisionsRequestIn;
+export type GrantRequest = GrantRequestIn;
+export type ListGrantsRequest = ListGrantsRequestIn;
+export type RevokeGrantRequest = RevokeGrantRequestIn;
+export type RequestAccessRequest = RequestAccessRequestIn;
+export type ListRequestsRequest = ListRequestsRequestIn;
+export type DecideRequestRequest = DecideRequestRequestIn;
 
 /**
  * Every unary method: name → [request as a caller writes it, the same as the server receives it
@@ -190,6 +232,13 @@ export interface AdminUnaryMethods {
   QueryDecisions: [QueryDecisionsRequest, QueryDecisionsRequest__Output, QueryDecisionsResponse];
   ShadowReport: [ShadowReportRequest, ShadowReportRequest__Output, ShadowReportResponse];
   ReplayDecisions: [ReplayDecisionsRequest, ReplayDecisionsRequest__Output, ReplayDecisionsResponse];
+  Grant: [GrantRequest, GrantRequest__Output, GrantResponse];
+  ListGrants: [ListGrantsRequest, ListGrantsRequest__Output, ListGrantsResponse];
+  RevokeGrant: [RevokeGrantRequest, RevokeGrantRequest__Output, GrantResponse];
+  RequestAccess: [RequestAccessRequest, RequestAccessRequest__Output, AccessRequestMessage];
+  ListRequests: [ListRequestsRequest, ListRequestsRequest__Output, ListRequestsResponse];
+  ApproveRequest: [DecideRequestRequest, DecideRequestRequest__Output, DecideRequestResponse];
+  DenyRequest: [DecideRequestRequest, DecideRequestRequest__Output, DecideRequestResponse];
 }
 export type AdminUnaryMethod = keyof AdminUnaryMethods;
 export type AdminMethod = AdminUnaryMethod | "WatchEvents";
@@ -210,6 +259,13 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
   "QueryDecisions",
   "ShadowReport",
   "ReplayDecisions",
+  "Grant",
+  "ListGrants",
+  "RevokeGrant",
+  "RequestAccess",
+  "ListRequests",
+  "ApproveRequest",
+  "DenyRequest",
   "WatchEvents",
 ];
 

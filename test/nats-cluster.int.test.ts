@@ -152,7 +152,7 @@ describe("the fleet on a 3-node cluster", () => {
 });
 
 describe("the shipped permissions", () => {
-  it("refuse a data plane publishing a bundle pointer, a live bundle or a revocation", async () => {
+  it("refuse a data plane publishing a bundle pointer, a live bundle, a revocation or a grant", async () => {
     const nc = await client("data-plane");
     const before = await settledRevocationCount();
     const kv = await new Kvm(nc).open("portcullis_bundles");
@@ -162,17 +162,21 @@ describe("the shipped permissions", () => {
       for await (const s of nc.status()) if (s.type === "error") errors.push(String(s.error));
     })();
     nc.publish("portcullis.revocations.subject", "{}");
+    nc.publish("portcullis.grants.live", "{}");
+    nc.publish("portcullis.grants.state.g1", "{}");
     nc.publish("$KV.portcullis_bundles.active", "{}");
     nc.publish("portcullis.bundles.live", "{}");
     // session events: only their own subjects, never the stream's administration
     nc.publish(`$JS.API.STREAM.PURGE.${BUS.sessionsStream}`, "{}");
     nc.publish("portcullis.sessions.resync", "");
     await nc.flush();
-    await eventually(() => errors.length >= 5, "five permission violations reported");
+    await eventually(() => errors.length >= 7, "seven permission violations reported");
     expect(errors.join("\n")).toMatch(
       /Permissions Violation for Publish to "portcullis\.revocations\.subject"/,
     );
     expect(errors.join("\n")).toMatch(/Permissions Violation for Publish to "portcullis\.bundles\.live"/);
+    expect(errors.join("\n")).toMatch(/Permissions Violation for Publish to "portcullis\.grants\.live"/);
+    expect(errors.join("\n")).toMatch(/Permissions Violation for Publish to "portcullis\.grants\.state\.g1"/);
     expect(errors.join("\n")).toMatch(
       /Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.PORTCULLIS_SESSIONS"/,
     );

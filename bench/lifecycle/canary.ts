@@ -59,7 +59,18 @@ export async function measureCanary(): Promise<Record<string, unknown>> {
           2,
         );
         seconds.push((performance.now() - started) / 1000);
-        const status = await fleet.admin.GetFleetStatus({});
+        // the control plane records the end once its rollback activation is out and the canary
+        // pointer cleared: the data plane may switch back a moment before that
+        let status = await fleet.admin.GetFleetStatus({});
+        await until(
+          "the canary's end recorded",
+          async () => {
+            status = await fleet.admin.GetFleetStatus({});
+            return status.canary?.state !== "running";
+          },
+          30_000,
+          20,
+        );
         if (status.canary?.state !== "rolled_back")
           throw new Error(`the canary ended as ${status.canary?.state ?? "nothing"}, not rolled back`);
       } finally {

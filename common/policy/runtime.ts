@@ -160,8 +160,16 @@ export class PolicyRuntime {
   readonly #observer: EvalObserver | undefined;
   readonly #logger: Logger | undefined;
   readonly #stats = new Map<EntrypointName, EvalStats>();
+  readonly #baseData: Record<string, unknown>;
+  #liveData: LiveData | undefined;
 
-  private constructor(bundle: VerifiedBundle, policy: LoadedPolicy, options: PolicyRuntimeOptions) {
+  private constructor(
+    bundle: VerifiedBundle,
+    policy: LoadedPolicy,
+    data: Record<string, unknown>,
+    options: PolicyRuntimeOptions,
+  ) {
+    this.#baseData = data;
     this.revision = bundle.revision;
     this.manifest = bundle.manifest;
     this.#policy = policy;
@@ -207,7 +215,21 @@ export class PolicyRuntime {
     } catch (err) {
       throw new PolicyLoadError(`bundle ${bundle.revision}: setting data failed: ${(err as Error).message}`);
     }
-    return new PolicyRuntime(bundle, policy, options);
+    return new PolicyRuntime(bundle, policy, data as Record<string, unknown>, options);
+  }
+
+  /**
+   * Patches the live policy data without a new bundle: `data.portcullis.grants` becomes
+   * `live.grants` (the bundle's own value of that key is replaced). opa-wasm serializes the whole
+   * document again, so this is for rare changes (a grant issued, revoked or expired). Throws when
+   * the data cannot be set; the runtime then keeps the data it had.
+   */
+  setLiveData(live: LiveData): void {
+    if (this.#liveData === live) return;
+    const base = this.#baseData.portcullis;
+    const portcullis = base && typeof base === "object" && !Array.isArray(base) ? base : {};
+    this.#policy.setData({ ...this.#baseData, portcullis: { ...portcullis, grants: live.grants } });
+    this.#liveData = live;
   }
 
   evaluateConnection(input: ConnectionInput): ConnectionDecision {
@@ -311,12 +333,19 @@ export class PolicyRuntime {
 
 export type SwapListener = (next: PolicyRuntime, previous: PolicyRuntime | undefined) => void;
 
+/** What a data plane patches into a bundle's data while it runs (proto/grant.ts policyGrants). */
+export interface LiveData {
+  grants: Record<string, unknown>;
+}
+
 /**
  * Holds the active PolicyRuntime. `current()` is what a caller captures at the start of a unit of
  * work; `swap()` replaces it at once for everything that starts afterwards.
  */
 export class PolicyHolder {
   #current: PolicyRuntime | undefined;
+  #liveData: LiveData | undefined;
+  #generation = 0;
   readonly #listeners = new Set<SwapListener>();
 
   constructor(initial?: PolicyRuntime) {
@@ -338,11 +367,22 @@ export class PolicyHolder {
     return this.#current?.revision;
   }
 
+  /**
+   * Changes with every swap and every live data change: what was decided under one generation
+   * (a prepared statement) is decided again under another.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
   /** Makes `next` the active runtime and returns the one it replaced. */
   swap(next: PolicyRuntime): PolicyRuntime | undefined {
     if (!(next instanceof PolicyRuntime)) throw new TypeError("swap needs a PolicyRuntime");
+    // the live data (grants) in force goes with the new bundle before anything evaluates it
+    if (this.#liveData) next.setLiveData(this.#liveData);
     const previous = this.#current;
     this.#current = next;
+    this.#generation += 1;
     for (const listener of this.#listeners) {
       try {
         listener(next, previous);
@@ -351,6 +391,16 @@ export class PolicyHolder {
       }
     }
     return previous;
+  }
+
+  /**
+   * The live data (grants) every runtime of this holder gets, the current one now and each
+   * swapped in later. Throws when the current runtime cannot take it (it keeps what it had).
+   */
+  setLiveData(live: LiveData): void {
+    this.#current?.setLiveData(live);
+    this.#liveData = live;
+    this.#generation += 1;
   }
 
   /** Called after every swap; returns a function that removes the listener. */

@@ -27,6 +27,7 @@ import {
 } from "../../proto/load.js";
 import { DecisionQueryError, queryDecisions } from "../audit/query.js";
 import type { FleetView } from "../distribute/fleet.js";
+import { GrantRequestError, type GrantService } from "../grants/grant-service.js";
 import {
   type ActivationOutcome,
   type BuildOutcome,
@@ -46,6 +47,7 @@ import {
   type ControlPlaneStore,
   type StoredPolicyError,
 } from "../store/index.js";
+import { grantApi, grantErrorCode } from "./grant-api.js";
 import { type PolicyChangeApi, PolicyChangeRequestError } from "./policy-change-api.js";
 import { AdminRequestError, type SessionAdminApi } from "./session-api.js";
 
@@ -97,6 +99,8 @@ export interface AdminServerOptions {
   logger: Logger;
   /** Shadow revisions, ShadowReport and ReplayDecisions (policy-change-api.ts). */
   policyChange?: PolicyChangeApi;
+  /** Just-in-time grants and access requests; those methods answer UNAVAILABLE without it. */
+  grants?: GrantService;
   /** Largest request accepted (PublishBundle sources); default 80 MiB. */
   maxReceiveBytes?: number;
 }
@@ -124,6 +128,7 @@ function toServiceError(err: unknown, logger: Logger, method: string): Partial<g
   let code: grpc.status;
   if (err instanceof StatusError || err instanceof AdminAuthError) code = err.code;
   else if (err instanceof AdminRequestError) code = err.grpcCode;
+  else if (err instanceof GrantRequestError) code = grantErrorCode(err);
   else if (err instanceof BundleNotFoundError) code = grpc.status.NOT_FOUND;
   else if (err instanceof BundleStateError) code = grpc.status.FAILED_PRECONDITION;
   else if (err instanceof CanaryError) code = grpc.status.FAILED_PRECONDITION;
@@ -302,7 +307,20 @@ export function adminHandlers(options: AdminServerOptions): AdminHandlers {
     };
   };
 
+  const grants = grantApi(() => {
+    if (!options.grants)
+      throw new StatusError(grpc.status.UNAVAILABLE, "grants are not served by this admin server");
+    return options.grants;
+  });
+
   return {
+    Grant: unary("Grant", grants.Grant),
+    ListGrants: unary("ListGrants", grants.ListGrants),
+    RevokeGrant: unary("RevokeGrant", grants.RevokeGrant),
+    RequestAccess: unary("RequestAccess", grants.RequestAccess),
+    ListRequests: unary("ListRequests", grants.ListRequests),
+    ApproveRequest: unary("ApproveRequest", grants.ApproveRequest),
+    DenyRequest: unary("DenyRequest", grants.DenyRequest),
     ListSessions: unary("ListSessions", async (request) => sessionApi().listSessions(request)),
     RevokeSession: revoke("session"),
     RevokeSubject: revoke("subject"),

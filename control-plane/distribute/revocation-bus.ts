@@ -20,7 +20,6 @@
  */
 import {
   DiscardPolicy,
-  JetStreamApiError,
   type JetStreamManager,
   jetstream,
   jetstreamManager,
@@ -48,11 +47,7 @@ import {
   SESSION_HEARTBEAT_WILDCARD,
   SESSIONS_RESYNC_SUBJECT,
 } from "../../proto/revocation.js";
-
-/** JetStream API error code: stream not found. */
-const STREAM_NOT_FOUND = 10059;
-/** JetStream API error code: stream name already in use (a concurrent create). */
-const STREAM_NAME_IN_USE = 10058;
+import { ensureStream } from "./ensure-stream.js";
 
 export interface RevocationBusOptions {
   servers: NatsTarget;
@@ -81,10 +76,6 @@ export interface RevocationPublishResult {
   published: boolean;
   streamSeq?: number;
   error?: string;
-}
-
-function apiCode(err: unknown): number | undefined {
-  return err instanceof JetStreamApiError ? err.code : undefined;
 }
 
 export class RevocationBus {
@@ -187,50 +178,9 @@ export class RevocationBus {
     return ack.seq;
   }
 
-  async #ensureStream(jsm: JetStreamManager): Promise<void> {
-    const wanted = this.streamConfig();
-    let existing: StreamConfig | undefined;
-    try {
-      existing = (await jsm.streams.info(wanted.name)).config;
-    } catch (err) {
-      if (apiCode(err) !== STREAM_NOT_FOUND) throw err;
-    }
-    if (!existing) {
-      try {
-        await jsm.streams.add(wanted);
-        this.#logger.info(
-          { stream: wanted.name, maxAgeMs: this.#options.retentionMs },
-          "revocation stream created",
-        );
-        return;
-      } catch (err) {
-        if (apiCode(err) !== STREAM_NAME_IN_USE) throw err;
-        existing = (await jsm.streams.info(wanted.name)).config;
-      }
-    }
-    const sameSubjects =
-      [...existing.subjects].sort().join(",") === [...(wanted.subjects ?? [])].sort().join(",");
-    if (
-      !sameSubjects ||
-      existing.max_age !== wanted.max_age ||
-      existing.num_replicas !== wanted.num_replicas
-    ) {
-      await jsm.streams.update(wanted.name, {
-        subjects: wanted.subjects,
-        max_age: wanted.max_age,
-        num_replicas: wanted.num_replicas,
-        duplicate_window: wanted.duplicate_window,
-      });
-      this.#logger.info(
-        { stream: wanted.name, maxAgeMs: this.#options.retentionMs },
-        "revocation stream updated",
-      );
-    }
-  }
-
   async #onReady(nc: NatsConnection): Promise<void> {
     const jsm = await jetstreamManager(nc);
-    await this.#ensureStream(jsm);
+    await ensureStream(jsm, this.streamConfig(), this.#logger);
     if (this.#subscriptions?.nc !== nc) {
       const acks = nc.subscribe(REVOCATION_ACK_WILDCARD, {
         callback: (err, msg) => {

@@ -8,7 +8,15 @@ import type { Logger } from "../../common/logger.js";
 import type { FleetView } from "../distribute/fleet.js";
 import type { BundleRecord, ControlPlaneStore } from "../store/index.js";
 
-export const EVENT_KINDS = ["bundle", "activation", "fleet", "session", "revocation", "canary"] as const;
+export const EVENT_KINDS = [
+  "bundle",
+  "activation",
+  "fleet",
+  "session",
+  "revocation",
+  "canary",
+  "grant",
+] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export interface HubEvent {

@@ -11,8 +11,10 @@ import { SessionAdminApi } from "../admin/session-api.js";
 import type { SigningKey } from "../bundle/signing-key.js";
 import type { ControlPlaneConfig } from "../config.js";
 import type { FleetView } from "../distribute/fleet.js";
+import { GrantBus } from "../distribute/grant-bus.js";
 import { RevocationBus } from "../distribute/revocation-bus.js";
 import { EventHub } from "../events/event-hub.js";
+import { GrantService } from "../grants/grant-service.js";
 import { SessionConsumer } from "../sessions/session-consumer.js";
 import { SessionView } from "../sessions/session-view.js";
 import type { ControlPlaneStore } from "../store/index.js";
@@ -26,6 +28,9 @@ export interface LiveFeatures {
   sessionConsumer: SessionConsumer;
   events: EventHub;
   api: SessionAdminApi;
+  /** Just-in-time grants and access requests, on stream PORTCULLIS_GRANTS. */
+  grantBus: GrantBus;
+  grants: GrantService;
   start(): void;
   stop(): Promise<void>;
 }
@@ -137,6 +142,30 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
   });
   revocations = service;
   const api = new SessionAdminApi({ sessions, revocations: service, events, logger });
+
+  let grants: GrantService | undefined;
+  const grantBus = new GrantBus({
+    servers: config.nats,
+    name: `${config.nats.name}-grants`,
+    logger: logger.child({ component: "grant-bus" }),
+    maxGrantMs: config.grants.max_seconds * 1000,
+    replicas: config.distribution.replicas,
+    ...(config.distribution.placement_cluster
+      ? { placementCluster: config.distribution.placement_cluster }
+      : {}),
+    backoff: { initialMs: config.nats.reconnect_initial_ms, maxMs: config.nats.reconnect_max_ms },
+    connectTimeoutMs: config.nats.connect_timeout_ms,
+    unended: () => grants?.unended() ?? [],
+    onPublished: (grant, at) => store.grants.markPublished(grant.id, grant.sequence, at),
+  });
+  grants = new GrantService({
+    repository: store.grants,
+    signingKey: options.signingKey,
+    bus: grantBus,
+    maxSeconds: config.grants.max_seconds,
+    logger: logger.child({ component: "grants" }),
+    events,
+  });
   let lagTimer: NodeJS.Timeout | undefined;
 
   return {
@@ -146,10 +175,13 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
     sessionConsumer,
     events,
     api,
+    grantBus,
+    grants,
     start() {
       sessions.start();
       sessionConsumer.start();
       bus.start();
+      grantBus.start();
       const gauge = options.lagGauge;
       if (gauge) {
         lagTimer = setInterval(() => gauge.set(service.lagSeconds()), 1_000);
@@ -161,6 +193,7 @@ export function createLiveFeatures(options: LiveFeaturesOptions): LiveFeatures {
       events.stop();
       await sessionConsumer.stop();
       await bus.stop();
+      await grantBus.stop();
       sessions.stop();
     },
   };

@@ -8,6 +8,7 @@ import { BundleRepository } from "./bundles.js";
 import { DEFAULT_STORE_PATH, openDatabase, type SqliteDatabase, schemaVersion } from "./database.js";
 import { DecisionRepository } from "./decisions.js";
 import { FleetRepository } from "./fleet.js";
+import { GrantRepository } from "./grants.js";
 import { RevocationRepository } from "./revocations.js";
 import { SessionRepository } from "./sessions.js";
 import { ShadowRepository } from "./shadow.js";
@@ -24,6 +25,7 @@ export {
 } from "./database.js";
 export * from "./decisions.js";
 export * from "./fleet.js";
+export * from "./grants.js";
 export { MIGRATIONS, type Migration } from "./migrations.js";
 export * from "./revocations.js";
 export * from "./sessions.js";
@@ -34,6 +36,7 @@ export class ControlPlaneStore {
   readonly bundles: BundleRepository;
   readonly decisions: DecisionRepository;
   readonly fleet: FleetRepository;
+  readonly grants: GrantRepository;
   readonly sources: SourceRepository;
   readonly revocations: RevocationRepository;
   readonly sessions: SessionRepository;
@@ -44,6 +47,7 @@ export class ControlPlaneStore {
     this.bundles = new BundleRepository(db);
     this.decisions = new DecisionRepository(db);
     this.fleet = new FleetRepository(db);
+    this.grants = new GrantRepository(db);
     this.sources = new SourceRepository(db);
     this.revocations = new RevocationRepository(db);
     this.sessions = new SessionRepository(db);

@@ -260,4 +260,67 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX decisions_shadow_revision ON decisions (shadow_revision, at) WHERE shadow_revision IS NOT NULL;
     `,
   },
+  {
+    version: 8,
+    name: "just-in-time grants, access requests and their audit trail",
+    sql: `
+      -- The monotonic sequence every grant message is signed with (one row).
+      CREATE TABLE grant_sequence (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        value INTEGER NOT NULL
+      );
+      INSERT INTO grant_sequence (id, value) VALUES (1, 0);
+
+      -- Each grant's latest signed state (proto/grant.ts), as published on stream PORTCULLIS_GRANTS.
+      CREATE TABLE grants (
+        id           TEXT PRIMARY KEY,
+        sequence     INTEGER NOT NULL,
+        subject      TEXT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('role', 'schema')),
+        value        TEXT NOT NULL,
+        reason       TEXT NOT NULL DEFAULT '',
+        created_by   TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        starts_at    TEXT NOT NULL,
+        expires_at   TEXT NOT NULL,
+        request_id   TEXT,
+        status       TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+        revoked_by   TEXT,
+        revoked_at   TEXT,
+        message_json TEXT NOT NULL,
+        published_at TEXT
+      );
+      CREATE INDEX grants_expires_at ON grants (expires_at);
+      CREATE INDEX grants_subject ON grants (subject, expires_at);
+
+      -- Access requests a subject made for itself; another person approves or denies each.
+      CREATE TABLE access_requests (
+        id            TEXT PRIMARY KEY,
+        subject       TEXT NOT NULL,
+        kind          TEXT NOT NULL CHECK (kind IN ('role', 'schema')),
+        value         TEXT NOT NULL,
+        seconds       INTEGER NOT NULL,
+        reason        TEXT NOT NULL DEFAULT '',
+        created_at    TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+        decided_by    TEXT,
+        decided_at    TEXT,
+        decision_note TEXT,
+        grant_id      TEXT
+      );
+      CREATE INDEX access_requests_status ON access_requests (status, created_at);
+
+      -- Who did what: requested, approved, denied, granted, revoked (never updated or deleted).
+      CREATE TABLE grant_audit (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        by         TEXT NOT NULL,
+        grant_id   TEXT,
+        request_id TEXT,
+        detail_json TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX grant_audit_at ON grant_audit (at);
+    `,
+  },
 ];

@@ -9,16 +9,20 @@
  * `start()` replays the revocation stream before it returns (up to `revocation.boot_timeout`), so
  * the proxy starts listening with the deny-list rebuilt; when NATS cannot be reached in that time
  * the proxy listens anyway and the staleness rule decides (new logins are refused with 57P03 until
- * the list is caught up, unless the copy on disk is recent enough).
+ * the list is caught up, unless the copy on disk is recent enough). Grants (grants/grant-feed.ts)
+ * are replayed the same way, in parallel, within the same bound: a grant not yet replayed only
+ * withholds access.
  */
 
 import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
 import type { Logger } from "../../common/logger.js";
+import type { LiveData, PolicyHolder } from "../../common/policy/runtime.js";
 import type { TokenClaims } from "../../proto/policy.js";
 import { RevocationFeed } from "../bus/revocations.js";
 import { SessionReporter } from "../bus/session-events.js";
 import { busBackoff, type DataPlaneConfig } from "../config.js";
+import { type GrantFeed, startGrantFeed } from "../grants/grant-feed.js";
 import type { DataPlaneMetrics } from "../metrics.js";
 import type { SessionRegistry } from "../session/registry.js";
 import { SessionLimits } from "../session/session-limits.js";
@@ -35,6 +39,10 @@ export interface SessionControlsOptions {
   logger: Logger;
   /** The bundle revision in use. */
   revision: () => string;
+  /** The policy in force: grants patch its live data. */
+  policy?: PolicyHolder;
+  /** After every change of the grants in force, with the new live data (empty the decision cache). */
+  onGrantsChanged?: (live: LiveData) => void;
 }
 
 export interface SessionControls {
@@ -42,6 +50,7 @@ export interface SessionControls {
   enforcer: RevocationEnforcer | undefined;
   feed: RevocationFeed | undefined;
   reporter: SessionReporter | undefined;
+  grants: GrantFeed | undefined;
   /** Throws LoginRefused for a revoked token or subject, or while the deny-list is stale. */
   checkLogin(claims: TokenClaims): void;
   /** Counts a statement decision against its session (session events report the totals). */
@@ -63,6 +72,7 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
   let enforcer: RevocationEnforcer | undefined;
   let feed: RevocationFeed | undefined;
   let reporter: SessionReporter | undefined;
+  let grants: GrantFeed | undefined;
   const bus = config.bus;
   if (bus) {
     enforcer = new RevocationEnforcer({
@@ -119,10 +129,29 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
     options.metrics.watchNatsLink("revocations", () => link.connected);
     feed.start();
     const started = performance.now();
+    if (options.policy) {
+      grants = startGrantFeed({
+        servers: bus,
+        backoff: busBackoff(bus),
+        id: config.proxy.id,
+        registry,
+        policy: options.policy,
+        publicKeys: options.publicKeys,
+        metrics: options.metrics.registry,
+        logger,
+        onChange: (live) => options.onGrantsChanged?.(live),
+      });
+      const grantFeed = grants.feed;
+      options.metrics.watchNatsLink("grants", () => grantFeed.connected);
+    }
+    const grantsReplayed = grants?.feed.whenCaughtUp(config.revocation.boot_timeout);
     const caughtUp = await Promise.race([
       feed.whenCaughtUp(config.revocation.boot_timeout),
       unreachableWithFreshCopy.then(() => false),
     ]);
+    if (grantsReplayed && !(await Promise.race([grantsReplayed, unreachableWithFreshCopy.then(() => false)])))
+      logger.error("the grant stream could not be read at start: listening without grants until it is");
+    else if (grants) logger.info({ grants: grants.enforcer.size }, "grants rebuilt from the stream");
     if (caughtUp) {
       logger.info(
         { revocations: enforcer.denyList.size, ms: Math.round(performance.now() - started) },
@@ -143,6 +172,7 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
     enforcer,
     feed,
     reporter,
+    grants,
     checkLogin: (claims) => enforcer?.checkLogin(claims),
     countStatement: (sessionId, allowed) => {
       const session = registry.get(sessionId);
@@ -154,6 +184,7 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
       limits.stop();
       await reporter?.stop();
       await feed?.stop();
+      await grants?.stop();
       await enforcer?.stop();
     },
   };

@@ -9,7 +9,7 @@ import type { Logger } from "../../common/logger.js";
 import { SQLSTATE } from "../protocol/errors.js";
 import type { LiveSession } from "./registry.js";
 
-export type EndReason = "revoked" | "expired" | "max_duration" | "stale";
+export type EndReason = "revoked" | "expired" | "max_duration" | "stale" | "grant_ended";
 
 export function endSession(
   session: LiveSession,

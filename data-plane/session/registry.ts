@@ -1,5 +1,5 @@
 import { randomInt, timingSafeEqual } from "node:crypto";
-import type { TokenClaims } from "../../proto/policy.js";
+import type { ConnectionInput, TokenClaims } from "../../proto/policy.js";
 
 /**
  * The live sessions of this data plane and the cancel keys the proxy issued for them. A client sees
@@ -25,6 +25,8 @@ export interface LiveSession {
   applicationName?: string;
   /** The connection policy's cap on the session length. */
   maxSessionSeconds?: number;
+  /** What the connection policy decided the session on: it is decided again when a grant ends. */
+  connectionInput?: ConnectionInput;
   /** True while a query is in flight upstream (sent, no ReadyForQuery yet): a cut cancels it first. */
   busy?(): boolean;
   /** Why the proxy ended the session ("revoked", "expired", "max_duration", "stale"), set before terminate. */

@@ -81,6 +81,11 @@ export class Decider {
     });
   }
 
+  /** The policy generation decisions are made under now (PolicyHolder.generation). */
+  get policyGeneration(): number {
+    return this.deps.policy.generation;
+  }
+
   /** Decides one resolved statement (the `index`-th of `count` in its message) with the policy. */
   decide(
     info: StatementInfo,

@@ -185,7 +185,14 @@ export class PreparedStatements {
     pathKey: string,
     catalog: CatalogSnapshot | undefined,
   ): void {
-    const prepared: Prepared = { raw, info, masks, pathKey, catalog };
+    const prepared: Prepared = {
+      raw,
+      info,
+      masks,
+      pathKey,
+      catalog,
+      policyGeneration: this.decider.policyGeneration,
+    };
     this.cycles.spec.prepared.set(name, prepared);
     cycle.parses.push((state) => state.prepared.set(name, prepared));
     // a named Parse fails if the name is taken: later cycles must know whether it did
@@ -205,12 +212,16 @@ export class PreparedStatements {
     const pathKey = this.cycles.spec.key();
     const current = this.resolver.decisionCatalog();
     const key = this.resolver.resolutionKey(this.cycles.spec, current);
-    if (prepared.pathKey === key && prepared.catalog === current) {
+    if (
+      prepared.pathKey === key &&
+      prepared.catalog === current &&
+      prepared.policyGeneration === this.decider.policyGeneration
+    ) {
       this.bind(message, toUpstream, portal, prepared.raw, prepared.info, prepared.masks, key, current);
       return true;
     }
-    // The search_path, the schemas of it the role may use, or the catalog changed since the Parse: the
-    // server may resolve the statement's names again now, so the proxy decides again on what they
+    // The search_path, the schemas of it the role may use, the catalog or the policy (a bundle, a
+    // grant) changed since the Parse: the server may resolve the statement's names again now, so the proxy decides again on what they
     // resolve to (and keeps that resolution, with what it was made with, for the next Bind).
     const rebind = () => {
       const catalog = this.resolver.decisionCatalog();
@@ -229,6 +240,7 @@ export class PreparedStatements {
       prepared.masks = decision.mask ?? [];
       prepared.pathKey = again;
       prepared.catalog = catalog;
+      prepared.policyGeneration = this.decider.policyGeneration;
       this.bind(message, toUpstream, portal, prepared.raw, info, decision.mask ?? [], again, catalog);
     };
     if (!this.resolver.needsCatalog([prepared.raw])) {
@@ -253,7 +265,7 @@ export class PreparedStatements {
       cycle: this.cycles.seq,
       info,
       masks,
-      effect: effectOf(raw, info, masks, pathKey, catalog),
+      effect: effectOf(raw, info, masks, pathKey, catalog, this.decider.policyGeneration),
     });
   }
 

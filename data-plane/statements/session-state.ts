@@ -26,6 +26,11 @@ export interface Prepared {
    * on the same path: a statement resolved on another snapshot is resolved and decided again.
    */
   catalog: CatalogSnapshot | undefined;
+  /**
+   * The policy generation it was decided under (PolicyHolder.generation): a Bind after a bundle
+   * swap or a grant change decides it again.
+   */
+  policyGeneration: number;
 }
 
 export interface Portal {
@@ -84,11 +89,12 @@ export function effectOf(
   masks: ColumnMask[],
   pathKey: string,
   catalog: CatalogSnapshot | undefined,
+  policyGeneration: number,
 ): Effect {
   if (!changesState(info)) return NO_EFFECT;
   let prepared: Prepared | undefined;
   if (info.kind === "prepare" && info.prepared_name !== undefined && info.inner && raw.inner) {
-    prepared = { raw: raw.inner, info: info.inner, masks, pathKey, catalog };
+    prepared = { raw: raw.inner, info: info.inner, masks, pathKey, catalog, policyGeneration };
   }
   return (state) => {
     state.path.completed(info);

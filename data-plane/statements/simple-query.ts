@@ -98,6 +98,7 @@ export class SimpleQueries {
         decision.mask ?? [],
         info.kind === "prepare" ? this.resolver.resolutionKey(trial, catalog) : pathKey,
         catalog,
+        this.decider.policyGeneration,
       );
       decided.push({ info, decision, effect });
       if (!decision.allow) denied = true;

@@ -26,7 +26,7 @@ function statement(kind: StatementInfo["kind"], command: string, text = ""): Sta
 
 function prepared(text: string): Prepared {
   const info = statement("select", "SelectStmt", text);
-  return { raw: info, info, masks: [], pathKey: "", catalog: undefined };
+  return { raw: info, info, masks: [], pathKey: "", catalog: undefined, policyGeneration: 0 };
 }
 
 function cycles(): TransactionCycles {
