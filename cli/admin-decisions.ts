@@ -11,6 +11,7 @@
  */
 import type { Command } from "commander";
 import type { AdminClient, DecisionMessage, QueryDecisionsRequest } from "../proto/load.js";
+import { formatTable } from "./table.js";
 
 /** What `registerAdminCommands` lends its subcommands (cli/admin.ts). */
 export interface AdminCommandKit<O extends { json?: boolean }> {
@@ -67,13 +68,7 @@ export function formatDecisions(decisions: readonly DecisionMessage[]): string {
       : clip(`${d.database} as ${d.db_role || "-"} from ${d.client_addr || "?"}`, 70),
     clip(d.reasons.join("; "), 80),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
+  return formatTable(header, rows);
 }
 
 export function registerDecisionsCommand<O extends { json?: boolean }>(kit: AdminCommandKit<O>): void {

@@ -16,18 +16,7 @@ import type { Command } from "commander";
 import { parseDuration } from "../common/config.js";
 import type { AccessRequestMessage, GrantMessage, GrantResponse } from "../proto/load.js";
 import type { SessionCommandKit } from "./admin-sessions.js";
-
-const when = (iso: string) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "-");
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
-}
+import { formatTable, when } from "./table.js";
 
 /** `--for`: a duration ("30m", "1h") or a number of seconds; whole seconds. */
 export function parseFor(value: string | undefined): number {
@@ -41,7 +30,7 @@ export function parseFor(value: string | undefined): number {
 
 export function formatGrants(grants: readonly GrantMessage[]): string {
   if (grants.length === 0) return "no grants";
-  return table(
+  return formatTable(
     ["GRANT", "SUBJECT", "ACCESS", "STATUS", "UNTIL", "BY", "REASON"],
     grants.map((g) => [
       g.id,
@@ -57,7 +46,7 @@ export function formatGrants(grants: readonly GrantMessage[]): string {
 
 export function formatRequests(requests: readonly AccessRequestMessage[]): string {
   if (requests.length === 0) return "no access requests";
-  return table(
+  return formatTable(
     ["REQUEST", "SUBJECT", "ACCESS", "FOR", "STATUS", "DECIDED BY", "REQUESTED", "REASON"],
     requests.map((r) => [
       r.id,

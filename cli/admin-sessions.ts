@@ -23,6 +23,7 @@ import type {
   RevokeResponse,
   SessionMessage,
 } from "../proto/load.js";
+import { when } from "./table.js";
 
 /** What `registerAdminCommands` lends its subcommands (cli/admin.ts). */
 export interface SessionCommandKit<O extends { json?: boolean }> {
@@ -37,8 +38,6 @@ export interface SessionCommandKit<O extends { json?: boolean }> {
   /** A gRPC error as the user should read it. */
   describe(err: unknown): string;
 }
-
-const when = (iso: string) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "-");
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));

@@ -44,6 +44,7 @@ import { registerDecisionsCommand } from "./admin-decisions.js";
 import { registerGrantCommands } from "./admin-grants.js";
 import { registerSessionCommands } from "./admin-sessions.js";
 import { ForbiddenFlipsError, registerPolicyChangeCommands } from "./policy-change.js";
+import { formatTable, when } from "./table.js";
 
 export const DEFAULT_ADMIN_SERVER = "127.0.0.1:7070";
 
@@ -69,17 +70,6 @@ interface CommonOptions {
   plaintext?: boolean;
 }
 
-/** Fixed-width columns; the last column is not padded. */
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
-}
-
 const short = (revision: string) =>
   /^[0-9a-f]{40}$/.test(revision) ? revision.slice(0, 12) : revision.slice(0, 19);
 const ms = (v: number | undefined) =>
@@ -90,7 +80,6 @@ const bytes = (n: number) =>
     : n >= 1024
       ? `${Math.round(n / 1024)}KiB`
       : `${n}B`;
-const when = (iso: string) => (iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "Z") : "-");
 
 export function formatPolicyErrors(errors: readonly PolicyErrorMessage[]): string[] {
   return errors.map((e) => {
