@@ -224,6 +224,15 @@ describe("the console's JSON gateway", () => {
     const active = cp.store.bundles.active()!.revision;
     const files = await policyFiles();
     // a request for each rpc and what its answer shows of the admin server having handled it
+    // access requests of alice's (anyone may ask), for carol to decide: never her own
+    const asked = await Promise.all(
+      ["gateway test: approve me", "gateway test: deny me"].map(async (reason) => {
+        const a = await api("RequestAccess", { role: "app_rw", seconds: 600, reason }, alice);
+        expect(a.status, a.text).toBe(200);
+        return a.json.id as string;
+      }),
+    );
+    let grantId = "";
     const cases: Record<string, { request: unknown; expect: (a: Answer) => void }> = {
       ListSessions: {
         request: { page_size: 5 },
@@ -318,6 +327,51 @@ describe("the console's JSON gateway", () => {
       ReplayDecisions: {
         request: { against: active, last: 10 },
         expect: (a) => expect(a.json).toMatchObject({ against: active, replayed: 0, allow_to_deny: 0 }),
+      },
+      Grant: {
+        request: { subject: "gateway-test-subject", role: "app_rw", seconds: 600, reason: "gateway test" },
+        expect: (a) => {
+          expect(a.json).toMatchObject({
+            grant: { subject: "gateway-test-subject", kind: "role", value: "app_rw", created_by: "carol" },
+          });
+          grantId = (a.json.grant as { id: string }).id;
+        },
+      },
+      ListGrants: {
+        request: {},
+        expect: (a) =>
+          expect((a.json.grants as { subject: string }[]).map((g) => g.subject)).toContain(
+            "gateway-test-subject",
+          ),
+      },
+      RevokeGrant: {
+        get request() {
+          return { id: grantId, reason: "gateway test" };
+        },
+        expect: (a) => expect(a.json).toMatchObject({ grant: { id: grantId, status: "revoked" } }),
+      },
+      RequestAccess: {
+        request: { schema: "hr", seconds: 600, reason: "gateway test: carol's own" },
+        expect: (a) => expect(a.json).toMatchObject({ subject: "carol", kind: "schema", status: "pending" }),
+      },
+      ListRequests: {
+        request: { status: "pending" },
+        expect: (a) =>
+          expect((a.json.requests as { id: string }[]).map((r) => r.id)).toEqual(
+            expect.arrayContaining(asked),
+          ),
+      },
+      ApproveRequest: {
+        request: { id: asked[0], note: "gateway test" },
+        expect: (a) =>
+          expect(a.json).toMatchObject({
+            request: { id: asked[0], status: "approved", decided_by: "carol" },
+            grant: { grant: { kind: "role", value: "app_rw" } },
+          }),
+      },
+      DenyRequest: {
+        request: { id: asked[1], note: "gateway test" },
+        expect: (a) => expect(a.json).toMatchObject({ request: { id: asked[1], status: "denied" } }),
       },
     };
     for (const rpc of rpcs) {
