@@ -7,6 +7,8 @@
  *     gets (the statement runs), and the record says what the shadow decided, the disagreement is
  *     counted and ShadowReport groups it; the reverse (the shadow allows what the active denies)
  *     leaves the statement denied. `--clear` ends it on the data plane.
+ *   - a shadow whose connection policy refuses a user never refuses the connection (the active
+ *     revision decides it); the connection's record carries the shadow's refusal and it is counted.
  *   - impact replay: a known log replayed against a known policy change finds exactly its flips;
  *     the same revision finds none; `portcullis policy impact --fail-on` exits 3 on forbidden
  *     flips only, and builds a policy folder given as --against.
@@ -38,6 +40,13 @@ let scratch: string;
 let auditDir: string;
 let base: string;
 let audit: string;
+/** The defaults plus a connection rule: analysts may not connect during a freeze. */
+let freeze: string;
+const FREEZE_REASON = "analysts may not connect during the change freeze";
+const FREEZE_REGO = `package portcullis.connection
+
+deny contains "${FREEZE_REASON}" if db_role == "analyst"
+`;
 
 async function publish(dir: string, activate: boolean): Promise<string> {
   const response = await admin.PublishBundle({ files: await readPolicyFolder(dir), no_activate: !activate });
@@ -104,6 +113,14 @@ beforeAll(async () => {
   await writeFile(join(auditDir, "audit.rego"), AUDIT_REGO);
   base = await publish(join(projectRoot(), "policies"), true);
   audit = await publish(auditDir, false);
+  const freezeDir = join(scratch, "freeze-policies");
+  // without the default policies' tests, which expect analysts to connect
+  await copyDir(join(projectRoot(), "policies"), freezeDir, {
+    recursive: true,
+    filter: (source) => !source.endsWith("_test.rego"),
+  });
+  await writeFile(join(freezeDir, "freeze.rego"), FREEZE_REGO);
+  freeze = await publish(freezeDir, false);
   stack = await startProxyStack({
     config: {
       proxy: { id: "dp-shadow-1", region: "eu" },
@@ -190,6 +207,29 @@ describe("shadow revisions", () => {
       "the shadow to end",
     );
     await activate(base);
+  });
+});
+
+describe("shadow revisions: connections", () => {
+  it("a shadow whose connection policy refuses alice lets her in under the active one; the record and the count say what it decided", async () => {
+    await shadow(freeze);
+    const since = new Date().toISOString();
+    const before = await disagreements("connection", "allow_to_deny");
+    const client = await session();
+    try {
+      expect(Number((await client.query(ORDERS)).rows[0].n)).toBe(500);
+    } finally {
+      await client.end();
+    }
+    await stack.proxy.shadow.drained();
+    expect(await disagreements("connection", "allow_to_deny")).toBe(before + 1);
+    const connection = await eventually(async () => {
+      return (await decisions(since)).find((d) => d.kind === "connection");
+    }, "alice's connection decision in the control plane");
+    expect(connection).toMatchObject({ allow: true, revision: base, db_role: "analyst" });
+    expect(connection.shadow).toMatchObject({ revision: freeze, allow: false });
+    expect(connection.shadow?.reasons).toContain(FREEZE_REASON);
+    await shadow(undefined);
   });
 });
 

@@ -215,6 +215,62 @@ describe("the console in a browser", () => {
     await page.context().close();
   }, 240_000);
 
+  it("change & access: carol approves alice's access request, sees the grant and ends it; her own request she cannot approve", async () => {
+    /** RequestAccess through the console's API as the user signed in on `page` (any verified user may ask). */
+    const requestAccess = (page: Page, reason: string) =>
+      page.evaluate(async (why) => {
+        const storage = (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } })
+          .sessionStorage;
+        const token = storage.getItem("portcullis.console.token");
+        const res = await fetch("/api/RequestAccess", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body: JSON.stringify({ role: "app_rw", seconds: 1800, reason: why }),
+        });
+        return { status: res.status, body: (await res.json()) as { id?: string; subject?: string } };
+      }, reason);
+    const alicePage = await signIn("alice");
+    const asked = await requestAccess(alicePage, "browser test: quarter-end fix");
+    expect(asked.status).toBe(200);
+    await alicePage.context().close();
+
+    const page = await signIn("carol");
+    await page.keyboard.press("6");
+    await page.waitForURL(/#\/change$/);
+    await expect.poll(() => page.locator("#canary").innerText(), { timeout: 15_000 }).toMatch(/Canary/);
+    await expect.poll(() => page.locator("#shadow").innerText()).toMatch(/Shadow revision/);
+    const request = page.locator(`#requests tr[data-request="${asked.body.id}"]`);
+    await request.waitFor({ timeout: 15_000 });
+    expect(await request.innerText()).toMatch(/role app_rw[\s\S]*30 min[\s\S]*quarter-end fix/);
+    await shot(page, "change");
+    await request.getByRole("button", { name: "Approve" }).click();
+    let dialog = page.getByRole("dialog");
+    await expect.poll(() => dialog.innerText()).toMatch(/Grant .* role app_rw for 30 min/);
+    await dialog.getByRole("button", { name: "Confirm" }).click();
+    await expect.poll(() => request.count(), { timeout: 15_000 }).toBe(0);
+    const grant = page.locator('#grants tr[data-subject="' + asked.body.subject + '"]');
+    await grant.first().waitFor({ timeout: 15_000 });
+    expect(await grant.first().innerText()).toMatch(/role app_rw[\s\S]*carol/);
+
+    await grant.first().getByRole("button", { name: "End" }).click();
+    dialog = page.getByRole("dialog");
+    await dialog.getByRole("button", { name: "Confirm" }).click();
+    await expect.poll(() => grant.count(), { timeout: 15_000 }).toBe(0);
+
+    // carol's own request: the control plane refuses her approval of it, and the console says why
+    const own = await requestAccess(page, "browser test: my own");
+    expect(own.status).toBe(200);
+    const mine = page.locator(`#requests tr[data-request="${own.body.id}"]`);
+    await page.reload();
+    await mine.waitFor({ timeout: 15_000 });
+    await mine.getByRole("button", { name: "Approve" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    const alert = page.getByRole("alert").first();
+    await expect.poll(() => alert.innerText(), { timeout: 15_000 }).toMatch(/their own access request/);
+    expect(await mine.count()).toBe(1);
+    await page.context().close();
+  }, 120_000);
+
   it("pages 2,500 live sessions in from the server as the list scrolls, and searches them", async () => {
     // the session events a data plane publishes: starts, then heartbeats listing them all
     const nc = await connect({ servers: demo.env.nats });

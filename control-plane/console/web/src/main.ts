@@ -8,6 +8,7 @@ import { type AdminEvent, describeError, watchEvents } from "./api";
 import { type ConsoleConfig, claimsOf, completeLogin, currentToken, login, logout } from "./auth";
 import { h } from "./dom";
 import { bundlesView } from "./views/bundles";
+import { changeView } from "./views/change";
 import { decisionsView } from "./views/decisions";
 import { fleetView } from "./views/fleet";
 import { revocationsView } from "./views/revocations";
@@ -29,6 +30,7 @@ const VIEWS: { path: string; title: string; view: View }[] = [
   { path: "bundles", title: "Bundles", view: bundlesView },
   { path: "decisions", title: "Decision log", view: decisionsView },
   { path: "revocations", title: "Revocations", view: revocationsView },
+  { path: "change", title: "Change & access", view: changeView },
 ];
 
 const app = document.getElementById("app")!;
