@@ -22,12 +22,13 @@ import {
   revocationAckSubject,
 } from "../../proto/bus.js";
 import { decodeRevocation } from "../../proto/revocation.js";
-import { type FeedContext, StreamFeed } from "./stream-feed.js";
+import { type FeedContext, StreamFeed, type StreamFeedOptions } from "./stream-feed.js";
 
 export type RevocationContext = FeedContext;
 
-export interface RevocationFeedOptions {
-  servers: NatsTarget;
+/** The stream feed's options (bus/stream-feed.ts) but the stream's names and the raw handler. */
+export interface RevocationFeedOptions
+  extends Omit<StreamFeedOptions, "name" | "what" | "stream" | "liveSubject" | "onMessage"> {
   /** This data plane's id (acks carry it). */
   id: string;
   stream?: string;
@@ -36,18 +37,6 @@ export interface RevocationFeedOptions {
     revocation: Revocation,
     context: RevocationContext,
   ) => Promise<{ ack: boolean; sessionsCut: number }>;
-  /** The feed has handled everything the stream held: the deny-list is current. */
-  onCaughtUp?: () => void;
-  /** The connection is lost: the deny-list stops being current. */
-  onLost?: () => void;
-  /** After each (re)connection, with the connection (session events use it too). */
-  onConnected?: (nc: NatsConnection) => void;
-  /** An attempt to connect to NATS failed (it is retried with backoff). */
-  onUnreachable?: (err: Error) => void;
-  backoff?: Backoff;
-  connectTimeoutMs?: number;
-  connectionOptions?: Partial<ConnectionOptions>;
-  logger?: Logger;
 }
 
 export class RevocationFeed {
