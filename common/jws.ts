@@ -17,7 +17,12 @@ import { decodeProtectedHeader } from "jose";
 
 export const JWS_ALG = "EdDSA";
 
-export type JwsErrorCode = "malformed_signature" | "wrong_algorithm" | "wrong_type" | "bad_signature";
+export type JwsErrorCode =
+  | "malformed_signature"
+  | "wrong_algorithm"
+  | "wrong_type"
+  | "bad_signature"
+  | "payload_mismatch";
 
 export class JwsError extends Error {
   override name = "JwsError";
@@ -110,6 +115,23 @@ export async function verifyJws(jws: string, keys: readonly KeyObject[], typ: st
     `the signature does not verify with the configured public key${keys.length > 1 ? "s" : ""}` +
       (typeof header.kid === "string" ? ` (signed by key ${header.kid})` : ""),
   );
+}
+
+/**
+ * Checks a message that carries its own signature (revocations, grants): its compact JWS of type `typ`
+ * verifies with one of `keys` (verifyJws), and what was signed is byte for byte `fields`, the
+ * canonical form of the message's other fields. Throws JwsError (`payload_mismatch` for the latter).
+ */
+export async function verifySignedFields(
+  jws: string,
+  keys: readonly KeyObject[],
+  typ: string,
+  fields: Uint8Array,
+): Promise<void> {
+  const { payload } = await verifyJws(jws, keys, typ);
+  if (!sameBytes(payload, fields)) {
+    throw new JwsError("payload_mismatch", "the message's fields differ from what was signed");
+  }
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

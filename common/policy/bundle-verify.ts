@@ -127,7 +127,12 @@ export async function verifyBundle(
   } catch (err) {
     if (!(err instanceof JwsError)) throw err;
     // A signature of another kind (a revocation's, an activation's) is not a bundle signature.
-    const code = err.code === "wrong_type" ? "malformed_signature" : err.code;
+    const code =
+      err.code === "wrong_type"
+        ? "malformed_signature"
+        : err.code === "payload_mismatch"
+          ? "manifest_mismatch"
+          : err.code;
     throw new BundleVerificationError(code, err.message);
   }
   if (!sameBytes(payload, files.manifestJson)) {
