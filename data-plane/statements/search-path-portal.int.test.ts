@@ -3,7 +3,9 @@
  * one row, whatever number of Executes follow: an Execute of a suspended portal returns no row and
  * runs nothing. Through a real data plane and a real PostgreSQL: re-executing the portal after a SET
  * must not make the proxy believe the set_config ran again (it would resolve `secrets` on a path the
- * server no longer has: sales.secrets for the proxy, hr.secrets for the server).
+ * server no longer has: sales.secrets for the proxy, hr.secrets for the server). A cursor's
+ * set_config runs when its rows are fetched or moved over, or at COMMIT for a WITH HOLD cursor, which
+ * the proxy cannot follow: after such a DECLARE the path is unknown to the proxy for good.
  */
 import { serialize } from "pg-protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -71,4 +73,58 @@ describe("a set_config portal executed again", () => {
       c.end();
     }
   });
+
+  for (const [name, script] of [
+    [
+      "runs at FETCH",
+      [
+        "BEGIN; DECLARE k CURSOR FOR SELECT set_config('search_path', 'pg_catalog, hr', false); SET search_path = pg_catalog, sales",
+        "FETCH k",
+      ],
+    ],
+    [
+      "runs at MOVE",
+      [
+        "BEGIN; DECLARE k CURSOR FOR SELECT set_config('search_path', 'pg_catalog, hr', false); SET search_path = pg_catalog, sales",
+        "MOVE k",
+      ],
+    ],
+    [
+      "of a WITH HOLD cursor runs at COMMIT",
+      [
+        "BEGIN; DECLARE k CURSOR WITH HOLD FOR SELECT set_config('search_path', 'pg_catalog, hr', false); SET search_path = pg_catalog, sales",
+        "COMMIT",
+      ],
+    ],
+  ] as const) {
+    it(`a cursor's set_config ${name}: the path is unknown from then on, never the one the proxy last saw set`, async () => {
+      const c = await WireClient.connect({
+        host: "127.0.0.1",
+        port: stack.port,
+        user: "alice@example.com",
+        password: token,
+        database: "app",
+      });
+      try {
+        for (const sql of script) {
+          c.send(serialize.query(sql));
+          await c.untilReady();
+        }
+        c.send(serialize.query("SHOW search_path"));
+        expect(rows(await c.untilReady())[0]?.[0]).toBe("pg_catalog, hr");
+        c.send(serialize.query("SELECT code FROM secrets"));
+        const read = await c.untilReady();
+        expect(rows(read).flat()).not.toContain("the-secret");
+        expect(summary(read)).toContain("error 42501");
+        expect(read.find((m) => m.name === "error")?.message).toMatch(/search_path is unknown/);
+        // qualified names still resolve
+        c.send(serialize.query("ROLLBACK"));
+        await c.untilReady();
+        c.send(serialize.query("SELECT code FROM sales.secrets"));
+        expect(rows(await c.untilReady())).toEqual([["not-a-secret"]]);
+      } finally {
+        c.end();
+      }
+    });
+  }
 });
