@@ -218,6 +218,33 @@ describe("a schema grant", () => {
   }, 60_000);
 });
 
+describe("a schema grant and what was opened under it", () => {
+  it("a WITH HOLD cursor declared while the grant held reads nothing once it is revoked: the session ends", async () => {
+    const session = await open(dps[0]!, USERS.alice);
+    const granted = await carol.Grant({ subject: "alice", schema: "hr", seconds: 600, reason: "cursor" });
+    await eventually(
+      async () => !(await denied(session, "SELECT 1 FROM hr.employees LIMIT 1")),
+      "alice reading hr in her session",
+    );
+    await session.client.query("DECLARE held_hr CURSOR WITH HOLD FOR SELECT name FROM hr.employees");
+    // another session of hers, without a cursor, goes on
+    const other = await open(dps[0]!, USERS.alice);
+    await carol.RevokeGrant({ id: granted.grant!.id, reason: "done" });
+    await eventually(
+      async () => (await denied(other, "SELECT 1 FROM hr.employees LIMIT 1"))?.code === "42501",
+      "hr denied again",
+    );
+    const fetched = await session.client.query("FETCH ALL FROM held_hr").then(
+      (r) => r.rows as unknown[],
+      (err: Error & { code?: string }) => err,
+    );
+    // never the rows of a schema the subject may no longer read
+    expect(fetched).toBeInstanceOf(Error);
+    expect(session.isEnded).toBe(true);
+    expect(other.isEnded).toBe(false);
+  }, 60_000);
+});
+
 describe("access requests", () => {
   it("are approved by a second admin, never by the requester, and audited", async () => {
     const events: EventMessage[] = [];
