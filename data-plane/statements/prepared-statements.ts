@@ -265,6 +265,7 @@ export class PreparedStatements {
       cycle: this.cycles.seq,
       info,
       masks,
+      policyGeneration: this.decider.policyGeneration,
       effect: effectOf(raw, info, masks, pathKey, catalog, this.decider.policyGeneration),
     });
   }
@@ -276,6 +277,14 @@ export class PreparedStatements {
       // a portal the proxy did not bind: a cursor (DECLARE), whose rows FETCH returns with a RowDescription
       this.denials.deny("extended", cycle, toUpstream, `<Execute of portal "${portal}">`, null, [
         `portal "${portal}" was not bound through Portcullis (use FETCH to read a cursor)`,
+      ]);
+      return true;
+    }
+    if (entry.policyGeneration !== this.decider.policyGeneration) {
+      // Decided at Bind under a policy (or grants) no longer in force: a portal held in a transaction
+      // block would otherwise run what the policy may now refuse. Bind it again to have it decided.
+      this.denials.deny("extended", cycle, toUpstream, `<Execute of portal "${portal}">`, null, [
+        `portal "${portal}" was bound under a policy or grants no longer in force: bind it again`,
       ]);
       return true;
     }
