@@ -26,7 +26,8 @@ beforeAll(async () => {
     INSERT INTO hr.secrets VALUES (1, 'the-secret');
     CREATE TABLE sales.secrets (id int, code text);
     INSERT INTO sales.secrets VALUES (1, 'not-a-secret');
-    GRANT SELECT ON hr.secrets, sales.secrets TO analyst;`);
+    GRANT SELECT ON hr.secrets, sales.secrets TO analyst;
+    CREATE FUNCTION hr.set_config(text, text, boolean) RETURNS text LANGUAGE sql AS 'SELECT $2';`);
   stack = await startProxyStack({ pg: postgres });
   token = await stack.token(USERS.alice, { lifetimeSeconds: 3600 });
 }, 120_000);
@@ -127,4 +128,31 @@ describe("a set_config portal executed again", () => {
       }
     });
   }
+
+  it("a path listing a schema before pg_catalog is refused, so an unqualified set_config is the built-in", async () => {
+    const c = await WireClient.connect({
+      host: "127.0.0.1",
+      port: stack.port,
+      user: "alice@example.com",
+      password: token,
+      database: "app",
+    });
+    try {
+      // hr.set_config (a no-op) would be what the server calls on such a path
+      for (const sql of [
+        "SET search_path = hr, pg_catalog",
+        "SELECT set_config('search_path', 'hr, pg_catalog', false)",
+        "SELECT pg_catalog.set_config('search_path', 'hr, pg_catalog', false)",
+      ]) {
+        c.send(serialize.query(sql));
+        expect(summary(await c.untilReady())).toEqual(["error 42501", "ready I"]);
+      }
+      c.send(serialize.query("SELECT set_config('search_path', 'pg_catalog, sales', false)"));
+      await c.untilReady();
+      c.send(serialize.query("SHOW search_path"));
+      expect(rows(await c.untilReady())[0]?.[0]).toBe("pg_catalog, sales");
+    } finally {
+      c.end();
+    }
+  });
 });
