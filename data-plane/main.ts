@@ -273,7 +273,11 @@ export async function startDataPlane(
             onDecision: (record) => {
               metrics.countStatement(record.decision.allow, record.protocol, record.cached);
               shadow.statement(record.input, record, () => decisionLog?.statement(record));
-              controls?.countStatement(record.session.id, record.decision.allow);
+              controls?.countStatement(
+                record.session.id,
+                record.decision.allow,
+                record.statement?.command === "DeclareCursorStmt",
+              );
               options.onDecision?.(record);
             },
           });

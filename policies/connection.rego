@@ -66,8 +66,19 @@ default grants := {}
 
 grants := data.portcullis.grants
 
+# A grant names a `sub`, and a `sub` is unique only within its issuer: like groups, grants count for
+# tokens of the issuers in data.portcullis.group_issuers when that list is set (another issuer's
+# token with the same `sub` is another person), for any configured issuer only when it is not.
+grant_issuer_trusted if group_issuers == null
+
+grant_issuer_trusted if object.get(token, "iss", null) in group_issuers
+
+default subject_grants := []
+
+subject_grants := object.get(grants, object.get(token, "sub", ""), []) if grant_issuer_trusted
+
 granted_roles := sort([r |
-	some g in object.get(grants, object.get(token, "sub", ""), [])
+	some g in subject_grants
 	r := g.role
 	is_string(r)
 	object.get(roles, r, null) != null

@@ -85,3 +85,37 @@ test_schema_grant_is_for_its_subject_only if {
 	d := query.decision with input as hr_select("erin") with data.portcullis.grants as schema_grant
 	d.allow == false
 }
+
+# A grant names a `sub`, and a `sub` is only unique within its issuer: with several issuers, a token
+# of another issuer carrying the same `sub` is another person and must not get the grant.
+partner_token(sub, groups) := object.union(token(sub, groups), {"iss": "https://partner.example"})
+
+hr_select_partner(sub) := object.union(hr_select(sub), {"session": object.union(hr_select(sub).session, {"claims": partner_token(sub, ["analysts"])})})
+
+test_role_grant_is_not_for_the_same_sub_of_an_untrusted_issuer if {
+	d := connection.decision with input as conn(partner_token("mallory", ["contractors"]))
+		with data.portcullis.grants as role_grant
+		with data.portcullis.group_issuers as ["https://idp.example"]
+	d.allow == false
+}
+
+test_role_grant_holds_for_its_issuer_when_group_issuers_is_set if {
+	d := connection.decision with input as conn(token("mallory", ["contractors"]))
+		with data.portcullis.grants as role_grant
+		with data.portcullis.group_issuers as ["https://idp.example"]
+	d.db_role == "app_rw"
+}
+
+test_schema_grant_is_not_for_the_same_sub_of_an_untrusted_issuer if {
+	d := query.decision with input as hr_select_partner("alice")
+		with data.portcullis.grants as schema_grant
+		with data.portcullis.group_issuers as ["https://idp.example"]
+	d.allow == false
+}
+
+test_schema_grant_holds_for_its_issuer_when_group_issuers_is_set if {
+	d := query.decision with input as hr_select("alice")
+		with data.portcullis.grants as schema_grant
+		with data.portcullis.group_issuers as ["https://idp.example"]
+	d.allow == true
+}

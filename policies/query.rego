@@ -126,7 +126,19 @@ default grants := {}
 
 grants := data.portcullis.grants
 
-session_grants := object.get(grants, object.get(input, ["session", "subject"], ""), [])
+# A `sub` is unique only within its issuer: grants count for sessions whose token came from an
+# issuer in data.portcullis.group_issuers when that list is set (as in connection.rego).
+default group_issuers := null
+
+group_issuers := data.portcullis.group_issuers
+
+grant_issuer_trusted if group_issuers == null
+
+grant_issuer_trusted if object.get(input, ["session", "claims", "iss"], null) in group_issuers
+
+default session_grants := []
+
+session_grants := object.get(grants, object.get(input, ["session", "subject"], ""), []) if grant_issuer_trusted
 
 readable_schemas contains schema if {
 	some g in session_grants

@@ -18,6 +18,7 @@ import * as grpc from "@grpc/grpc-js";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { Command } from "commander";
+import { serialize } from "pg-protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerAdminCommands } from "../cli/admin.js";
 import { signGrant } from "../control-plane/grants/sign.js";
@@ -37,6 +38,7 @@ import {
 import { eventually, TempGitRepo } from "./harness/git-repo.js";
 import { type OidcHarness, type OidcUser, startOidcProvider } from "./harness/oidc.js";
 import { USERS } from "./harness/proxy-stack.js";
+import { rows, summary, WireClient } from "./harness/wire-client.js";
 
 const DAN: OidcUser = { sub: "dan", email: "dan@example.com", groups: ["admins"] };
 const MAX_SECONDS = 3600;
@@ -215,6 +217,74 @@ describe("a schema grant", () => {
     // the session itself goes on: analyst is still what the mapping gives alice
     expect((await session.client.query("SELECT count(*)::int AS n FROM sales.orders")).rows).toHaveLength(1);
     expect(session.isEnded).toBe(false);
+  }, 60_000);
+});
+
+describe("a schema grant and what was opened under it", () => {
+  it("a WITH HOLD cursor declared while the grant held reads nothing once it is revoked: the session ends", async () => {
+    const session = await open(dps[0]!, USERS.alice);
+    const granted = await carol.Grant({ subject: "alice", schema: "hr", seconds: 600, reason: "cursor" });
+    await eventually(
+      async () => !(await denied(session, "SELECT 1 FROM hr.employees LIMIT 1")),
+      "alice reading hr in her session",
+    );
+    await session.client.query("DECLARE held_hr CURSOR WITH HOLD FOR SELECT name FROM hr.employees");
+    // another session of hers, without a cursor, goes on
+    const other = await open(dps[0]!, USERS.alice);
+    await carol.RevokeGrant({ id: granted.grant!.id, reason: "done" });
+    await eventually(
+      async () => (await denied(other, "SELECT 1 FROM hr.employees LIMIT 1"))?.code === "42501",
+      "hr denied again",
+    );
+    const fetched = await session.client.query("FETCH ALL FROM held_hr").then(
+      (r) => r.rows as unknown[],
+      (err: Error & { code?: string }) => err,
+    );
+    // never the rows of a schema the subject may no longer read
+    expect(fetched).toBeInstanceOf(Error);
+    expect(session.isEnded).toBe(true);
+    expect(other.isEnded).toBe(false);
+  }, 60_000);
+
+  it("a portal bound while the grant held is not executed once it is revoked", async () => {
+    const c = await WireClient.connect({
+      host: "127.0.0.1",
+      port: dps[0]!.port,
+      user: "alice@example.com",
+      password: await oidc.token(USERS.alice),
+      database: "app",
+    });
+    try {
+      const granted = await carol.Grant({ subject: "alice", schema: "hr", seconds: 600, reason: "portal" });
+      await eventually(async () => {
+        c.send(serialize.query("SELECT 1 FROM hr.employees LIMIT 1"));
+        return !summary(await c.untilReady()).some((m) => m.startsWith("error"));
+      }, "alice reading hr");
+      c.send(serialize.query("BEGIN"));
+      await c.untilReady();
+      c.send(
+        serialize.parse({ name: "", text: "SELECT name FROM hr.employees" }),
+        serialize.bind({ statement: "", portal: "held" }),
+        serialize.sync(),
+      );
+      expect(summary(await c.untilReady())).toEqual(["parseComplete", "bindComplete", "ready T"]);
+      await carol.RevokeGrant({ id: granted.grant!.id, reason: "done" });
+      await eventually(async () => {
+        c.send(serialize.query("SAVEPOINT probe"));
+        await c.untilReady();
+        c.send(serialize.query("SELECT 1 FROM hr.employees LIMIT 1"));
+        const denied = summary(await c.untilReady()).includes("error 42501");
+        c.send(serialize.query("ROLLBACK TO SAVEPOINT probe"));
+        await c.untilReady();
+        return denied;
+      }, "hr denied again");
+      c.send(serialize.execute({ portal: "held", rows: 0 }), serialize.sync());
+      const read = await c.untilReady();
+      expect(rows(read)).toEqual([]);
+      expect(summary(read)).toContain("error 42501");
+    } finally {
+      c.end();
+    }
   }, 60_000);
 });
 

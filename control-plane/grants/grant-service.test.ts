@@ -140,3 +140,16 @@ describe("the grant service", () => {
     expect(store.grants.nextSequence()).toBe(grant.grant.sequence + 1);
   });
 });
+
+describe("access request subjects", () => {
+  it("refuses a subject a grant would name differently (leading or trailing whitespace), so none lands on a look-alike", async () => {
+    for (const subject of ["mallory ", " mallory", "mallory\n", ""]) {
+      const outcome = await code(() =>
+        service.request({ subject, target: { kind: "role", value: "app_rw" }, seconds: 60, reason: "x" }),
+      );
+      expect(outcome?.[0]).toBe("invalid_argument");
+    }
+    expect(service.listRequests()).toEqual([]);
+    expect(service.list()).toEqual([]);
+  });
+});

@@ -178,6 +178,17 @@ export class GrantService {
     seconds: number;
     reason: string;
   }): AccessRequestRecord {
+    // The grant an approval issues names this subject exactly as given (grant() trims what an admin
+    // types): a subject it would change is refused, so a grant never lands on a look-alike.
+    if (
+      request.subject === "" ||
+      request.subject.trim() !== request.subject ||
+      request.subject.length > MAX_TEXT
+    )
+      throw new GrantRequestError(
+        "invalid_argument",
+        `the caller's subject ${JSON.stringify(request.subject)} cannot be named by a grant (empty, over ${MAX_TEXT} characters, or with leading or trailing whitespace)`,
+      );
     const reason = request.reason.trim();
     const target = checkGrantRequest(request.target, request.seconds, reason, this.#options.maxSeconds);
     const record: AccessRequestRecord = {

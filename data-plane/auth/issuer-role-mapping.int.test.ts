@@ -9,8 +9,10 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectRoot } from "../../common/toolchain.js";
-import { type OidcHarness, startOidcProvider } from "../../test/harness/oidc.js";
+import { type OidcHarness, type OidcUser, startOidcProvider } from "../../test/harness/oidc.js";
 import { type ProxyStack, startProxyStack, USERS } from "../../test/harness/proxy-stack.js";
+
+const ERIN: OidcUser = { sub: "erin", email: "erin@example.com", groups: [] };
 
 let corporate: OidcHarness;
 let partner: OidcHarness;
@@ -48,7 +50,7 @@ beforeAll(async () => {
   }
   const dataFile = join(policyDir, "data.json");
   const data = JSON.parse(await readFile(dataFile, "utf8")) as {
-    portcullis: { role_mapping: unknown[]; group_issuers?: string[] };
+    portcullis: { role_mapping: unknown[]; group_issuers?: string[]; grants?: unknown };
   };
   // Only the corporate issuer's groups map through the shared entries; the partner issuer's
   // "contractors" group maps to the analyst role through an entry tied to that issuer alone.
@@ -59,6 +61,12 @@ beforeAll(async () => {
     db_role: "analyst",
     issuer: partner.issuer,
   });
+  // A grant names a sub; erin of the corporate issuer holds one (no mapping of her own).
+  data.portcullis.grants = {
+    [ERIN.sub]: [{ id: "g-erin", role: "app_rw", expires_at: "2100-01-01T00:00:00Z" }],
+    // mallory of the corporate issuer may read hr; the partner's mallory (an analyst) may not
+    [USERS.mallory.sub]: [{ id: "g-mallory", schema: "hr", expires_at: "2100-01-01T00:00:00Z" }],
+  };
   await writeFile(dataFile, JSON.stringify(data, null, 2));
   stack = await startProxyStack({
     policyDir,
@@ -96,5 +104,35 @@ describe("role mapping per issuer", () => {
     expect(await login(await partner.token(USERS.mallory))).toEqual({ code: "ok", role: "analyst" });
     const fromCorporate = await login(await corporate.token(USERS.mallory));
     expect(fromCorporate.code).toBe("28000");
+  });
+
+  it("gives a grant to its subject of the trusted issuer only, never to the same sub of another issuer", async () => {
+    expect(await login(await corporate.token(ERIN))).toEqual({ code: "ok", role: "app_rw" });
+    const fromPartner = await login(await partner.token(ERIN));
+    expect(fromPartner.code).toBe("28000");
+    expect(fromPartner.message).toMatch(/no database role is mapped/);
+  });
+
+  it("never lets a schema grant read for the same sub of another issuer", async () => {
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port: stack.port,
+      user: "whoever@example.com",
+      password: await partner.token(USERS.mallory),
+      database: "app",
+      ssl: { rejectUnauthorized: false },
+    });
+    await client.connect();
+    try {
+      const err = (await client.query("SELECT name FROM hr.employees").then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as { code?: string } | undefined;
+      expect(err?.code).toBe("42501");
+      const { rows } = await client.query("SELECT current_user AS role");
+      expect(rows[0].role).toBe("analyst");
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   });
 });

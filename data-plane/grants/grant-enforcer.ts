@@ -185,6 +185,10 @@ export class GrantEnforcer {
     if (!decision.allow) return `connection denied: ${decision.reasons.join("; ") || "denied by policy"}`;
     if (decision.db_role !== session.dbRole)
       return `the policy now maps it to ${decision.db_role ?? "no role"}, not ${session.dbRole}`;
+    // A cursor's rows are read by FETCH and MOVE, which no decision covers: one declared while the
+    // grant held (a WITH HOLD cursor lasts the session) would go on reading what it allowed.
+    if (session.cursorDeclared === true)
+      return "it declared a cursor, which could still read what the grant allowed";
     return true;
   }
 

@@ -54,7 +54,7 @@ export interface SessionControls {
   /** Throws LoginRefused for a revoked token or subject, or while the deny-list is stale. */
   checkLogin(claims: TokenClaims): void;
   /** Counts a statement decision against its session (session events report the totals). */
-  countStatement(sessionId: string, allowed: boolean): void;
+  countStatement(sessionId: string, allowed: boolean, declaresCursor?: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -174,9 +174,10 @@ export async function startSessionControls(options: SessionControlsOptions): Pro
     reporter,
     grants,
     checkLogin: (claims) => enforcer?.checkLogin(claims),
-    countStatement: (sessionId, allowed) => {
+    countStatement: (sessionId, allowed, declaresCursor) => {
       const session = registry.get(sessionId);
       if (!session) return;
+      if (allowed && declaresCursor === true) session.cursorDeclared = true;
       session.statements = (session.statements ?? 0) + 1;
       if (!allowed) session.denied = (session.denied ?? 0) + 1;
     },

@@ -31,6 +31,11 @@ export interface LiveSession {
   busy?(): boolean;
   /** Why the proxy ended the session ("revoked", "expired", "max_duration", "stale"), set before terminate. */
   endReason?: string;
+  /**
+   * The session declared a cursor (allowed by the policy): its query was decided then, and FETCH or
+   * MOVE reads it later without a decision, so when a grant of the subject ends the session ends too.
+   */
+  cursorDeclared?: boolean;
   /** Statements decided in this session, and how many were denied. */
   statements?: number;
   denied?: number;

@@ -13,7 +13,7 @@ import type { Decider } from "./decide.js";
 import { DENIAL_STATEMENT, type Denials, SYNTAX_ERROR_SQLSTATE } from "./denial.js";
 import type { ResultRewriter } from "./result-rewriter.js";
 import type { SessionResolver } from "./session-resolution.js";
-import { effectOf, type Prepared } from "./session-state.js";
+import { effectOf, NO_EFFECT, type Prepared } from "./session-state.js";
 import { changesState, copiesFromClient, emptyStatement, isDdl, readsSettings } from "./statement-traits.js";
 import type { Cycle, TransactionCycles } from "./transaction-cycles.js";
 
@@ -265,6 +265,7 @@ export class PreparedStatements {
       cycle: this.cycles.seq,
       info,
       masks,
+      policyGeneration: this.decider.policyGeneration,
       effect: effectOf(raw, info, masks, pathKey, catalog, this.decider.policyGeneration),
     });
   }
@@ -276,6 +277,14 @@ export class PreparedStatements {
       // a portal the proxy did not bind: a cursor (DECLARE), whose rows FETCH returns with a RowDescription
       this.denials.deny("extended", cycle, toUpstream, `<Execute of portal "${portal}">`, null, [
         `portal "${portal}" was not bound through Portcullis (use FETCH to read a cursor)`,
+      ]);
+      return true;
+    }
+    if (entry.policyGeneration !== this.decider.policyGeneration) {
+      // Decided at Bind under a policy (or grants) no longer in force: a portal held in a transaction
+      // block would otherwise run what the policy may now refuse. Bind it again to have it decided.
+      this.denials.deny("extended", cycle, toUpstream, `<Execute of portal "${portal}">`, null, [
+        `portal "${portal}" was bound under a policy or grants no longer in force: bind it again`,
       ]);
       return true;
     }
@@ -293,8 +302,13 @@ export class PreparedStatements {
     }
     toUpstream.push(message.raw);
     cycle.executes++;
-    entry.effect(this.cycles.spec);
-    cycle.completions.push(entry.effect);
+    // A `SELECT set_config('search_path', …)` computes its one row, and so makes its call, at the
+    // portal's first Execute (whatever its row limit); a later Execute of the portal returns no row
+    // and calls nothing, so it must not set the path again (a SET in between stays in force).
+    const effect = entry.executed === true && entry.info.sole_set_config === true ? NO_EFFECT : entry.effect;
+    entry.executed = true;
+    effect(this.cycles.spec);
+    cycle.completions.push(effect);
     if (changesState(entry.info)) cycle.tracked = true;
     if (isDdl(entry.info)) this.cycles.ddlSent(cycle);
     this.cycles.executed(entry.info);

@@ -42,6 +42,12 @@ export class SearchPath {
   private session: Path;
   private local: Path | undefined = undefined;
   private tx: Transaction | undefined = undefined;
+  /**
+   * A cursor was declared whose query calls set_config on the path (or on a setting it cannot name):
+   * the call runs when rows are fetched or moved over, or when a WITH HOLD cursor is materialized at
+   * COMMIT, none of which the proxy can tell; the path is unknown for the rest of the session.
+   */
+  private cursorSetsPath = false;
 
   constructor(
     private readonly roleDefault: Path,
@@ -55,12 +61,14 @@ export class SearchPath {
     copy.session = this.session;
     copy.local = this.local;
     copy.memo = this.memo;
+    copy.cursorSetsPath = this.cursorSetsPath;
     if (this.tx) copy.tx = { ...this.tx, savepoints: [...this.tx.savepoints] };
     return copy;
   }
 
   /** The schemas to search, in order, with `$user` expanded and pg_catalog first unless listed. */
   schemas(): string[] | null {
+    if (this.cursorSetsPath) return null;
     const path = this.local !== undefined ? this.local : this.session;
     if (path === null) return null;
     const out: string[] = [];
@@ -77,6 +85,7 @@ export class SearchPath {
 
   /** A key that changes whenever the effective path does (decision caching, prepared statements). */
   key(): string {
+    if (this.cursorSetsPath) return "null";
     const path = this.local !== undefined ? this.local : this.session;
     const memo = this.memo;
     if (path !== memo.path || memo.path === undefined) {
@@ -107,6 +116,11 @@ export class SearchPath {
         : statement.kind === "execute"
           ? (statement.inner?.settings ?? [])
           : (statement.settings ?? []);
+    if (
+      statement.command === "DeclareCursorStmt" &&
+      settings.some((s) => s.name === "search_path" || s.name === "*unknown*")
+    )
+      this.cursorSetsPath = true;
     for (const setting of settings) {
       if (setting.name === "all" && setting.reset) {
         // RESET ALL

@@ -40,6 +40,10 @@ export interface Portal {
   masks: ColumnMask[];
   /** What running it does to the tracked session state. */
   effect: Effect;
+  /** The policy generation it was decided under: an Execute under another one is refused. */
+  policyGeneration: number;
+  /** An Execute of it was sent (a later one of a SELECT only reads on: it runs no call again). */
+  executed?: boolean;
 }
 
 /**

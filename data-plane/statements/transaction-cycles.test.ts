@@ -107,6 +107,7 @@ describe("TransactionCycles: what one session has in flight and what the upstrea
       info: statement("select", "SelectStmt"),
       masks: [],
       effect: NO_EFFECT,
+      policyGeneration: 0,
     });
     t.open = undefined;
     const second = t.begin("extended");
@@ -115,6 +116,7 @@ describe("TransactionCycles: what one session has in flight and what the upstrea
       info: statement("select", "SelectStmt"),
       masks: [],
       effect: NO_EFFECT,
+      policyGeneration: 0,
     });
     t.readyForQuery("T");
     expect([...t.portals.keys()]).toEqual(["p1", "p2"]);
@@ -131,6 +133,7 @@ describe("TransactionCycles: what one session has in flight and what the upstrea
       info: statement("select", "SelectStmt"),
       masks: [],
       effect: NO_EFFECT,
+      policyGeneration: 0,
     });
     t.executed(statement("select", "SelectStmt"));
     expect(t.portals.size).toBe(1);
