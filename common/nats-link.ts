@@ -102,6 +102,17 @@ export class NatsLink {
     return this.connected ? this.#nc : undefined;
   }
 
+  /**
+   * The connection for core NATS publishes, ready or not: after a node loss JetStream can time out
+   * for seconds while the cluster elects leaders (onReady keeps retrying), but a core message reaches
+   * every subscriber at once; while the client reconnects it holds the message and sends it on. Only
+   * for what needs no JetStream (a fast path whose durable copy goes out once ready).
+   */
+  get coreConnection(): NatsConnection | undefined {
+    const nc = this.#nc;
+    return nc && !nc.isClosed() ? nc : undefined;
+  }
+
   /** Resolves with the connection once it is ready; rejects after `timeoutMs` or on stop. */
   whenReady(timeoutMs?: number): Promise<NatsConnection> {
     const nc = this.connection;

@@ -111,7 +111,7 @@ export class GrantBus {
 
   /** The fast path alone, synchronously; false when not connected. */
   publishFast(grant: Grant): boolean {
-    const nc = this.#link.connection;
+    const nc = this.#link.coreConnection;
     if (!nc) return false;
     try {
       nc.publish(GRANTS_LIVE_SUBJECT, encodeBusMessage(grant));

@@ -139,7 +139,7 @@ export class RevocationBus {
    * synchronously, for connected data planes; false when not connected. `publish` stores it.
    */
   publishFast(revocation: Revocation): boolean {
-    const nc = this.#link.connection;
+    const nc = this.#link.coreConnection;
     if (!nc) return false;
     try {
       nc.publish(BUS.revocationsLiveSubject, encodeBusMessage(revocation));
