@@ -33,6 +33,7 @@ import {
   grantSubject,
 } from "../../proto/grant.js";
 import { ensureStream } from "./ensure-stream.js";
+import { publishFast } from "./fast-path.js";
 
 export interface GrantBusOptions {
   servers: NatsTarget;
@@ -111,15 +112,7 @@ export class GrantBus {
 
   /** The fast path alone, synchronously; false when not connected. */
   publishFast(grant: Grant): boolean {
-    const nc = this.#link.coreConnection;
-    if (!nc) return false;
-    try {
-      nc.publish(GRANTS_LIVE_SUBJECT, encodeBusMessage(grant));
-      return true;
-    } catch (err) {
-      this.#logger.debug({ id: grant.id, err: (err as Error).message }, "fast grant not sent");
-      return false;
-    }
+    return publishFast(this.#link, GRANTS_LIVE_SUBJECT, grant, this.#logger, "grant");
   }
 
   /** Stores the grant state in the stream. Does not throw: the result says why not. */

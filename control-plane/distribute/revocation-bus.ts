@@ -48,6 +48,7 @@ import {
   SESSIONS_RESYNC_SUBJECT,
 } from "../../proto/revocation.js";
 import { ensureStream } from "./ensure-stream.js";
+import { publishFast } from "./fast-path.js";
 
 export interface RevocationBusOptions {
   servers: NatsTarget;
@@ -133,21 +134,12 @@ export class RevocationBus {
     };
   }
 
-  /** Stores a revocation in the stream. Does not throw: the result says why not. */
   /**
    * The fast path alone: the signed revocation on core NATS (proto/bus.ts revocationsLiveSubject),
    * synchronously, for connected data planes; false when not connected. `publish` stores it.
    */
   publishFast(revocation: Revocation): boolean {
-    const nc = this.#link.coreConnection;
-    if (!nc) return false;
-    try {
-      nc.publish(BUS.revocationsLiveSubject, encodeBusMessage(revocation));
-      return true;
-    } catch (err) {
-      this.#logger.debug({ id: revocation.id, err: (err as Error).message }, "fast revocation not sent");
-      return false;
-    }
+    return publishFast(this.#link, BUS.revocationsLiveSubject, revocation, this.#logger, "revocation");
   }
 
   /** Stores the revocation in the stream (the durable copy data planes replay). */
