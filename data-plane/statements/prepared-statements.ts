@@ -221,8 +221,9 @@ export class PreparedStatements {
       return true;
     }
     // The search_path, the schemas of it the role may use, the catalog or the policy (a bundle, a
-    // grant) changed since the Parse: the server may resolve the statement's names again now, so the proxy decides again on what they
-    // resolve to (and keeps that resolution, with what it was made with, for the next Bind).
+    // grant) changed since the Parse: the server may resolve the statement's names again now, so the
+    // proxy decides again on what they resolve to (and keeps that resolution, with what it was made
+    // with, for the next Bind).
     const rebind = () => {
       const catalog = this.resolver.decisionCatalog();
       const { info, reasons } = this.resolver.resolve(prepared.raw, this.cycles.spec, catalog);

@@ -1,6 +1,6 @@
 import type { StatementInfo } from "../../proto/policy.js";
 import type { TransactionStatus } from "../protocol/backend-messages.js";
-import { splitIdentifierList } from "../sql/settings.js";
+import { splitIdentifierList, UNKNOWN_SETTING } from "../sql/settings.js";
 
 /**
  * The session's effective search_path, as the server computes it: the role's default at login, then
@@ -118,7 +118,7 @@ export class SearchPath {
           : (statement.settings ?? []);
     if (
       statement.command === "DeclareCursorStmt" &&
-      settings.some((s) => s.name === "search_path" || s.name === "*unknown*")
+      settings.some((s) => s.name === "search_path" || s.name === UNKNOWN_SETTING)
     )
       this.cursorSetsPath = true;
     for (const setting of settings) {
@@ -126,7 +126,7 @@ export class SearchPath {
         // RESET ALL
         this.session = this.roleDefault;
         this.local = undefined;
-      } else if (setting.name === "*unknown*") {
+      } else if (setting.name === UNKNOWN_SETTING) {
         // a set_config whose name we cannot read may have changed it
         if (setting.local) this.local = null;
         else this.session = null;

@@ -1,4 +1,5 @@
 import type { StatementInfo } from "../../proto/policy.js";
+import { UNKNOWN_SETTING } from "../sql/settings.js";
 
 /**
  * What the statement gate asks of one analysed statement: pure predicates over its analysis, with no
@@ -13,7 +14,7 @@ export function isDdl(info: StatementInfo): boolean {
 }
 
 const STATE_KINDS: ReadonlySet<string> = new Set(["transaction", "prepare", "deallocate"]);
-const PATH_SETTINGS: ReadonlySet<string> = new Set(["search_path", "all", "*unknown*"]);
+const PATH_SETTINGS: ReadonlySet<string> = new Set(["search_path", "all", UNKNOWN_SETTING]);
 
 /** Statements whose completion changes what the gate tracks (the search_path, transactions, prepared statements). */
 export function changesState(info: StatementInfo): boolean {
