@@ -1587,4 +1587,45 @@ const MASK_TRAVEL_ROWS: Row[] = [
 ];
 BYPASS_ROWS.push(...MASK_TRAVEL_ROWS);
 
+/** The call that moves carol's path from public (where `staff` is the shadow) to hr (hr.staff). */
+const TO_HR = "set_config('search_path', 'pg_catalog, hr', false)";
+const PUBLIC_ONLY = "SET search_path = pg_catalog, public";
+
+/**
+ * A set_config on the search_path that runs somewhere the statement the proxy sees does not say: a
+ * prepared statement run by EXECUTE, EXPLAIN ANALYZE or CREATE TABLE AS, a subquery, a FROM item, a
+ * COPY query or EXPLAIN ANALYZE. After each, `staff` would be public.staff for the proxy
+ * and hr.staff for the server.
+ */
+const HIDDEN_SET_CONFIG_ROWS: Row[] = [
+  // a prepared set_config run by EXECUTE, alone or inside another statement: refused
+  ...["EXECUTE p", "EXPLAIN ANALYZE EXECUTE p", "CREATE TEMP TABLE sp AS EXECUTE p"].map(
+    (sql): Row => ({
+      user: "carol",
+      via: "psql",
+      before: [SHADOW, PUBLIC_ONLY, { name: "p", text: `SELECT ${TO_HR}` }],
+      sql,
+      expect: { denied: "set_config" },
+      after: [DROP_SHADOW],
+    }),
+  ),
+  // a set_config that may or may not run: the path is unknown after it
+  ...[
+    `EXPLAIN ANALYZE SELECT ${TO_HR}`,
+    `SELECT (SELECT ${TO_HR})`,
+    `SELECT * FROM ${TO_HR}`,
+    `COPY (SELECT ${TO_HR}) TO STDOUT`,
+  ].map(
+    (runs): Row => ({
+      user: "carol",
+      via: "psql",
+      before: [SHADOW, PUBLIC_ONLY, runs],
+      sql: "SELECT id, ssn FROM staff",
+      expect: { denied: UNKNOWN_PATH },
+      after: [DROP_SHADOW],
+    }),
+  ),
+];
+BYPASS_ROWS.push(...HIDDEN_SET_CONFIG_ROWS);
+
 BYPASS_ROWS.push(...RESOLUTION_ROWS);
