@@ -264,6 +264,21 @@ deny contains msg if {
 	msg := sprintf("%s with a setting name that is not a literal is not allowed", [calls[0]])
 }
 
+# A set_config call in DDL is stored (a view, a column default or CHECK, a rule, a trigger's WHEN, a
+# row security policy, a materialized view) and runs whenever a later statement evaluates it: a plain
+# SELECT or INSERT then changes the search_path (or any setting) where the proxy cannot see it, and
+# the proxy resolves names on a path the server no longer has. Refused for everyone.
+deny contains msg if {
+	some s in statements
+	s.kind == "ddl"
+	some f in object.get(s, "functions", [])
+	lib.base_name(f) == "set_config"
+	msg := sprintf("%s in %s is stored and runs later, where Portcullis cannot follow the settings it changes: not allowed", [
+		f,
+		lib.label(object.get(s, "command", null)),
+	])
+}
+
 deny contains "COPY ... PROGRAM runs a program on the database server: not allowed" if {
 	some s in statements
 	s.kind == "copy"

@@ -340,6 +340,16 @@ test_set_config_called_twice_with_one_literal_denied if {
 	denied_with(admin(s), "not a literal")
 }
 
+test_set_config_in_ddl_denied if {
+	sp := [{"name": "search_path", "value": "pg_catalog, hr", "local": false}]
+	view := with_fields(stmt("ddl", "ViewStmt", []), {"functions": ["set_config"], "settings": sp})
+	denied_with(admin(view), "set_config in ViewStmt is stored and runs later")
+	default_ := with_fields(stmt("ddl", "CreateStmt", []), {"functions": ["pg_catalog.set_config"], "settings": sp})
+	denied_with(admin(default_), "pg_catalog.set_config in CreateStmt is stored")
+	plain := with_fields(ddl("CreateStmt"), {"functions": ["now"]})
+	allowed(admin(plain))
+}
+
 test_set_config_search_path_allowed if {
 	s := with_fields(select_fn(["set_config"]), {"settings": [{"name": "search_path", "value": "sales", "local": false}]})
 	allowed(analyst(s))

@@ -1593,8 +1593,9 @@ const PUBLIC_ONLY = "SET search_path = pg_catalog, public";
 
 /**
  * A set_config on the search_path that runs somewhere the statement the proxy sees does not say: a
- * prepared statement run by EXECUTE, EXPLAIN ANALYZE or CREATE TABLE AS, a subquery, a FROM item, a
- * COPY query or EXPLAIN ANALYZE. After each, `staff` would be public.staff for the proxy
+ * prepared statement run by EXPLAIN ANALYZE or CREATE TABLE AS, a stored expression (a view, a column
+ * default, a rule, a trigger's WHEN, a row security policy, a materialized view) run by a later plain
+ * statement, a CTE, subquery or EXPLAIN ANALYZE. After each, `staff` would be public.staff for the proxy
  * and hr.staff for the server.
  */
 const HIDDEN_SET_CONFIG_ROWS: Row[] = [
@@ -1623,6 +1624,33 @@ const HIDDEN_SET_CONFIG_ROWS: Row[] = [
       sql: "SELECT id, ssn FROM staff",
       expect: { denied: UNKNOWN_PATH },
       after: [DROP_SHADOW],
+    }),
+  ),
+  // a set_config stored in DDL runs when a later plain statement evaluates it (SELECT * FROM spv,
+  // INSERT INTO spd (id) VALUES (1), …), where the proxy cannot see it: refused when stored
+  ...(
+    [
+      [[], `CREATE TEMP VIEW spv AS SELECT ${TO_HR}`],
+      [[], `CREATE TEMP TABLE spd (id int, x text DEFAULT ${TO_HR})`],
+      [[], `CREATE TEMP TABLE spc (id int CHECK (${TO_HR} IS NOT NULL))`],
+      [[], `CREATE TEMP TABLE sp AS SELECT ${TO_HR}`],
+      [[], `CREATE MATERIALIZED VIEW public.spm AS SELECT ${TO_HR} WITH NO DATA`],
+      [["CREATE TEMP TABLE spd (id int, x text)"], `ALTER TABLE spd ALTER COLUMN x SET DEFAULT ${TO_HR}`],
+      [["CREATE TEMP TABLE spr (id int)"], `CREATE RULE spr_r AS ON INSERT TO spr DO ALSO SELECT ${TO_HR}`],
+      [["CREATE TEMP TABLE spr (id int)"], `CREATE POLICY spr_p ON spr USING (${TO_HR} IS NOT NULL)`],
+      [
+        ["CREATE TEMP TABLE spt (id int)"],
+        `CREATE TRIGGER spt_t BEFORE UPDATE ON spt FOR EACH ROW WHEN (${TO_HR} IS NOT NULL) EXECUTE FUNCTION suppress_redundant_updates_trigger()`,
+      ],
+      [[], `CREATE DOMAIN public.spdom AS text CHECK (${TO_HR} IS NOT NULL)`],
+    ] as const
+  ).map(
+    ([before, sql]): Row => ({
+      user: "carol",
+      via: "psql",
+      before: [...before],
+      sql,
+      expect: { denied: "is stored and runs later, where Portcullis cannot follow the settings it changes" },
     }),
   ),
 ];
