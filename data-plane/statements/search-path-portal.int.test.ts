@@ -129,6 +129,83 @@ describe("a set_config portal executed again", () => {
     });
   }
 
+  it("a set_config portal closed and bound again under the same name runs its call again: the proxy follows it", async () => {
+    const c = await WireClient.connect({
+      host: "127.0.0.1",
+      port: stack.port,
+      user: "alice@example.com",
+      password: token,
+      database: "app",
+    });
+    try {
+      c.send(serialize.query("BEGIN"));
+      await c.untilReady();
+      c.send(
+        serialize.parse({ name: "s", text: "SELECT set_config('search_path', 'pg_catalog, hr', false)" }),
+        serialize.bind({ statement: "s", portal: "p" }),
+        serialize.execute({ portal: "p", rows: 1 }),
+        serialize.sync(),
+      );
+      await c.untilReady();
+      c.send(serialize.query("SET search_path = pg_catalog, sales"));
+      await c.untilReady();
+      // a fresh portal of that name: its first Execute makes the call again
+      c.send(
+        serialize.close({ type: "P", name: "p" }),
+        serialize.bind({ statement: "s", portal: "p" }),
+        serialize.execute({ portal: "p", rows: 1 }),
+        serialize.sync(),
+      );
+      await c.untilReady();
+      c.send(serialize.query("SHOW search_path"));
+      expect(rows(await c.untilReady())[0]?.[0]).toBe("pg_catalog, hr");
+      c.send(serialize.query("SELECT code FROM secrets"));
+      const read = await c.untilReady();
+      expect(rows(read).flat()).not.toContain("the-secret");
+      expect(summary(read)).toContain("error 42501");
+    } finally {
+      c.end();
+    }
+  });
+
+  it("a cursor declared through the extended protocol, fetched in a later transaction: the path is unknown", async () => {
+    const c = await WireClient.connect({
+      host: "127.0.0.1",
+      port: stack.port,
+      user: "alice@example.com",
+      password: token,
+      database: "app",
+    });
+    try {
+      c.send(serialize.query("BEGIN"));
+      await c.untilReady();
+      c.send(
+        serialize.parse({
+          text: "DECLARE k CURSOR WITH HOLD FOR SELECT set_config('search_path', 'pg_catalog, hr', false) FROM generate_series(1, 2)",
+        }),
+        serialize.bind({}),
+        serialize.execute({}),
+        serialize.sync(),
+      );
+      await c.untilReady();
+      c.send(serialize.query("COMMIT"));
+      await c.untilReady();
+      c.send(serialize.query("SET search_path = pg_catalog, sales"));
+      await c.untilReady();
+      // the call ran at COMMIT (the held rows were computed there), out of the proxy's sight: the
+      // path stays unknown for the session, even after a SET
+      c.send(serialize.query("FETCH ALL k"));
+      await c.untilReady();
+      c.send(serialize.query("SELECT code FROM secrets"));
+      const read = await c.untilReady();
+      expect(rows(read).flat()).not.toContain("the-secret");
+      expect(summary(read)).toContain("error 42501");
+      expect(read.find((m) => m.name === "error")?.message).toMatch(/search_path is unknown/);
+    } finally {
+      c.end();
+    }
+  });
+
   it("a path listing a schema before pg_catalog is refused, so an unqualified set_config is the built-in", async () => {
     const c = await WireClient.connect({
       host: "127.0.0.1",
